@@ -1,0 +1,116 @@
+/**
+ * The oracle's engine contract: the target model (llama.cpp via node-llama-cpp) that generates
+ * plainly or speculatively, verifying drafts in one batched pass per round. The HTTP layer, the
+ * mesh (remote scouts as draft sources) and the workflows all use this interface only.
+ *
+ * Invariant: every committed token is the target's own choice at its position: its argmax in
+ * the verify pass (greedy) or a sample of the corrected distribution (rejection sampling). Drafts
+ * only decide how many tokens one round commits, never which tokens.
+ */
+
+/** One chat message, OpenAI-style. */
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+/** Sampling settings; `temperature` 0 (the default) means greedy. */
+export interface SamplingOptions {
+  /** Default 0 (greedy). */
+  temperature?: number;
+  /** Default 1 (no nucleus truncation). */
+  topP?: number;
+  /** Seed of the sampler; default a fixed per-request seed derived from the request id. */
+  seed?: number;
+}
+
+/** A proposal of draft tokens for the positions right after `context`. */
+export interface DraftProposal {
+  tokens: number[];
+  /**
+   * The draft's probability distribution at each drafted position, as sparse [tokenId, p] pairs,
+   * needed for rejection sampling when temperature > 0. Without it, sampling treats the draft as
+   * deterministic (q = 1 for the drafted token), which is still exact.
+   */
+  probs?: Array<Array<[number, number]>>;
+}
+
+/**
+ * Anything that can propose draft tokens: prompt lookup on the oracle, a local draft model,
+ * or a remote scout over the mesh. Returning null means "no draft this round" (plain decode).
+ */
+export interface DraftSource {
+  /** Stable label that appears in stats, e.g. `prompt-lookup`, `draft-model`, `scout:<peerId>`. */
+  readonly name: string;
+  /**
+   * Called once per verify round with the full committed token sequence (prompt + output so far).
+   * Must resolve within the governor's patience or honour `signal`.
+   */
+  draft(req: { context: readonly number[]; k: number; signal: AbortSignal }): Promise<DraftProposal | null>;
+  /** Called after each round with the verify outcome, so sources can keep their own state. */
+  onVerified?(result: { accepted: number; drafted: number }): void;
+}
+
+/** How the speculation governor decided for this request. */
+export interface GovernorDecision {
+  isSpeculating: boolean;
+  /** Predicted tokens/s of speculative decoding divided by plain decoding. */
+  predictedSpeedup: number;
+  reason: string;
+}
+
+export interface GenerationStats {
+  mode: 'standard' | 'speculative';
+  draftSource: string | null;
+  promptTokens: number;
+  completionTokens: number;
+  rounds: number;
+  drafted: number;
+  accepted: number;
+  /** accepted / drafted; 0 when nothing was drafted. */
+  acceptanceRate: number;
+  governor: GovernorDecision;
+  durationMs: number;
+}
+
+export type FinishReason = 'stop' | 'length';
+
+/** Events yielded by a generation, in order: zero or more `tokens`, then one `done`. */
+export type GenerationEvent =
+  | { type: 'tokens'; tokens: number[]; text: string }
+  | { type: 'done'; finishReason: FinishReason; text: string; stats: GenerationStats };
+
+export interface GenerateOptions extends SamplingOptions {
+  /** Chat messages, rendered with the model's chat template. Exactly one of messages/prompt. */
+  messages?: ChatMessage[];
+  /** Raw text prompt (no template). */
+  prompt?: string;
+  /** Default 256. */
+  maxTokens?: number;
+  /** Stop strings; generation ends before the first occurrence. */
+  stop?: string[];
+  /** Where drafts come from; default none (or the engine's configured default source). */
+  draftSource?: DraftSource | null;
+  /** `auto` (default) lets the governor decide; `off` never drafts; `on` always drafts. */
+  speculation?: 'auto' | 'off' | 'on';
+  /** Draft length per round; default 8 (the governor may shorten it). */
+  draftLength?: number;
+  /** Aborting stops generation at the next token boundary and frees the sequence. */
+  signal?: AbortSignal;
+}
+
+export interface TargetEngine {
+  /** Model id reported by /v1/models and responses. */
+  readonly modelId: string;
+  /** Hash of the vocabulary (tokens + types); scouts must match it to draft for this target. */
+  readonly tokenizerFingerprint: string;
+  /** Number of generations that may run at once (llama.cpp sequences). */
+  readonly maxConcurrent: number;
+  tokenize(text: string): number[];
+  detokenize(tokens: readonly number[]): string;
+  /** Token count of a chat after templating (for prompt limits and usage). */
+  countChatTokens(messages: ChatMessage[]): number;
+  /** Streams a generation. Throws EngineBusyError when all sequences are in use. */
+  generate(options: GenerateOptions): AsyncGenerator<GenerationEvent>;
+  dispose(): Promise<void>;
+}

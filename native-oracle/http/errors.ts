@@ -1,0 +1,131 @@
+/**
+ * HTTP-facing errors of the oracle. One class per failure mode, `name` equal to the class name;
+ * `toHttp()` is the one table that maps error names to status codes and wire bodies.
+ *
+ * Two wire shapes exist, chosen per route:
+ * - `openai`: `{ error: { message, type, code } }` for the OpenAI-compatible surface;
+ * - `envelope`: `{ ok: false, detail }` for the workflow surface (the predecessor's contract).
+ */
+export class HttpError extends Error {
+  override name = 'HttpError';
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly code: string,
+    readonly headers: Record<string, string> = {},
+    options?: { cause?: unknown }
+  ) {
+    super(message, options);
+  }
+}
+
+/** 400: the body or query failed validation; `message` names the field and the rule. */
+export class BadRequestError extends HttpError {
+  override name = 'BadRequestError';
+  constructor(message: string, code = 'invalid_request') {
+    super(message, 400, code);
+  }
+}
+
+/** 401: an API key is required and missing or wrong. */
+export class UnauthorizedError extends HttpError {
+  override name = 'UnauthorizedError';
+  constructor(message: string) {
+    super(message, 401, 'invalid_api_key');
+  }
+}
+
+/** 404: no such route or resource. */
+export class NotFoundError extends HttpError {
+  override name = 'NotFoundError';
+  constructor(message: string) {
+    super(message, 404, 'not_found');
+  }
+}
+
+/** 405: the path exists but not with this method. */
+export class MethodNotAllowedError extends HttpError {
+  override name = 'MethodNotAllowedError';
+  constructor(allowed: string[]) {
+    super(`method not allowed; use ${allowed.join(', ')}`, 405, 'method_not_allowed', {
+      allow: allowed.join(', ')
+    });
+  }
+}
+
+/** 409: the request conflicts with the resource's state (e.g. idempotency key reused). */
+export class ConflictError extends HttpError {
+  override name = 'ConflictError';
+  constructor(message: string) {
+    super(message, 409, 'conflict');
+  }
+}
+
+/** 413: body or prompt larger than allowed. */
+export class PayloadTooLargeError extends HttpError {
+  override name = 'PayloadTooLargeError';
+  constructor(message: string) {
+    super(message, 413, 'payload_too_large');
+  }
+}
+
+/** 415: the body is not JSON. */
+export class UnsupportedMediaTypeError extends HttpError {
+  override name = 'UnsupportedMediaTypeError';
+  constructor(message: string) {
+    super(message, 415, 'unsupported_media_type');
+  }
+}
+
+/** 429: rate limited; carries Retry-After in seconds. */
+export class RateLimitedError extends HttpError {
+  override name = 'RateLimitedError';
+  constructor(message: string, retryAfterS: number) {
+    super(message, 429, 'rate_limit_exceeded', { 'retry-after': String(Math.max(1, Math.ceil(retryAfterS))) });
+  }
+}
+
+/** 503: overloaded (queue full) or not ready (no model); carries Retry-After. */
+export class ServiceUnavailableError extends HttpError {
+  override name = 'ServiceUnavailableError';
+  constructor(message: string, code = 'service_unavailable', retryAfterS = 1) {
+    super(message, 503, code, { 'retry-after': String(Math.max(1, Math.ceil(retryAfterS))) });
+  }
+}
+
+export type ErrorShape = 'openai' | 'envelope';
+
+const OPENAI_TYPE_BY_STATUS: Record<number, string> = {
+  400: 'invalid_request_error',
+  401: 'authentication_error',
+  404: 'not_found_error',
+  405: 'invalid_request_error',
+  409: 'invalid_request_error',
+  413: 'invalid_request_error',
+  415: 'invalid_request_error',
+  429: 'rate_limit_error',
+  503: 'server_error'
+};
+
+/**
+ * Maps any thrown value to a status, headers and body. Unknown errors become 500 with a generic
+ * message: a stack or internal detail never reaches a client.
+ */
+export function toHttp(
+  err: unknown,
+  shape: ErrorShape
+): { status: number; headers: Record<string, string>; body: unknown } {
+  const known = err instanceof HttpError ? err : undefined;
+  const status = known?.status ?? 500;
+  const message = known?.message ?? 'internal server error';
+  const code = known?.code ?? 'internal_error';
+  const headers = known?.headers ?? {};
+  if (shape === 'openai') {
+    return {
+      status,
+      headers,
+      body: { error: { message, type: OPENAI_TYPE_BY_STATUS[status] ?? 'server_error', code } }
+    };
+  }
+  return { status, headers, body: { ok: false, detail: message, code } };
+}
