@@ -9,7 +9,13 @@ const isolationHeaders = {
 
 export default defineConfig({
   plugins: [sveltekit()],
-  server: { headers: isolationHeaders },
+  server: {
+    headers: isolationHeaders,
+    // `npm run dev`: the oracle (port 9091) answers API paths for the dev server.
+    proxy: Object.fromEntries(
+      ['/v1', '/health', '/models'].map((p) => [p, { target: 'http://127.0.0.1:9091', changeOrigin: false }])
+    )
+  },
   preview: { headers: isolationHeaders },
   // wllama and web-llm ship their own workers and WASM; the optimizer must not rewrite them.
   optimizeDeps: { exclude: ['@wllama/wllama', '@mlc-ai/web-llm'] },
