@@ -13,7 +13,10 @@ export default defineConfig({
     headers: isolationHeaders,
     // `npm run dev`: the oracle (port 9091) answers API paths for the dev server.
     proxy: Object.fromEntries(
-      ['/v1', '/health', '/models'].map((p) => [p, { target: 'http://127.0.0.1:9091', changeOrigin: false }])
+      ['/v1', '/health', '/models'].map((p) => [
+        p,
+        { target: 'http://127.0.0.1:9091', changeOrigin: false }
+      ])
     )
   },
   preview: { headers: isolationHeaders },

@@ -11,7 +11,12 @@ export const root = new URL('..', import.meta.url).pathname.replace(/\/$/, '');
 
 /** Runs a command inheriting stdio; exits the process with a clear line if it fails. */
 export function run(cmd, args, options = {}) {
-  const result = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: process.env, ...options });
+  const result = spawnSync(cmd, args, {
+    cwd: root,
+    stdio: 'inherit',
+    env: process.env,
+    ...options
+  });
   if (result.status !== 0) {
     const why = result.error ? result.error.message : `exit code ${result.status ?? result.signal}`;
     console.error(`\nshard: \`${cmd} ${args.join(' ')}\` failed (${why}).`);

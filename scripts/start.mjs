@@ -53,9 +53,9 @@ function shutdown(code = 0) {
   isStopping = true;
   for (const child of children) child.kill('SIGTERM');
   setTimeout(() => process.exit(code), 3000).unref();
-  Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r() : c.on('exit', r))))).then(
-    () => process.exit(code)
-  );
+  Promise.all(
+    children.map((c) => new Promise((r) => (c.exitCode !== null ? r() : c.on('exit', r))))
+  ).then(() => process.exit(code));
 }
 process.on('SIGINT', () => shutdown(0));
 process.on('SIGTERM', () => shutdown(0));
@@ -73,7 +73,9 @@ async function waitForJson(url, timeoutMs) {
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  throw new Error(`${url} did not answer within ${timeoutMs} ms (${lastError?.message ?? 'no answer'})`);
+  throw new Error(
+    `${url} did not answer within ${timeoutMs} ms (${lastError?.message ?? 'no answer'})`
+  );
 }
 
 const relayArgs = [];
@@ -85,7 +87,9 @@ if (process.env.SHARD_NO_RELAY !== '1') {
   launch('relay', 'relay/main.ts', ['--tcp-port', tcp, '--ws-port', ws, '--http-port', http]);
   try {
     const topology = await waitForJson(`http://127.0.0.1:${http}/topology`, 30_000);
-    const addrs = (topology.multiaddrs ?? topology.listen_addrs ?? []).filter((a) => a.includes('/tcp/'));
+    const addrs = (topology.multiaddrs ?? topology.listen_addrs ?? []).filter((a) =>
+      a.includes('/tcp/')
+    );
     const tcpAddr = addrs.find((a) => !a.includes('/ws')) ?? addrs[0];
     if (tcpAddr) relayArgs.push('--relay', tcpAddr);
   } catch (err) {

@@ -9,14 +9,24 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureBuild, ensureChromium, ensureModels, ensureNodeModules, root, run, step } from './ensure.mjs';
+import {
+  ensureBuild,
+  ensureChromium,
+  ensureModels,
+  ensureNodeModules,
+  root,
+  run,
+  step
+} from './ensure.mjs';
 
 const ALL_STAGES = ['lint', 'check', 'unit', 'integration', 'e2e'];
 const onlyIndex = process.argv.indexOf('--only');
 const stages = onlyIndex > 0 ? process.argv[onlyIndex + 1].split(',') : ALL_STAGES;
 const unknown = stages.filter((s) => !ALL_STAGES.includes(s));
 if (unknown.length > 0) {
-  console.error(`shard: unknown test stage(s) ${unknown.join(', ')}; known: ${ALL_STAGES.join(', ')}`);
+  console.error(
+    `shard: unknown test stage(s) ${unknown.join(', ')}; known: ${ALL_STAGES.join(', ')}`
+  );
   process.exit(2);
 }
 
@@ -36,7 +46,11 @@ let skipped = 0;
 function stage(name, cmd, args, options = {}) {
   step(`${name}: ${cmd} ${args.join(' ')}`);
   const started = Date.now();
-  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...options.env } });
+  const r = spawnSync(cmd, args, {
+    cwd: root,
+    stdio: 'inherit',
+    env: { ...process.env, ...options.env }
+  });
   const ok = r.status === 0;
   results.push({ name, ok, seconds: Math.round((Date.now() - started) / 1000) });
   return ok;
@@ -65,7 +79,15 @@ if (stages.includes('lint')) {
   stage('format', 'npx', ['prettier', '--check', '.', '--log-level', 'warn']);
 }
 if (stages.includes('check')) {
-  stage('check', 'npx', ['svelte-check', '--tsconfig', './tsconfig.json', '--threshold', 'error', '--output', 'human']);
+  stage('check', 'npx', [
+    'svelte-check',
+    '--tsconfig',
+    './tsconfig.json',
+    '--threshold',
+    'error',
+    '--output',
+    'human'
+  ]);
 }
 for (const project of ['unit', 'integration']) {
   if (!stages.includes(project)) continue;

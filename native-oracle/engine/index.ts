@@ -46,7 +46,11 @@ export interface DraftSource {
    * Called once per verify round with the full committed token sequence (prompt + output so far).
    * Must resolve within the governor's patience or honour `signal`.
    */
-  draft(req: { context: readonly number[]; k: number; signal: AbortSignal }): Promise<DraftProposal | null>;
+  draft(req: {
+    context: readonly number[];
+    k: number;
+    signal: AbortSignal;
+  }): Promise<DraftProposal | null>;
   /** Called after each round with the verify outcome, so sources can keep their own state. */
   onVerified?(result: { accepted: number; drafted: number }): void;
 }

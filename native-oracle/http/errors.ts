@@ -81,7 +81,9 @@ export class UnsupportedMediaTypeError extends HttpError {
 export class RateLimitedError extends HttpError {
   override name = 'RateLimitedError';
   constructor(message: string, retryAfterS: number) {
-    super(message, 429, 'rate_limit_exceeded', { 'retry-after': String(Math.max(1, Math.ceil(retryAfterS))) });
+    super(message, 429, 'rate_limit_exceeded', {
+      'retry-after': String(Math.max(1, Math.ceil(retryAfterS)))
+    });
   }
 }
 

@@ -108,8 +108,11 @@ export class Router {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const method = (req.method ?? 'GET').toUpperCase();
     const candidates = this.routes.filter((r) => r.regex.test(url.pathname));
-    const route = candidates.find((r) => r.method === method || (method === 'HEAD' && r.method === 'GET'));
-    const shape: ErrorShape = route?.errorShape ?? candidates[0]?.errorShape ?? guessShape(url.pathname);
+    const route = candidates.find(
+      (r) => r.method === method || (method === 'HEAD' && r.method === 'GET')
+    );
+    const shape: ErrorShape =
+      route?.errorShape ?? candidates[0]?.errorShape ?? guessShape(url.pathname);
     const abort = new AbortController();
     res.on('close', () => {
       if (!res.writableFinished) abort.abort(new Error('client disconnected'));
@@ -175,7 +178,9 @@ function guessShape(pathname: string): ErrorShape {
 export async function readJsonBody(req: IncomingMessage, maxBytes: number): Promise<unknown> {
   const type = (req.headers['content-type'] ?? '').toLowerCase();
   if (type && !type.includes('application/json') && !type.includes('+json')) {
-    throw new UnsupportedMediaTypeError(`content-type must be application/json, got ${type.split(';')[0]}`);
+    throw new UnsupportedMediaTypeError(
+      `content-type must be application/json, got ${type.split(';')[0]}`
+    );
   }
   const declared = Number(req.headers['content-length'] ?? NaN);
   if (Number.isFinite(declared) && declared > maxBytes) {
@@ -194,7 +199,8 @@ export async function readJsonBody(req: IncomingMessage, maxBytes: number): Prom
     chunks.push(buf);
   }
   const text = Buffer.concat(chunks).toString('utf8');
-  if (text.trim() === '') throw new BadRequestError('request body is empty; expected a JSON object');
+  if (text.trim() === '')
+    throw new BadRequestError('request body is empty; expected a JSON object');
   try {
     return JSON.parse(text);
   } catch (err) {

@@ -44,7 +44,11 @@ export function createLogger(namespace: string): Logger {
 function safeJson(value: unknown): string {
   try {
     return JSON.stringify(value, (_k, v) =>
-      v instanceof Error ? { name: v.name, message: v.message } : typeof v === 'bigint' ? String(v) : v
+      v instanceof Error
+        ? { name: v.name, message: v.message }
+        : typeof v === 'bigint'
+          ? String(v)
+          : v
     );
   } catch {
     return '"[unserializable]"';
