@@ -64,8 +64,8 @@ export class ConflictError extends HttpError {
 /** 413: body or prompt larger than allowed. */
 export class PayloadTooLargeError extends HttpError {
   override name = 'PayloadTooLargeError';
-  constructor(message: string) {
-    super(message, 413, 'payload_too_large');
+  constructor(message: string, code = 'payload_too_large') {
+    super(message, 413, code);
   }
 }
 
@@ -97,6 +97,30 @@ export class ServiceUnavailableError extends HttpError {
 
 export type ErrorShape = 'openai' | 'envelope';
 
+/**
+ * Errors raised below the HTTP layer (admission, engine) that have a meaningful status. Matched
+ * by `name`, not `instanceof`, so errors that crossed a worker or module boundary map the same.
+ */
+const STATUS_BY_ERROR_NAME: Record<string, { status: number; code: string }> = {
+  QueueFullError: { status: 503, code: 'queue_full' },
+  EngineBusyError: { status: 503, code: 'engine_busy' },
+  AdmissionAbortedError: { status: 503, code: 'request_aborted' }
+};
+
+function fromNamedError(err: unknown): HttpError | undefined {
+  if (!(err instanceof Error)) return undefined;
+  const entry = STATUS_BY_ERROR_NAME[err.name];
+  if (!entry) return undefined;
+  const retryAfter = (err as { retryAfterS?: unknown }).retryAfterS;
+  const retryAfterS =
+    typeof retryAfter === 'number' && Number.isFinite(retryAfter) ? retryAfter : 1;
+  const headers: Record<string, string> =
+    entry.status === 503 || entry.status === 429
+      ? { 'retry-after': String(Math.max(1, Math.ceil(retryAfterS))) }
+      : {};
+  return new HttpError(err.message, entry.status, entry.code, headers, { cause: err });
+}
+
 const OPENAI_TYPE_BY_STATUS: Record<number, string> = {
   400: 'invalid_request_error',
   401: 'authentication_error',
@@ -105,6 +129,7 @@ const OPENAI_TYPE_BY_STATUS: Record<number, string> = {
   409: 'invalid_request_error',
   413: 'invalid_request_error',
   415: 'invalid_request_error',
+  416: 'invalid_request_error',
   429: 'rate_limit_error',
   503: 'server_error'
 };
@@ -117,7 +142,7 @@ export function toHttp(
   err: unknown,
   shape: ErrorShape
 ): { status: number; headers: Record<string, string>; body: unknown } {
-  const known = err instanceof HttpError ? err : undefined;
+  const known = err instanceof HttpError ? err : fromNamedError(err);
   const status = known?.status ?? 500;
   const message = known?.message ?? 'internal server error';
   const code = known?.code ?? 'internal_error';

@@ -66,7 +66,10 @@ export function createStaticHandler(root: string) {
       res.end();
       return true;
     }
-    createReadStream(file).pipe(res);
+    // A file removed between stat and open must not crash the process: drop the response.
+    createReadStream(file)
+      .on('error', () => res.destroy())
+      .pipe(res);
     return true;
   };
 }

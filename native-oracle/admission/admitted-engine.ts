@@ -1,0 +1,44 @@
+/**
+ * Wraps a TargetEngine so that every `generate()` first takes a slot from the shared admission
+ * queue. The chat route, the workflows and the mesh all generate through this wrapper, so they
+ * share one FIFO and none of them meets the engine's EngineBusyError.
+ */
+import type { GenerateOptions, GenerationEvent, TargetEngine } from '../engine/index.js';
+import type { AdmissionQueue } from './queue.js';
+
+/**
+ * Returns an engine with the same contract whose `generate()` waits its turn in `queue`
+ * (honouring `options.signal`) and releases the slot when the generation ends, fails or is
+ * abandoned. Throws QueueFullError / AdmissionAbortedError from the first `next()`.
+ */
+export function admitEngine(engine: TargetEngine, queue: AdmissionQueue): TargetEngine {
+  return {
+    get modelId() {
+      return engine.modelId;
+    },
+    get tokenizerFingerprint() {
+      return engine.tokenizerFingerprint;
+    },
+    get maxConcurrent() {
+      return engine.maxConcurrent;
+    },
+    tokenize: (text) => engine.tokenize(text),
+    detokenize: (tokens) => engine.detokenize(tokens),
+    countChatTokens: (messages) => engine.countChatTokens(messages),
+    generate: (options: GenerateOptions) => admittedGenerate(engine, queue, options),
+    dispose: () => engine.dispose()
+  };
+}
+
+async function* admittedGenerate(
+  engine: TargetEngine,
+  queue: AdmissionQueue,
+  options: GenerateOptions
+): AsyncGenerator<GenerationEvent> {
+  const release = await queue.acquire(options.signal);
+  try {
+    yield* engine.generate(options);
+  } finally {
+    release();
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * Health and mesh views: `GET /health` (= `/v1/system/health`, always open, for load balancers
+ * and the app), `GET /v1/system/topology` and `GET /v1/system/peers`. Mesh data comes from the
+ * callbacks given to the server (the mesh plugin); until then the lists are empty.
+ */
+import type { AdmissionQueue } from '../admission/queue.js';
+import type { TargetEngine } from '../engine/index.js';
+import type { Router } from '../http/router.js';
+
+/** One known peer, in the predecessor's snake_case shape; extra fields pass through. */
+export interface PeerInfo {
+  peer_id: string;
+  addrs?: string[];
+  connected_at?: number;
+  last_seen_at?: number;
+  verified?: boolean;
+  [field: string]: unknown;
+}
+
+export interface SystemRouteOptions {
+  engine: TargetEngine | null;
+  admission: AdmissionQueue;
+  startedAtMs: number;
+  /** Read at each request so a plugin can install it after start-up. */
+  peers: () => PeerInfo[];
+  topology: () => object | undefined;
+}
+
+export function registerSystemRoutes(router: Router, options: SystemRouteOptions): void {
+  const health = () => {
+    const { engine } = options;
+    const queue = options.admission.snapshot();
+    return {
+      json: {
+        status: engine ? 'ok' : 'degraded',
+        readiness_reason: engine ? 'ready' : 'engine_unavailable',
+        ready_for_inference: engine !== null,
+        model: engine?.modelId ?? null,
+        tokenizer_fingerprint: engine?.tokenizerFingerprint ?? null,
+        uptime_ms: Date.now() - options.startedAtMs,
+        peers: options.peers().length,
+        queue: {
+          active: queue.active,
+          queued: queue.queued,
+          max_concurrent: queue.maxConcurrent,
+          max_queued: queue.maxQueued
+        }
+      }
+    };
+  };
+  router.add({ method: 'GET', path: '/health', isProtected: false, handler: health });
+  router.add({ method: 'GET', path: '/v1/system/health', isProtected: false, handler: health });
+  router.add({
+    method: 'GET',
+    path: '/v1/system/peers',
+    handler: () => {
+      const peers = options.peers();
+      return { json: { peers, count: peers.length } };
+    }
+  });
+  router.add({
+    method: 'GET',
+    path: '/v1/system/topology',
+    handler: () => {
+      const peers = options.peers();
+      const topology = options.topology();
+      return {
+        json: topology ?? {
+          status: 'standalone',
+          model_id: options.engine?.modelId ?? null,
+          known_peer_count: peers.length,
+          peers: [],
+          links: []
+        }
+      };
+    }
+  });
+}

@@ -1,0 +1,317 @@
+/**
+ * The oracle's configuration: command-line flags (node:util parseArgs) over SHARD_* environment
+ * variables over documented defaults. Pure apart from resolving paths: `main.ts` calls it once,
+ * tests call it with their own argv and env.
+ */
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { parseLevel, type LogLevel } from '../src/lib/server/log.js';
+
+/** Default HTTP port (the predecessor's control port). */
+export const DEFAULT_PORT = 9091;
+export const DEFAULT_HOST = '127.0.0.1';
+/** llama.cpp threads; always explicit because default settings collapse decoding on 2 cores. */
+export const DEFAULT_THREADS = 2;
+export const DEFAULT_RATE_LIMIT_PER_MINUTE = 60;
+export const DEFAULT_MAX_PROMPT_CHARS = 16_000;
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+export const DEFAULT_QUEUE_MAX = 16;
+
+/** Repository root (native-oracle/..), where `build/` lives. */
+const REPO_ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
+
+/** A flag or environment variable has a bad value, or an unknown flag was given. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+export interface OracleConfig {
+  host: string;
+  port: number;
+  /** Target model GGUF file. */
+  modelPath: string;
+  /** Directory served read-only at GET /models/<name>.gguf. */
+  modelsDir: string;
+  threads: number;
+  /** llama.cpp context size per sequence; undefined = engine default. */
+  contextSize?: number;
+  /** Generations at once (llama.cpp sequences); undefined = engine default. */
+  maxConcurrent?: number;
+  /** Built PWA served at `/`. */
+  staticDir: string;
+  /** Start without a model (health "degraded", chat 503) instead of exiting. */
+  allowNoModel: boolean;
+  logLevel: LogLevel;
+  /** Accepted API keys; empty = no key required. */
+  apiKeys: string[];
+  /** Requests per minute per key or client address; 0 = unlimited. */
+  rateLimitPerMinute: number;
+  maxPromptChars: number;
+  maxBodyBytes: number;
+  /** Requests that may wait for a generation slot. */
+  queueMax: number;
+}
+
+export type ParsedCommand = { kind: 'help' } | { kind: 'run'; config: OracleConfig };
+
+/** Describes one flag for parsing and for --help. */
+interface FlagSpec {
+  flag: string;
+  env?: string;
+  arg?: string;
+  type: 'string' | 'boolean';
+  describe: string;
+  fallback: (env: NodeJS.ProcessEnv) => string;
+}
+
+function defaultDataDir(env: NodeJS.ProcessEnv): string {
+  return resolve(env.SHARD_DATA_DIR?.trim() || join(process.cwd(), '.shard'));
+}
+
+const FLAGS: FlagSpec[] = [
+  {
+    flag: 'host',
+    env: 'SHARD_HOST',
+    arg: 'addr',
+    type: 'string',
+    describe: 'address to listen on (0.0.0.0 to expose on the network)',
+    fallback: () => DEFAULT_HOST
+  },
+  {
+    flag: 'port',
+    env: 'SHARD_PORT',
+    arg: 'n',
+    type: 'string',
+    describe: 'TCP port (0 = pick a free one)',
+    fallback: () => String(DEFAULT_PORT)
+  },
+  {
+    flag: 'model',
+    env: 'SHARD_MODEL',
+    arg: 'path',
+    type: 'string',
+    describe: 'target model GGUF file',
+    fallback: (env) => join(defaultDataDir(env), 'models', 'target.gguf')
+  },
+  {
+    flag: 'threads',
+    env: 'SHARD_THREADS',
+    arg: 'n',
+    type: 'string',
+    describe: 'llama.cpp threads (keep <= physical cores)',
+    fallback: () => String(DEFAULT_THREADS)
+  },
+  {
+    flag: 'context-size',
+    env: 'SHARD_CONTEXT_SIZE',
+    arg: 'n',
+    type: 'string',
+    describe: 'context size in tokens per sequence',
+    fallback: () => 'engine default'
+  },
+  {
+    flag: 'max-concurrent',
+    env: 'SHARD_MAX_CONCURRENT',
+    arg: 'n',
+    type: 'string',
+    describe: 'generations at once (llama.cpp sequences)',
+    fallback: () => 'engine default'
+  },
+  {
+    flag: 'static-dir',
+    env: 'SHARD_STATIC_DIR',
+    arg: 'path',
+    type: 'string',
+    describe: 'built PWA served at / (npm run build)',
+    fallback: () => join(REPO_ROOT, 'build')
+  },
+  {
+    flag: 'allow-no-model',
+    env: 'SHARD_ALLOW_NO_MODEL',
+    type: 'boolean',
+    describe: 'start without a model: /health reports "degraded", chat answers 503',
+    fallback: () => 'false'
+  },
+  {
+    flag: 'log-level',
+    env: 'SHARD_LOG_LEVEL',
+    arg: 'level',
+    type: 'string',
+    describe: 'error | warn | info | debug',
+    fallback: () => 'info'
+  },
+  { flag: 'help', type: 'boolean', describe: 'print this help and exit', fallback: () => '' }
+];
+
+/** Security and limit settings read from the environment only. */
+const ENV_ONLY: Array<{ env: string; describe: string; fallback: string }> = [
+  {
+    env: 'SHARD_API_KEYS',
+    describe:
+      'comma-separated API keys; when set, /v1/* needs `Authorization: Bearer <key>` or `X-API-Key: <key>` (401 otherwise). /health, /models/* and the app stay open',
+    fallback: 'unset (no key needed)'
+  },
+  {
+    env: 'SHARD_RATE_LIMIT_PER_MINUTE',
+    describe:
+      'token bucket per API key, else per client address, on /v1/*; 429 with Retry-After; 0 disables',
+    fallback: String(DEFAULT_RATE_LIMIT_PER_MINUTE)
+  },
+  {
+    env: 'SHARD_MAX_PROMPT_CHARS',
+    describe: 'largest total message content per chat request, in characters (413)',
+    fallback: String(DEFAULT_MAX_PROMPT_CHARS)
+  },
+  {
+    env: 'SHARD_MAX_BODY_BYTES',
+    describe: 'largest request body in bytes (413)',
+    fallback: String(DEFAULT_MAX_BODY_BYTES)
+  },
+  {
+    env: 'SHARD_QUEUE_MAX',
+    describe: 'requests that may wait for a generation slot; beyond that 503 with Retry-After',
+    fallback: String(DEFAULT_QUEUE_MAX)
+  },
+  {
+    env: 'SHARD_DATA_DIR',
+    describe:
+      'data directory; generated models live in <data>/models and are served at /models/<name>.gguf',
+    fallback: '<cwd>/.shard'
+  }
+];
+
+/** The --help text: every flag and environment variable with its default. */
+export function oracleUsage(env: NodeJS.ProcessEnv = process.env): string {
+  const lines = [
+    'Usage: npm run oracle -- [options]     (or: npx tsx native-oracle/main.ts [options])',
+    '',
+    'Shard oracle: verifies drafts with the target model (llama.cpp) and serves the',
+    'OpenAI-compatible API (/v1/chat/completions, /v1/models), /health and the Shard app.',
+    '',
+    'Options (flags override environment variables):'
+  ];
+  for (const f of FLAGS) {
+    const name = `--${f.flag}${f.arg ? ` <${f.arg}>` : ''}`;
+    const envPart = f.env ? `  [env ${f.env}]` : '';
+    const def = f.fallback(env);
+    lines.push(`  ${name.padEnd(24)} ${f.describe}${envPart}${def ? ` (default: ${def})` : ''}`);
+  }
+  lines.push('', 'Security and limits (environment only):');
+  for (const e of ENV_ONLY)
+    lines.push(`  ${e.env.padEnd(28)} ${e.describe} (default: ${e.fallback})`);
+  lines.push(
+    '',
+    'If the model file is missing the oracle exits with code 1 and asks you to run',
+    '`npm run models`, unless --allow-no-model is given. Unknown flags exit with code 2.',
+    'SIGINT/SIGTERM stop accepting requests, let running generations finish (10 s grace,',
+    'then abort them) and free the model.'
+  );
+  return lines.join('\n');
+}
+
+function intValue(name: string, raw: string, min: number, max: number): number {
+  const trimmed = raw.trim();
+  if (!/^-?\d+$/.test(trimmed)) throw new ConfigError(`${name} must be an integer, got "${raw}"`);
+  const n = Number(trimmed);
+  if (n < min || n > max)
+    throw new ConfigError(`${name} must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function boolValue(name: string, raw: string): boolean {
+  const v = raw.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off', ''].includes(v)) return false;
+  throw new ConfigError(`${name} must be true or false, got "${raw}"`);
+}
+
+/**
+ * Parses argv (without node and script) and env into a config. Throws ConfigError with a message
+ * naming the flag or variable for unknown flags, stray arguments and bad values.
+ */
+export function parseOracleConfig(options: {
+  argv: string[];
+  env?: NodeJS.ProcessEnv;
+}): ParsedCommand {
+  const env = options.env ?? process.env;
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    const parsed = parseArgs({
+      args: options.argv,
+      options: Object.fromEntries(FLAGS.map((f) => [f.flag, { type: f.type }])),
+      strict: true,
+      allowPositionals: false
+    });
+    values = parsed.values as Record<string, string | boolean | undefined>;
+  } catch (err) {
+    throw new ConfigError(`${(err as Error).message}. Run with --help for the list of options.`, {
+      cause: err
+    });
+  }
+  if (values.help) return { kind: 'help' };
+
+  /** Flag value, else env value (with its name for messages), else undefined. */
+  const pick = (flag: string): { name: string; raw: string } | undefined => {
+    const spec = FLAGS.find((f) => f.flag === flag)!;
+    const v = values[flag];
+    if (typeof v === 'string') return { name: `--${flag}`, raw: v };
+    if (v === true) return { name: `--${flag}`, raw: 'true' };
+    const e = spec.env ? env[spec.env] : undefined;
+    if (e !== undefined && e.trim() !== '') return { name: spec.env!, raw: e };
+    return undefined;
+  };
+  const envInt = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = env[name];
+    return raw === undefined || raw.trim() === '' ? fallback : intValue(name, raw, min, max);
+  };
+  const optionalInt = (flag: string, min: number, max: number): number | undefined => {
+    const p = pick(flag);
+    return p ? intValue(p.name, p.raw, min, max) : undefined;
+  };
+
+  const logPick = pick('log-level');
+  const logLevel = logPick ? parseLevel(logPick.raw) : 'info';
+  if (!logLevel) {
+    throw new ConfigError(
+      `${logPick!.name} must be one of error, warn, info, debug; got "${logPick!.raw}"`
+    );
+  }
+  const modelsDir = join(defaultDataDir(env), 'models');
+  const modelPick = pick('model');
+  const staticPick = pick('static-dir');
+  const allowPick = pick('allow-no-model');
+  const hostPick = pick('host');
+  const host = hostPick ? hostPick.raw.trim() : DEFAULT_HOST;
+  if (host === '') throw new ConfigError('--host must not be empty');
+
+  const config: OracleConfig = {
+    host,
+    port: optionalInt('port', 0, 65_535) ?? DEFAULT_PORT,
+    modelPath: modelPick ? resolve(modelPick.raw) : join(modelsDir, 'target.gguf'),
+    modelsDir,
+    threads: optionalInt('threads', 1, 256) ?? DEFAULT_THREADS,
+    contextSize: optionalInt('context-size', 64, 1_048_576),
+    maxConcurrent: optionalInt('max-concurrent', 1, 64),
+    staticDir: staticPick ? resolve(staticPick.raw) : join(REPO_ROOT, 'build'),
+    allowNoModel: allowPick ? boolValue(allowPick.name, allowPick.raw) : false,
+    logLevel,
+    apiKeys: (env.SHARD_API_KEYS ?? '')
+      .split(',')
+      .map((k) => k.trim())
+      .filter((k) => k !== ''),
+    rateLimitPerMinute: envInt(
+      'SHARD_RATE_LIMIT_PER_MINUTE',
+      DEFAULT_RATE_LIMIT_PER_MINUTE,
+      0,
+      1_000_000
+    ),
+    maxPromptChars: envInt('SHARD_MAX_PROMPT_CHARS', DEFAULT_MAX_PROMPT_CHARS, 1, 100_000_000),
+    maxBodyBytes: envInt('SHARD_MAX_BODY_BYTES', DEFAULT_MAX_BODY_BYTES, 1024, 1024 * 1024 * 1024),
+    queueMax: envInt('SHARD_QUEUE_MAX', DEFAULT_QUEUE_MAX, 0, 100_000)
+  };
+  return { kind: 'run', config };
+}

@@ -1,0 +1,131 @@
+/**
+ * The oracle CLI (`npm run oracle`): loads the target model with llama.cpp, then serves the
+ * OpenAI-compatible API, health, the generated model files and the built app on one origin.
+ * Run with --help for every flag, environment variable and default.
+ *
+ * Exit codes: 0 after a clean shutdown or --help, 1 when the model is missing or cannot be
+ * loaded or the port cannot be bound, 2 for bad flags or environment values.
+ */
+import '../src/lib/server/node-compat.js';
+import { existsSync } from 'node:fs';
+import { modelsDir } from '../src/lib/server/data-dir.js';
+import { createLogger, setLogLevel } from '../src/lib/server/log.js';
+import { ConfigError, oracleUsage, parseOracleConfig } from './config.js';
+import type { TargetEngine } from './engine/index.js';
+import { createOracleServer, type OraclePlugin } from './server.js';
+
+const log = createLogger('shard:oracle');
+
+/** Plugins wired into the CLI's server (workflow routes, mesh); each unit adds its own here. */
+const PLUGINS: OraclePlugin[] = [];
+
+async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseOracleConfig({ argv, env: process.env });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`shard oracle: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  if (parsed.kind === 'help') {
+    process.stdout.write(oracleUsage(process.env) + '\n');
+    return 0;
+  }
+  const config = parsed.config;
+  setLogLevel(config.logLevel);
+  modelsDir(process.env);
+
+  let engine: TargetEngine | null = null;
+  if (!existsSync(config.modelPath)) {
+    if (!config.allowNoModel) {
+      process.stderr.write(
+        `shard oracle: model file not found: ${config.modelPath}\n` +
+          `  Generate the test models with \`npm run models\`, or pass --model <path to a .gguf>.\n` +
+          `  To start without a model (health "degraded", chat answers 503), pass --allow-no-model.\n`
+      );
+      return 1;
+    }
+    log.warn('starting without a model', { modelPath: config.modelPath });
+  } else {
+    try {
+      // Loaded lazily so --help and --allow-no-model never load llama.cpp.
+      const { createTargetEngine } = await import('./engine/index.js');
+      engine = await createTargetEngine({
+        modelPath: config.modelPath,
+        threads: config.threads,
+        ...(config.contextSize !== undefined ? { contextSize: config.contextSize } : {}),
+        ...(config.maxConcurrent !== undefined ? { maxConcurrent: config.maxConcurrent } : {})
+      });
+    } catch (err) {
+      process.stderr.write(
+        `shard oracle: could not load the model ${config.modelPath}: ${(err as Error).message}\n`
+      );
+      return 1;
+    }
+  }
+
+  const server = createOracleServer({
+    engine,
+    host: config.host,
+    port: config.port,
+    staticDir: config.staticDir,
+    modelsDir: config.modelsDir,
+    apiKeys: config.apiKeys,
+    rateLimitPerMinute: config.rateLimitPerMinute,
+    maxPromptChars: config.maxPromptChars,
+    maxBodyBytes: config.maxBodyBytes,
+    queueMax: config.queueMax,
+    plugins: PLUGINS
+  });
+  try {
+    await server.start();
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const why =
+      e.code === 'EADDRINUSE' ? `port ${config.port} is already in use (try --port 0)` : e.message;
+    process.stderr.write(`shard oracle: cannot listen on ${config.host}:${config.port}: ${why}\n`);
+    await engine?.dispose();
+    return 1;
+  }
+  process.stdout.write(
+    `Shard oracle ready: ${server.url}\n` +
+      `  open ${server.url}/ in a browser; OpenAI API at ${server.url}/v1` +
+      `${engine ? ` (model ${engine.modelId})` : ' (no model loaded)'}\n`
+  );
+
+  return new Promise<number>((resolve) => {
+    let isShuttingDown = false;
+    const shutdown = (signal: NodeJS.Signals) => {
+      if (isShuttingDown) {
+        process.stderr.write(`shard oracle: second ${signal}, exiting now\n`);
+        process.exit(1);
+      }
+      isShuttingDown = true;
+      process.stdout.write(`shard oracle: ${signal} received, shutting down\n`);
+      void (async () => {
+        try {
+          await server.stop();
+          await engine?.dispose();
+          resolve(0);
+        } catch (err) {
+          log.error('shutdown failed', { err });
+          resolve(1);
+        }
+      })();
+    };
+    process.once('SIGINT', shutdown);
+    process.once('SIGTERM', shutdown);
+  });
+}
+
+main(process.argv.slice(2)).then(
+  // Exit explicitly: llama.cpp handles may keep the event loop alive after dispose.
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`shard oracle: fatal: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exit(1);
+  }
+);
