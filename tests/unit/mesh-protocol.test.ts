@@ -13,10 +13,10 @@ import {
   MAX_VERIFY_FRAME_BYTES,
   MESH_PROTOCOL_VERSION,
   MeshProtocolError,
-  OracleFrameSchema,
   openHello,
   ScoutFrameSchema,
   signHello,
+  VerifyContextSchema,
   type HelloPayload
 } from '../../src/lib/protocol/mesh.js';
 
@@ -65,7 +65,7 @@ describe('mesh decode()', () => {
     const tokens = Array.from({ length: MAX_CONTEXT_TOKENS_PER_FRAME * 2 + 7 }, (_, i) => (i * 7919) % 32000);
     const frames = contextFrames(3, tokens);
     expect(frames.map((f) => f.base)).toEqual([3, 3 + MAX_CONTEXT_TOKENS_PER_FRAME, 3 + 2 * MAX_CONTEXT_TOKENS_PER_FRAME]);
-    expect(frames.flatMap((f) => decode(OracleFrameSchema, encode(f)).tokens as number[])).toEqual(tokens);
+    expect(frames.flatMap((f) => decode(VerifyContextSchema, encode(f)).tokens)).toEqual(tokens);
   });
 });
 

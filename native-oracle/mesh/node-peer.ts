@@ -1,0 +1,47 @@
+/**
+ * A leaf libp2p peer for Node processes of the mesh (the oracle, the Node scout): TCP and
+ * WebSockets, circuit relay client (so peers behind relays can reach it and it can reach them),
+ * identify, ping and gossipsub with the mesh's leaf settings. The browser scout builds its own
+ * node with browser transports; everything above the node is shared.
+ */
+import '../../src/lib/server/node-compat.js';
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2';
+import { gossipsub, type GossipSub } from '@libp2p/gossipsub';
+import { identify, type Identify } from '@libp2p/identify';
+import type { PrivateKey } from '@libp2p/interface';
+import { ping, type Ping } from '@libp2p/ping';
+import { tcp } from '@libp2p/tcp';
+import { webSockets } from '@libp2p/websockets';
+import { createLibp2p, type Libp2p } from 'libp2p';
+import { leafGossipOptions } from '../../src/lib/protocol/mesh-gossip.js';
+
+export type MeshNode = Libp2p<{ identify: Identify; ping: Ping; pubsub: GossipSub }>;
+
+export interface MeshNodeOptions {
+  privateKey?: PrivateKey;
+  /** Listen addresses; default TCP on 127.0.0.1, any port. */
+  listen?: string[];
+  /** Also accept connections relayed through relays this node connects to; default true. */
+  isRelayListening?: boolean;
+}
+
+/** Creates and starts a leaf mesh node. */
+export async function createMeshNode(options: MeshNodeOptions = {}): Promise<MeshNode> {
+  const listen = [...(options.listen ?? ['/ip4/127.0.0.1/tcp/0'])];
+  if (options.isRelayListening !== false) listen.push('/p2p-circuit');
+  return createLibp2p({
+    ...(options.privateKey ? { privateKey: options.privateKey } : {}),
+    addresses: { listen },
+    transports: [tcp(), webSockets(), circuitRelayTransport({ reservationCompletionTimeout: 10_000 })],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionManager: { inboundConnectionThreshold: 100, maxIncomingPendingConnections: 64 },
+    services: {
+      identify: identify(),
+      ping: ping({ runOnLimitedConnection: true }),
+      pubsub: gossipsub(leafGossipOptions())
+    }
+  });
+}

@@ -1,0 +1,111 @@
+/**
+ * Test harness for the mesh: spawns real relay / scout processes (tsx) on random loopback ports,
+ * reads their one-line JSON ready events, and waits on conditions with a bound.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+
+export const REPO_ROOT = resolve(import.meta.dirname, '../..');
+
+export interface SpawnedProcess<T> {
+  proc: ChildProcess;
+  ready: T;
+  /** Lines of stdout after the ready event (JSON events). */
+  events: Array<Record<string, unknown>>;
+  stderr: () => string;
+  /** Sends SIGTERM and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /** Resolves when the process exits (for kill tests). */
+  exited: Promise<number | null>;
+}
+
+/** Spawns `tsx <script> args` and resolves at its first stdout line whose `event` is `readyEvent`. */
+export async function spawnTsx<T extends Record<string, unknown>>(
+  script: string,
+  args: string[],
+  readyEvent: string,
+  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}
+): Promise<SpawnedProcess<T>> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, script), ...args], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, SHARD_DATA_DIR: mkdtempSync(join(tmpdir(), 'shard-mesh-')), ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe']
+  });
+  let stderr = '';
+  proc.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    if (stderr.length > 200_000) stderr = stderr.slice(-100_000);
+  });
+  const exited = new Promise<number | null>((res) => proc.once('exit', (code) => res(code)));
+  const events: Array<Record<string, unknown>> = [];
+  const lines = createInterface({ input: proc.stdout! });
+  const ready = await new Promise<T>((res, rej) => {
+    const timer = setTimeout(() => rej(new Error(`${script} not ready in time; stderr:\n${stderr.slice(-4000)}`)), opts.timeoutMs ?? 60_000);
+    let isReady = false;
+    lines.on('line', (line) => {
+      let parsed: Record<string, unknown>;
+      try {
+        parsed = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        return;
+      }
+      if (!isReady && parsed.event === readyEvent) {
+        isReady = true;
+        clearTimeout(timer);
+        res(parsed as T);
+      } else events.push(parsed);
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      if (!isReady) rej(new Error(`${script} exited with ${code} before ready; stderr:\n${stderr.slice(-4000)}`));
+    });
+  });
+  return {
+    proc,
+    ready,
+    events,
+    stderr: () => stderr,
+    exited,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
+      proc.kill(signal);
+      return exited;
+    }
+  };
+}
+
+export interface RelayReady extends Record<string, unknown> {
+  peerId: string;
+  multiaddrs: string[];
+  httpPort: number;
+}
+
+/** Starts the relay CLI on loopback with random ports and a temp key file. */
+export function spawnRelay(extraArgs: string[] = []): Promise<SpawnedProcess<RelayReady>> {
+  const dir = mkdtempSync(join(tmpdir(), 'shard-relay-'));
+  return spawnTsx<RelayReady>(
+    'relay/main.ts',
+    ['--host', '127.0.0.1', '--tcp-port', '0', '--ws-port', '0', '--http-port', '0', '--key-file', join(dir, 'relay.key'), ...extraArgs],
+    'relay:ready'
+  );
+}
+
+/** Polls `check` every 50 ms until it returns a truthy value or `timeoutMs` passes (then throws). */
+export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 30_000): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export async function getJson<T = Record<string, unknown>>(port: number, path: string): Promise<T> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`);
+  if (!res.ok) throw new Error(`GET ${path} -> ${res.status}`);
+  return (await res.json()) as T;
+}
