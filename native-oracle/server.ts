@@ -199,7 +199,9 @@ export function createOracleServer(options: OracleServerOptions): OracleServer {
       sendJson(res, mapped.status, mapped.body, { ...mapped.headers, connection: 'close' });
       return;
     }
-    if (serveStatic && !router.matchesPath(pathname)) {
+    // API paths never fall back to the app shell: an unknown /v1 path is a JSON 404.
+    const isApiPath = pathname === '/v1' || pathname.startsWith('/v1/');
+    if (serveStatic && !isApiPath && !router.matchesPath(pathname)) {
       try {
         if (serveStatic(req, res)) return;
       } catch (err) {
