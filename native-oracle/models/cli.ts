@@ -1,0 +1,89 @@
+/**
+ * `npm run models`: writes the generated target/draft pair (and, with --bench, the benchmark pair)
+ * into the models dir, skipping work when the manifest and hashes already match.
+ */
+import { resolve } from 'node:path';
+import { modelsDir } from '../../src/lib/server/data-dir.js';
+import { BENCH_PAIR, DEFAULT_PAIR, ensureModelPair, estimateAcceptance, type PairConfig } from './index.js';
+
+const HELP = `Usage: npm run models -- [options]
+
+Writes target.gguf, draft.gguf and models.json (seed, dims, alpha, expected acceptance, sha256)
+into the models dir (.shard/models, or $SHARD_DATA_DIR/models). Does nothing when they are
+already there and their hashes match.
+
+Options:
+  --bench          also write the benchmark pair (bench-target.gguf ~110M params F16,
+                   bench-draft.gguf = its first layer); used by npm run bench:verify
+  --bench-only     write only the benchmark pair
+  --dir <path>     write into <path> instead of the models dir
+  --alpha <x>      residual scale of the target's extra layers (default ${DEFAULT_PAIR.alpha});
+                   lower = higher acceptance
+  --seed <n>       seed (default ${DEFAULT_PAIR.seed})
+  --force          regenerate even when valid files exist
+  --sweep          print the estimated acceptance for a range of alphas and exit
+  --help           this text
+`;
+
+function parseArgs(argv: string[]) {
+  const opts = { bench: false, benchOnly: false, dir: '', alpha: NaN, seed: NaN, force: false, sweep: false, help: false };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const next = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${arg} needs a value`);
+      return v;
+    };
+    switch (arg) {
+      case '--bench': opts.bench = true; break;
+      case '--bench-only': opts.benchOnly = true; break;
+      case '--dir': opts.dir = next(); break;
+      case '--alpha': opts.alpha = Number(next()); break;
+      case '--seed': opts.seed = Number(next()); break;
+      case '--force': opts.force = true; break;
+      case '--sweep': opts.sweep = true; break;
+      case '--help': case '-h': opts.help = true; break;
+      default: throw new Error(`unknown option ${arg} (see --help)`);
+    }
+  }
+  if (opts.alpha !== opts.alpha && argv.includes('--alpha')) throw new Error('--alpha must be a number');
+  if (!Number.isNaN(opts.alpha) && !(opts.alpha >= 0 && opts.alpha <= 4)) throw new Error('--alpha must be in 0..4');
+  if (!Number.isNaN(opts.seed) && !Number.isSafeInteger(opts.seed)) throw new Error('--seed must be an integer');
+  return opts;
+}
+
+async function main(): Promise<void> {
+  const opts = parseArgs(process.argv.slice(2));
+  if (opts.help) {
+    process.stdout.write(HELP);
+    return;
+  }
+  const dir = opts.dir ? resolve(opts.dir) : modelsDir();
+  const log = (line: string) => process.stdout.write(`[models] ${line}\n`);
+  const custom: Partial<PairConfig> = {};
+  if (!Number.isNaN(opts.alpha)) custom.alpha = opts.alpha;
+  if (!Number.isNaN(opts.seed)) custom.seed = opts.seed;
+
+  if (opts.sweep) {
+    for (const alpha of [0, 0.04, 0.06, 0.08, 0.1, 0.12, 0.15, 0.2, 0.3]) {
+      const e = estimateAcceptance({ ...DEFAULT_PAIR, ...custom, alpha, measureTokens: 48 });
+      log(`alpha ${alpha.toFixed(2)}: acceptance ${e.acceptance.toFixed(3)} distinct ${e.distinctRatio.toFixed(2)} min-gap ${e.minTop2Gap.toFixed(4)} near-ties ${e.nearTies}`);
+    }
+    return;
+  }
+  const started = Date.now();
+  if (!opts.benchOnly) {
+    const pair = await ensureModelPair({ dir, config: { ...DEFAULT_PAIR, ...custom }, force: opts.force, onProgress: log });
+    log(`default pair: ${pair.targetPath}, ${pair.draftPath} (expected acceptance ${pair.manifest.expected?.acceptance.toFixed(3)})`);
+  }
+  if (opts.bench || opts.benchOnly) {
+    const pair = await ensureModelPair({ dir, config: { ...BENCH_PAIR, ...custom }, force: opts.force, onProgress: log });
+    log(`bench pair: ${pair.targetPath}, ${pair.draftPath}`);
+  }
+  log(`done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`[models] error: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = 1;
+});

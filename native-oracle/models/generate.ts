@@ -1,0 +1,436 @@
+/**
+ * Deterministic, seeded generator of a llama-architecture TARGET model and a cheaper DRAFT model
+ * with the same tokenizer. The draft is the target's first `draftLayers` layers (same embeddings,
+ * same output head); the target's extra layers have their residual contribution (attn_output and
+ * ffn_down) scaled by `alpha`. With alpha = 0 the pair is identical (acceptance 1); raising alpha
+ * moves the target away from the draft, so greedy acceptance is tunable.
+ *
+ * Every tensor is drawn from its own PRNG stream keyed by (seed, tensor name), so the draft's
+ * tensors are bit-identical to the target's corresponding ones and regeneration is reproducible.
+ */
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { writeGguf, type GgufTensor, type GgufValue, type TensorTypeName } from './gguf-writer.js';
+import { ReferenceModel, top2, type ReferenceDims } from './reference.js';
+import { CHAT_TEMPLATE, SPACE_MARK, buildVocabulary, type Vocabulary } from './vocab.js';
+
+/** Bumped whenever the output of the generator changes for the same config. */
+export const GENERATOR_VERSION = 3;
+
+export interface PairConfig {
+  /** `default` (tests, oracle) or `bench` (benchmark only). */
+  name: string;
+  seed: number;
+  nEmbd: number;
+  nHead: number;
+  nHeadKv: number;
+  nFf: number;
+  targetLayers: number;
+  draftLayers: number;
+  contextLength: number;
+  /** Residual scale of the target's layers beyond the draft's. */
+  alpha: number;
+  tensorType: TensorTypeName;
+  /** Std of token embeddings. */
+  embedStd: number;
+  /** Weight std = gain / sqrt(fan_in) for attention / FFN / output matrices. */
+  attnGain: number;
+  ffnGain: number;
+  outputGain: number;
+  ropeFreqBase: number;
+  rmsEps: number;
+  /** Greedy tokens per measurement prompt when estimating acceptance (0 = skip). */
+  measureTokens: number;
+}
+
+/**
+ * The default pair: 128 dims, 4-layer target, 1-layer draft, F32, a few MB each.
+ * alpha was chosen from a sweep with the TypeScript reference (outputGain 8, 6 prompts x 48
+ * tokens): alpha 0.06 → 0.875, 0.10 → 0.788, 0.14 → 0.726, 0.35 → 0.48, 1.0 → 0.06
+ * (`npm run models -- --sweep` repeats it).
+ */
+export const DEFAULT_PAIR: PairConfig = {
+  name: 'default',
+  seed: 20261121,
+  nEmbd: 128,
+  nHead: 4,
+  nHeadKv: 2,
+  nFf: 384,
+  targetLayers: 4,
+  draftLayers: 1,
+  contextLength: 4096,
+  alpha: 0.1,
+  tensorType: 'F32',
+  embedStd: 1,
+  attnGain: 1,
+  ffnGain: 1,
+  // Logit std ~8: top-2 gaps are mostly > 0.1, so batched-vs-single numeric noise rarely flips them.
+  outputGain: 8,
+  ropeFreqBase: 10000,
+  rmsEps: 1e-5,
+  measureTokens: 64
+};
+
+/**
+ * The benchmark pair: ~110M-parameter F16 target (decoding is memory-bound), 1-layer draft.
+ * Only `npm run bench:verify` uses it; generated on demand with `npm run models -- --bench`.
+ */
+export const BENCH_PAIR: PairConfig = {
+  ...DEFAULT_PAIR,
+  name: 'bench',
+  seed: 20261122,
+  nEmbd: 1024,
+  nHead: 16,
+  nHeadKv: 8,
+  nFf: 2816,
+  targetLayers: 8,
+  draftLayers: 1,
+  alpha: 0.06,
+  tensorType: 'F16',
+  measureTokens: 0
+};
+
+/** Prompts whose greedy continuations define the manifest's expected acceptance. */
+export const MEASUREMENT_PROMPTS: readonly string[] = [
+  'the quick brown fox began to run across the field',
+  'we want to build a network where every answer has a receipt',
+  'my mother told me a story about the sea and the old ship',
+  'in the morning the children walk to school with their friend',
+  'this model will write some word and then stop',
+  'one day the king found a gold ring near the river'
+];
+
+export interface AcceptanceEstimate {
+  /** Per-position greedy agreement: P(draft argmax == target argmax) along target greedy paths. */
+  acceptance: number;
+  positions: number;
+  /** Distinct tokens in the target's greedy continuations / positions (output variety). */
+  distinctRatio: number;
+  /** Smallest top-2 logit gap of the target seen (near-ties make batched vs single eval differ). */
+  minTop2Gap: number;
+  /** Positions whose target top-2 gap is below 0.01. */
+  nearTies: number;
+  /** The target's greedy continuation of each measurement prompt (reference computation). */
+  continuations: number[][];
+  /** The target's top-2 logit gap at each continuation position (4 decimals). */
+  gaps: number[][];
+}
+
+export interface ModelFileInfo {
+  file: string;
+  bytes: number;
+  sha256: string;
+  layers: number;
+  parameters: number;
+}
+
+export interface PairManifest {
+  generatorVersion: number;
+  config: PairConfig;
+  configHash: string;
+  vocabSize: number;
+  tokenizerFingerprint: string;
+  target: ModelFileInfo;
+  draft: ModelFileInfo;
+  /** Measured with the TypeScript reference (null when measureTokens is 0). */
+  expected: AcceptanceEstimate | null;
+  /** Token ids (with BOS) of MEASUREMENT_PROMPTS, as the vocabulary spells them. */
+  measurementPrompts: number[][];
+  createdAt: string;
+}
+
+/** Stable hash of what determines the files' bytes. */
+export function configHash(config: PairConfig): string {
+  const { measureTokens: _ignored, ...rest } = config;
+  return createHash('sha256')
+    .update(JSON.stringify({ v: GENERATOR_VERSION, ...rest }))
+    .digest('hex')
+    .slice(0, 16);
+}
+
+/** xoshiro128** seeded from sha256(seed, stream): one independent stream per tensor. */
+export function createRng(seed: number, stream: string): () => number {
+  const h = createHash('sha256').update(`${seed}:${stream}`).digest();
+  let a = h.readUInt32LE(0) | 1;
+  let b = h.readUInt32LE(4);
+  let c = h.readUInt32LE(8);
+  let d = h.readUInt32LE(12);
+  return () => {
+    const result = Math.imul(rotl(Math.imul(b, 5), 7), 9) >>> 0;
+    const t = b << 9;
+    c ^= a;
+    d ^= b;
+    b ^= c;
+    a ^= d;
+    c ^= t;
+    d = rotl(d, 11);
+    return result / 4294967296;
+  };
+}
+
+function rotl(x: number, k: number): number {
+  return (x << k) | (x >>> (32 - k));
+}
+
+function gaussian(count: number, std: number, rng: () => number): Float32Array {
+  const out = new Float32Array(count);
+  for (let i = 0; i < count; i += 2) {
+    const u = 1 - rng();
+    const v = rng();
+    const r = Math.sqrt(-2 * Math.log(u)) * std;
+    out[i] = r * Math.cos(2 * Math.PI * v);
+    if (i + 1 < count) out[i + 1] = r * Math.sin(2 * Math.PI * v);
+  }
+  return out;
+}
+
+interface TensorPlan {
+  name: string;
+  shape: [number] | [number, number];
+  make: () => Float32Array;
+  /** Norm weights stay F32 (llama.cpp expects it); matrices take the config's type. */
+  isNorm: boolean;
+}
+
+/** Every tensor of the target (layers 0..targetLayers-1), in GGUF order. */
+function planTensors(config: PairConfig, vocab: Vocabulary): TensorPlan[] {
+  const nVocab = vocab.tokens.length;
+  const headDim = config.nEmbd / config.nHead;
+  const nKv = config.nHeadKv * headDim;
+  const ones = (n: number) => () => new Float32Array(n).fill(1);
+  const matrix = (name: string, nIn: number, nOut: number, gain: number, scale = 1) => ({
+    name,
+    shape: [nIn, nOut] as [number, number],
+    isNorm: false,
+    make: () => {
+      const w = gaussian(nIn * nOut, (gain * scale) / Math.sqrt(nIn), createRng(config.seed, name));
+      return w;
+    }
+  });
+  const plans: TensorPlan[] = [
+    {
+      name: 'token_embd.weight',
+      shape: [config.nEmbd, nVocab],
+      isNorm: false,
+      make: () => gaussian(config.nEmbd * nVocab, config.embedStd, createRng(config.seed, 'token_embd.weight'))
+    }
+  ];
+  for (let l = 0; l < config.targetLayers; l++) {
+    const scale = l < config.draftLayers ? 1 : config.alpha;
+    const p = `blk.${l}.`;
+    plans.push(
+      { name: p + 'attn_norm.weight', shape: [config.nEmbd], isNorm: true, make: ones(config.nEmbd) },
+      matrix(p + 'attn_q.weight', config.nEmbd, config.nEmbd, config.attnGain),
+      matrix(p + 'attn_k.weight', config.nEmbd, nKv, config.attnGain),
+      matrix(p + 'attn_v.weight', config.nEmbd, nKv, config.attnGain),
+      matrix(p + 'attn_output.weight', config.nEmbd, config.nEmbd, config.attnGain, scale),
+      { name: p + 'ffn_norm.weight', shape: [config.nEmbd], isNorm: true, make: ones(config.nEmbd) },
+      matrix(p + 'ffn_gate.weight', config.nEmbd, config.nFf, config.ffnGain),
+      matrix(p + 'ffn_up.weight', config.nEmbd, config.nFf, config.ffnGain),
+      matrix(p + 'ffn_down.weight', config.nFf, config.nEmbd, config.ffnGain, scale)
+    );
+  }
+  plans.push(
+    { name: 'output_norm.weight', shape: [config.nEmbd], isNorm: true, make: ones(config.nEmbd) },
+    {
+      name: 'output.weight',
+      shape: [config.nEmbd, nVocab],
+      isNorm: false,
+      make: () => {
+        const w = gaussian(config.nEmbd * nVocab, config.outputGain / Math.sqrt(config.nEmbd), createRng(config.seed, 'output.weight'));
+        // Control, unknown and byte tokens get a zero output row: logit 0 against typical maxima
+        // of ~10+, so they are never predicted (wllama cannot emit byte tokens >= 0x80 anyway).
+        for (const id of vocab.silentIds) w.fill(0, id * config.nEmbd, (id + 1) * config.nEmbd);
+        return w;
+      }
+    }
+  );
+  return plans;
+}
+
+function metadataFor(config: PairConfig, vocab: Vocabulary, layers: number, role: 'target' | 'draft'): Array<[string, GgufValue]> {
+  const headDim = config.nEmbd / config.nHead;
+  return [
+    ['general.architecture', { type: 'string', value: 'llama' }],
+    ['general.name', { type: 'string', value: `shard-${config.name}-${role}` }],
+    ['general.file_type', { type: 'uint32', value: config.tensorType === 'F16' ? 1 : 0 }],
+    ['llama.vocab_size', { type: 'uint32', value: vocab.tokens.length }],
+    ['llama.context_length', { type: 'uint32', value: config.contextLength }],
+    ['llama.embedding_length', { type: 'uint32', value: config.nEmbd }],
+    ['llama.block_count', { type: 'uint32', value: layers }],
+    ['llama.feed_forward_length', { type: 'uint32', value: config.nFf }],
+    ['llama.attention.head_count', { type: 'uint32', value: config.nHead }],
+    ['llama.attention.head_count_kv', { type: 'uint32', value: config.nHeadKv }],
+    ['llama.rope.dimension_count', { type: 'uint32', value: headDim }],
+    ['llama.rope.freq_base', { type: 'float32', value: config.ropeFreqBase }],
+    ['llama.attention.layer_norm_rms_epsilon', { type: 'float32', value: config.rmsEps }],
+    ['tokenizer.ggml.model', { type: 'string', value: 'llama' }],
+    ['tokenizer.ggml.tokens', { type: 'array', itemType: 'string', value: vocab.tokens }],
+    ['tokenizer.ggml.scores', { type: 'array', itemType: 'float32', value: vocab.scores }],
+    ['tokenizer.ggml.token_type', { type: 'array', itemType: 'int32', value: vocab.types }],
+    ['tokenizer.ggml.unknown_token_id', { type: 'uint32', value: vocab.unkId }],
+    ['tokenizer.ggml.bos_token_id', { type: 'uint32', value: vocab.bosId }],
+    ['tokenizer.ggml.eos_token_id', { type: 'uint32', value: vocab.eosId }],
+    ['tokenizer.ggml.eot_token_id', { type: 'uint32', value: vocab.imEndId }],
+    ['tokenizer.ggml.add_bos_token', { type: 'bool', value: true }],
+    ['tokenizer.ggml.add_eos_token', { type: 'bool', value: false }],
+    ['tokenizer.chat_template', { type: 'string', value: CHAT_TEMPLATE }]
+  ];
+}
+
+/** Token ids of a lowercase word sentence (BOS + `▁word` tokens); throws on out-of-vocab words. */
+export function wordTokens(vocab: Vocabulary, sentence: string): number[] {
+  const index = new Map(vocab.tokens.map((t, i) => [typeof t === 'string' ? t : '', i]));
+  return [
+    vocab.bosId,
+    ...sentence.split(' ').map((w) => {
+      const id = index.get(SPACE_MARK + w);
+      if (id === undefined) throw new Error(`measurement word not in vocabulary: ${w}`);
+      return id;
+    })
+  ];
+}
+
+function parameterCount(plans: TensorPlan[]): number {
+  return plans.reduce((sum, p) => sum + p.shape.reduce((a, b) => a * b, 1), 0);
+}
+
+/**
+ * Predicts greedy acceptance with the TypeScript reference: along the target's greedy path from
+ * each measurement prompt, how often the draft's argmax equals the target's.
+ */
+export function estimateAcceptance(config: PairConfig, vocab = buildVocabulary()): AcceptanceEstimate {
+  const cache = new Map<string, Float32Array>();
+  const plans = new Map(planTensors(config, vocab).map((p) => [p.name, p]));
+  const lookup = (name: string) => {
+    let w = cache.get(name);
+    if (!w) {
+      const plan = plans.get(name);
+      if (!plan) throw new Error(`no tensor ${name}`);
+      w = plan.make();
+      cache.set(name, w);
+    }
+    return w;
+  };
+  const dims: ReferenceDims = {
+    nVocab: vocab.tokens.length,
+    nEmbd: config.nEmbd,
+    nHead: config.nHead,
+    nHeadKv: config.nHeadKv,
+    nFf: config.nFf,
+    nLayers: config.targetLayers,
+    ropeFreqBase: config.ropeFreqBase,
+    rmsEps: config.rmsEps
+  };
+  let agree = 0;
+  let positions = 0;
+  let nearTies = 0;
+  let minGap = Infinity;
+  let distinct = 0;
+  const continuations: number[][] = [];
+  const gaps: number[][] = [];
+  for (const sentence of MEASUREMENT_PROMPTS) {
+    const tokens: number[] = [];
+    const tokenGaps: number[] = [];
+    const model = new ReferenceModel(dims, lookup, config.draftLayers);
+    const prompt = wordTokens(vocab, sentence);
+    let out: ReturnType<ReferenceModel['step']> | null = null;
+    for (const t of prompt) out = model.step(t);
+    const seen = new Set<number>();
+    for (let i = 0; i < config.measureTokens && out; i++) {
+      const target = top2(out.logits);
+      const draft = top2(out.earlyLogits!);
+      if (draft.best === target.best) agree++;
+      positions++;
+      minGap = Math.min(minGap, target.gap);
+      if (target.gap < 0.01) nearTies++;
+      seen.add(target.best);
+      tokens.push(target.best);
+      tokenGaps.push(Math.round(target.gap * 1e4) / 1e4);
+      out = model.step(target.best);
+    }
+    distinct += seen.size;
+    continuations.push(tokens);
+    gaps.push(tokenGaps);
+  }
+  return {
+    acceptance: positions ? agree / positions : 0,
+    positions,
+    distinctRatio: positions ? distinct / positions : 0,
+    minTop2Gap: minGap,
+    nearTies,
+    continuations,
+    gaps
+  };
+}
+
+export interface GeneratePairOptions {
+  config: PairConfig;
+  dir: string;
+  /** Files are `<prefix>target.gguf`, `<prefix>draft.gguf`, `<prefix>models.json`. Default ''. */
+  prefix?: string;
+  onProgress?: (line: string) => void;
+}
+
+/** Writes target + draft GGUF files into `dir` and returns the manifest (not written here). */
+export async function generatePair(options: GeneratePairOptions): Promise<PairManifest> {
+  const { config, dir } = options;
+  const prefix = options.prefix ?? '';
+  const progress = options.onProgress ?? (() => undefined);
+  if (config.nEmbd % config.nHead !== 0 || config.nHead % config.nHeadKv !== 0) {
+    throw new Error('nEmbd must divide by nHead, and nHead by nHeadKv');
+  }
+  if (config.draftLayers < 1 || config.draftLayers >= config.targetLayers) {
+    throw new Error('draftLayers must be in 1..targetLayers-1');
+  }
+  const vocab = buildVocabulary();
+  const plans = planTensors(config, vocab);
+  const toGguf = (p: TensorPlan): GgufTensor => ({
+    name: p.name,
+    shape: p.shape,
+    type: p.isNorm ? 'F32' : config.tensorType,
+    data: p.make
+  });
+  const draftPlans = plans.filter((p) => {
+    const m = /^blk\.(\d+)\./.exec(p.name);
+    return !m || Number(m[1]) < config.draftLayers;
+  });
+
+  const files: Record<'target' | 'draft', ModelFileInfo> = {} as never;
+  for (const [role, list, layers] of [
+    ['target', plans, config.targetLayers],
+    ['draft', draftPlans, config.draftLayers]
+  ] as const) {
+    const file = `${prefix}${role}.gguf`;
+    progress(`writing ${file} (${layers} layers, ${(parameterCount(list) / 1e6).toFixed(1)}M params, ${config.tensorType})`);
+    const { bytes, sha256 } = await writeGguf({
+      path: join(dir, file),
+      metadata: metadataFor(config, vocab, layers, role),
+      tensors: list.map(toGguf),
+      onTensor: ({ index, count }) => {
+        if (count > 20 && (index + 1) % Math.ceil(count / 4) === 0) progress(`  ${file}: ${index + 1}/${count} tensors`);
+      }
+    });
+    files[role] = { file, bytes, sha256, layers, parameters: parameterCount(list) };
+    progress(`wrote ${file}: ${(bytes / 1e6).toFixed(1)} MB sha256 ${sha256.slice(0, 12)}…`);
+  }
+
+  let expected: AcceptanceEstimate | null = null;
+  if (config.measureTokens > 0) {
+    progress(`estimating greedy acceptance over ${MEASUREMENT_PROMPTS.length} prompts x ${config.measureTokens} tokens`);
+    expected = estimateAcceptance(config, vocab);
+    progress(`expected acceptance ${expected.acceptance.toFixed(3)} (distinct ${expected.distinctRatio.toFixed(2)}, min top-2 gap ${expected.minTop2Gap.toFixed(4)})`);
+  }
+  return {
+    generatorVersion: GENERATOR_VERSION,
+    config,
+    configHash: configHash(config),
+    vocabSize: vocab.tokens.length,
+    tokenizerFingerprint: vocab.fingerprint,
+    target: files.target,
+    draft: files.draft,
+    expected,
+    measurementPrompts: MEASUREMENT_PROMPTS.map((s) => wordTokens(vocab, s)),
+    createdAt: new Date().toISOString()
+  };
+}

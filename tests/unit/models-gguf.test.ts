@@ -1,0 +1,151 @@
+/**
+ * GGUF writer and model generator, without llama.cpp: the header parses back per the GGUF v3
+ * spec, F16 conversion rounds correctly, generation is deterministic and idempotent, and
+ * concurrent generators in one directory leave valid files.
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { float16BitsToFloat32, float32ToFloat16Bits, writeGguf } from '../../native-oracle/models/gguf-writer.js';
+import { DEFAULT_PAIR, ensureModelPair, sha256File, type PairConfig } from '../../native-oracle/models/index.js';
+import { buildVocabulary } from '../../native-oracle/models/vocab.js';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'shard-models-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** A minimal GGUF reader for the parts the writer produces. */
+function parseGguf(buf: Buffer) {
+  let o = 0;
+  const u32 = () => ((o += 4), buf.readUInt32LE(o - 4));
+  const u64 = () => ((o += 8), Number(buf.readBigUInt64LE(o - 8)));
+  const str = () => {
+    const n = u64();
+    o += n;
+    return buf.subarray(o - n, o).toString('utf8');
+  };
+  const value = (type: number): unknown => {
+    switch (type) {
+      case 4: return u32();
+      case 5: return ((o += 4), buf.readInt32LE(o - 4));
+      case 6: return ((o += 4), buf.readFloatLE(o - 4));
+      case 7: return ((o += 1), buf[o - 1] === 1);
+      case 8: return str();
+      case 9: {
+        const itemType = u32();
+        const n = u64();
+        return Array.from({ length: n }, () => value(itemType));
+      }
+      default: throw new Error(`type ${type}`);
+    }
+  };
+  expect(buf.subarray(0, 4).toString('latin1')).toBe('GGUF');
+  o = 4;
+  const version = u32();
+  const tensorCount = u64();
+  const kvCount = u64();
+  const metadata: Record<string, unknown> = {};
+  for (let i = 0; i < kvCount; i++) {
+    const key = str();
+    metadata[key] = value(u32());
+  }
+  const tensors = Array.from({ length: tensorCount }, () => {
+    const name = str();
+    const dims = Array.from({ length: u32() }, () => u64());
+    return { name, dims, type: u32(), offset: u64() };
+  });
+  const alignment = (metadata['general.alignment'] as number) ?? 32;
+  const dataStart = Math.ceil(o / alignment) * alignment;
+  return { version, metadata, tensors, dataStart };
+}
+
+describe('gguf writer', () => {
+  it('writes a GGUF v3 file whose header, metadata and tensor data read back', async () => {
+    const path = join(dir, 'tiny.gguf');
+    const a = Float32Array.from([1, -2, 3.5, 0.25, 8, -0.125]);
+    const { bytes, sha256 } = await writeGguf({
+      path,
+      metadata: [
+        ['general.architecture', { type: 'string', value: 'llama' }],
+        ['x.list', { type: 'array', itemType: 'string', value: ['a', '▁b', Uint8Array.of(0xc3)] }],
+        ['x.flag', { type: 'bool', value: true }]
+      ],
+      tensors: [
+        { name: 'a', shape: [3, 2], type: 'F32', data: () => a },
+        { name: 'b', shape: [3], type: 'F16', data: () => Float32Array.from([1, 0.5, -65504]) }
+      ]
+    });
+    const buf = await readFile(path);
+    expect(buf.length).toBe(bytes);
+    expect(await sha256File(path)).toBe(sha256);
+    const g = parseGguf(buf);
+    expect(g.version).toBe(3);
+    expect(g.metadata['general.architecture']).toBe('llama');
+    expect(g.metadata['general.alignment']).toBe(32);
+    expect((g.metadata['x.list'] as string[]).slice(0, 2)).toEqual(['a', '▁b']);
+    expect(g.metadata['x.flag']).toBe(true);
+    expect(g.tensors.map((t) => [t.name, t.dims, t.type, t.offset])).toEqual([
+      ['a', [3, 2], 0, 0],
+      ['b', [3], 1, 32]
+    ]);
+    const readA = new Float32Array(buf.buffer.slice(buf.byteOffset + g.dataStart, buf.byteOffset + g.dataStart + 24));
+    expect(Array.from(readA)).toEqual(Array.from(a));
+    const f16 = [0, 1, 2].map((i) => float16BitsToFloat32(buf.readUInt16LE(g.dataStart + 32 + 2 * i)));
+    expect(f16).toEqual([1, 0.5, -65504]);
+  });
+
+  it('rejects a tensor whose data does not match its shape, leaving no file', async () => {
+    const path = join(dir, 'bad.gguf');
+    await expect(
+      writeGguf({ path, metadata: [], tensors: [{ name: 'x', shape: [4], type: 'F32', data: () => new Float32Array(3) }] })
+    ).rejects.toThrow(/3 values for shape \[4\]/);
+    await expect(readFile(path)).rejects.toThrow(/ENOENT/);
+  });
+
+  it('converts float32 to float16 within half a unit in the last place', () => {
+    fc.assert(
+      fc.property(fc.float({ min: -60000, max: 60000, noNaN: true }), (x) => {
+        const back = float16BitsToFloat32(float32ToFloat16Bits(x));
+        const ulp = Math.max(2 ** -24, 2 ** (Math.floor(Math.log2(Math.abs(x) || 2 ** -24)) - 10));
+        expect(Math.abs(back - x)).toBeLessThanOrEqual(ulp / 2 + 1e-12);
+      })
+    );
+    expect(float32ToFloat16Bits(1e6)).toBe(0x7c00);
+    expect(float32ToFloat16Bits(-0)).toBe(0x8000);
+  });
+});
+
+describe('vocabulary', () => {
+  it('holds the special, byte and word tokens with the documented ids and no <0x80>+ byte tokens', () => {
+    const v = buildVocabulary();
+    expect(v.tokens.slice(0, 5)).toEqual(['<unk>', '<s>', '</s>', '<|im_start|>', '<|im_end|>']);
+    expect(v.tokens).toContain('<0x0A>');
+    expect(v.tokens).not.toContain('<0x80>');
+    expect(v.tokens.length).toBeGreaterThan(3000);
+    expect(v.tokens).toContain('▁quick');
+    expect(buildVocabulary().fingerprint).toBe(v.fingerprint);
+  });
+});
+
+describe('model generation', () => {
+  const small: PairConfig = { ...DEFAULT_PAIR, name: 'unit', nEmbd: 32, nHead: 2, nHeadKv: 1, nFf: 64, measureTokens: 4 };
+
+  it('is deterministic, idempotent and safe with concurrent writers', async () => {
+    const [a, b] = await Promise.all([ensureModelPair({ dir, config: small }), ensureModelPair({ dir, config: small })]);
+    expect(a.manifest.target.sha256).toBe(b.manifest.target.sha256);
+    expect(await sha256File(a.targetPath)).toBe(a.manifest.target.sha256);
+    expect(await sha256File(a.draftPath)).toBe(a.manifest.draft.sha256);
+    const again = await ensureModelPair({ dir, config: small });
+    expect(again.generated).toBe(false);
+    const other = await ensureModelPair({ dir: join(dir), config: { ...small, alpha: 0.5 }, prefix: 'alt-' });
+    expect(other.manifest.target.sha256).not.toBe(a.manifest.target.sha256);
+    // The draft does not depend on alpha: it is the shared first layer.
+    expect(other.manifest.draft.sha256).toBe(a.manifest.draft.sha256);
+  });
+});
