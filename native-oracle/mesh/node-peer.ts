@@ -25,14 +25,17 @@ export interface MeshNodeOptions {
   listen?: string[];
   /** Also accept connections relayed through relays this node connects to; default true. */
   isRelayListening?: boolean;
+  /** Start listening right away; default true. */
+  isStarted?: boolean;
 }
 
-/** Creates and starts a leaf mesh node. */
+/** Creates a leaf mesh node (started unless `isStarted: false`). */
 export async function createMeshNode(options: MeshNodeOptions = {}): Promise<MeshNode> {
   const listen = [...(options.listen ?? ['/ip4/127.0.0.1/tcp/0'])];
   if (options.isRelayListening !== false) listen.push('/p2p-circuit');
   return createLibp2p({
     ...(options.privateKey ? { privateKey: options.privateKey } : {}),
+    start: options.isStarted ?? true,
     addresses: { listen },
     transports: [tcp(), webSockets(), circuitRelayTransport({ reservationCompletionTimeout: 10_000 })],
     connectionEncrypters: [noise()],

@@ -1,0 +1,227 @@
+/**
+ * Remote scouts as a `DraftSource`: one generation session leases one or more scouts, each over
+ * its own verify stream, and every verify round takes the longest draft that continues the
+ * committed context from any of them.
+ *
+ * Pipelining: scouts draft ahead along their chain (up to `lookahead` tokens past the committed
+ * context) while the oracle verifies, so a round often finds its drafts already waiting.
+ *
+ * Governor (on by default): a round waits for drafts only as long as waiting is predicted to pay
+ * off, and drafting is skipped (plain decoding, or the fallback source) while the measured
+ * acceptance says speculation is slower than plain decoding, with a periodic probe to re-measure.
+ * The committed output never depends on any of this: the engine verifies every draft.
+ */
+import type { DraftProposal, DraftSource } from '../engine/index.js';
+import { createLogger } from '../../src/lib/server/log.js';
+import type { ScoutLink } from './scout-link.js';
+
+const log = createLogger('shard:oracle:mesh:draft');
+
+/** Rounds between probes while the governor has switched drafting off. */
+export const GOVERNOR_PROBE_EVERY_ROUNDS = 8;
+/** Wait cap per round with the governor off (a silent scout cannot stall a round longer). */
+export const UNGOVERNED_MAX_WAIT_MS = 1_000;
+/** Smoothing of the acceptance and timing estimates (weight of the newest sample). */
+const EMA_ALPHA = 0.25;
+
+export interface RemoteDraftSourceOptions {
+  /** Opens the links (leases scouts); resolves with those that opened. Called at the first round. */
+  openLinks(signal: AbortSignal): Promise<ScoutLink[]>;
+  /** Called once when the session ends (idle or closed): release the leases. */
+  onEnd(links: ScoutLink[], stats: RemoteDraftStats): void;
+  /** Draft tokens per round the oracle asks for; the engine's `k` caps it. */
+  k: number;
+  lookahead: number;
+  /** Default true. */
+  isGoverned?: boolean;
+  /** Used when no scout is usable this round; default none (plain decoding). */
+  fallback?: DraftSource | null;
+  /** Session ends after this long without a round; default 3000 ms. */
+  idleEndMs?: number;
+  /** Prior for the oracle's per-token decode time before it is measured; default 30 ms. */
+  initialTargetTokenMs?: number;
+}
+
+export interface RemoteDraftStats {
+  rounds: number;
+  scoutRounds: number;
+  drafted: number;
+  accepted: number;
+  waitedMs: number;
+  skippedByGovernor: number;
+}
+
+/** A DraftSource that also ends its session explicitly (the engine may never call it). */
+export interface RemoteDraftSource extends DraftSource {
+  readonly stats: RemoteDraftStats;
+  /** Closes the scout links and releases their leases; idempotent. */
+  end(reason?: string): void;
+}
+
+class Ema {
+  value: number | null = null;
+  add(sample: number): void {
+    this.value = this.value === null ? sample : this.value + EMA_ALPHA * (sample - this.value);
+  }
+}
+
+/** Expected tokens committed per verify round for per-token acceptance a and k drafts. */
+export function expectedTokensPerRound(a: number, k: number): number {
+  if (a >= 1) return k + 1;
+  return (1 - a ** (k + 1)) / (1 - a);
+}
+
+/** Builds the remote-scout draft source for one generation session. */
+export function createRemoteDraftSource(name: string, options: RemoteDraftSourceOptions): RemoteDraftSource {
+  const isGoverned = options.isGoverned ?? true;
+  const idleEndMs = options.idleEndMs ?? 3_000;
+  const stats: RemoteDraftStats = { rounds: 0, scoutRounds: 0, drafted: 0, accepted: 0, waitedMs: 0, skippedByGovernor: 0 };
+  const acceptance = new Ema();
+  const plainTokenMs = new Ema();
+  const verifyMs = new Ema();
+  const waitMs = new Ema();
+  const controller = new AbortController();
+
+  let links: ScoutLink[] | null = null;
+  let opening: Promise<ScoutLink[]> | null = null;
+  let isEnded = false;
+  let idleTimer: ReturnType<typeof setTimeout> | null = null;
+  let lastReturnAt: number | null = null;
+  let lastDrafted = 0;
+  let lastPosition = 0;
+  let lastFromFallback = false;
+  let pendingResult: { position: number; drafted: number; accepted: number } | null = null;
+  let roundsSinceProbe = 0;
+
+  const end = (reason = 'session ended') => {
+    if (isEnded) return;
+    isEnded = true;
+    if (idleTimer) clearTimeout(idleTimer);
+    controller.abort();
+    for (const link of links ?? []) link.close(reason);
+    log.debug('remote draft session ended', { name, reason, ...stats });
+    options.onEnd(links ?? [], stats);
+  };
+
+  const armIdle = () => {
+    if (idleTimer) clearTimeout(idleTimer);
+    idleTimer = setTimeout(() => end('idle'), idleEndMs);
+    idleTimer.unref?.();
+  };
+
+  const live = () => (links ?? []).filter((l) => !l.isClosed);
+
+  const best = (context: readonly number[], k: number) => {
+    let tokens: number[] = [];
+    let isLive = false;
+    for (const link of live()) {
+      const found = link.lookup(context, k);
+      isLive ||= found.isLive;
+      if (found.tokens.length > tokens.length) tokens = found.tokens;
+    }
+    return { tokens, isLive };
+  };
+
+  /** Step 3 of a round: is drafting predicted to beat plain decoding right now? */
+  const isWorthDrafting = (k: number): boolean => {
+    if (!isGoverned) return true;
+    const a = acceptance.value;
+    const tt = plainTokenMs.value ?? options.initialTargetTokenMs ?? 30;
+    if (a === null) return true;
+    // Verify of k drafts costs a bit more than one decode step; measured once available.
+    const tv = verifyMs.value ?? tt * 1.3;
+    const predicted = (expectedTokensPerRound(a, k) * tt) / (tv + (waitMs.value ?? 0));
+    return predicted >= 1;
+  };
+
+  const fallbackDraft = async (req: Parameters<DraftSource['draft']>[0]): Promise<DraftProposal | null> => {
+    // Without a fallback the round is a plain decode step, which is what the estimator wants.
+    lastFromFallback = options.fallback != null;
+    if (!options.fallback) return null;
+    return options.fallback.draft(req);
+  };
+
+  const source: RemoteDraftSource = {
+    name,
+    stats,
+    end,
+    async draft(req) {
+      if (isEnded) return options.fallback ? options.fallback.draft(req) : null;
+      armIdle();
+      const { context, signal } = req;
+      const k = Math.max(1, Math.min(req.k, options.k));
+      const now = performance.now();
+      // 1. Learn the cost of the previous round: plain decode step or verify pass.
+      if (lastReturnAt !== null) {
+        const elapsed = now - lastReturnAt;
+        const committed = Math.max(1, context.length - lastPosition);
+        if (lastDrafted === 0 && !lastFromFallback) plainTokenMs.add(elapsed / committed);
+        else if (lastDrafted > 0 && !lastFromFallback) verifyMs.add(elapsed);
+      }
+      stats.rounds += 1;
+      lastPosition = context.length;
+      lastFromFallback = false;
+      // 2. Lease and open the scout links on the first round.
+      if (links === null) {
+        opening ??= options.openLinks(controller.signal);
+        links = await opening;
+        for (const link of links) link.request(options.k, options.lookahead);
+      }
+      const open = live();
+      if (open.length === 0) {
+        lastDrafted = 0;
+        lastReturnAt = performance.now();
+        return fallbackDraft(req);
+      }
+      // Every live scout learns the committed context (and the last verify result).
+      for (const link of open) link.sync(context, pendingResult ?? undefined);
+      pendingResult = null;
+      // 3. Governor: skip drafting while it is predicted slower, probing now and then.
+      if (!isWorthDrafting(k) && roundsSinceProbe < GOVERNOR_PROBE_EVERY_ROUNDS) {
+        roundsSinceProbe += 1;
+        stats.skippedByGovernor += 1;
+        lastDrafted = 0;
+        lastReturnAt = performance.now();
+        return fallbackDraft(req);
+      }
+      roundsSinceProbe = 0;
+      // 4. Take drafts already waiting; wait for more only as long as it is predicted to pay.
+      let found = best(context, k);
+      if (found.tokens.length < k && found.isLive) {
+        const tt = plainTokenMs.value ?? options.initialTargetTokenMs ?? 30;
+        // Waiting longer than about one plain decode step costs more than the tokens it may win.
+        const patience = isGoverned ? (found.tokens.length > 0 ? tt * 0.5 : tt) : UNGOVERNED_MAX_WAIT_MS;
+        const deadline = now + patience;
+        while (found.tokens.length < k && (found.isLive || found.tokens.length === 0) && !signal.aborted) {
+          const remaining = deadline - performance.now();
+          if (remaining <= 0 || live().length === 0) break;
+          await Promise.race(live().map((l) => l.waitForChange(remaining, signal)));
+          found = best(context, k);
+        }
+      }
+      const waited = performance.now() - now;
+      stats.waitedMs += waited;
+      waitMs.add(waited);
+      lastReturnAt = performance.now();
+      if (found.tokens.length === 0) {
+        lastDrafted = 0;
+        return fallbackDraft(req);
+      }
+      lastDrafted = found.tokens.length;
+      stats.scoutRounds += 1;
+      return { tokens: found.tokens };
+    },
+    onVerified(result) {
+      if (lastFromFallback) {
+        options.fallback?.onVerified?.(result);
+        return;
+      }
+      if (result.drafted === 0) return;
+      stats.drafted += result.drafted;
+      stats.accepted += result.accepted;
+      acceptance.add(result.accepted / result.drafted);
+      pendingResult = { position: lastPosition, drafted: result.drafted, accepted: result.accepted };
+    }
+  };
+  return source;
+}
