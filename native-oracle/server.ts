@@ -144,7 +144,9 @@ export function createOracleServer(options: OracleServerOptions): OracleServer {
       })
     })
   );
+  const chatCounters = { completed: 0, aborted: 0, failed: 0 };
   registerSystemRoutes(router, {
+    chat: chatCounters,
     engine,
     admission,
     startedAtMs,
@@ -153,6 +155,7 @@ export function createOracleServer(options: OracleServerOptions): OracleServer {
   });
   registerModelRoutes(router, { engine, startedAtS: Math.floor(startedAtMs / 1000) });
   registerChatRoutes(router, {
+    counters: chatCounters,
     engine,
     maxPromptChars: options.maxPromptChars ?? DEFAULT_MAX_PROMPT_CHARS,
     draftSourceProvider: () => draftSourceProvider

@@ -39,7 +39,17 @@ export type DraftSourceProvider = (request: {
   speculation: Speculation;
 }) => DraftSource | null | undefined;
 
+/** Outcomes of chat requests that reached the engine, shown by /health. */
+export interface ChatCounters {
+  completed: number;
+  /** The client went away before the reply was complete (generation stopped early). */
+  aborted: number;
+  failed: number;
+}
+
 export interface ChatRouteOptions {
+  /** Incremented per finished request; default a private object. */
+  counters?: ChatCounters;
   /** Engine to generate with (normally the admitted wrapper); null = no model loaded (503). */
   engine: TargetEngine | null;
   /** Largest total message content in characters (413 beyond). */
@@ -113,6 +123,7 @@ async function writeEvent(res: ServerResponse, signal: AbortSignal, data: string
 
 /** Registers the chat-completions route on `router`. */
 export function registerChatRoutes(router: Router, options: ChatRouteOptions): void {
+  const counters = options.counters ?? { completed: 0, aborted: 0, failed: 0 };
   router.add({
     method: 'POST',
     path: '/v1/chat/completions',
@@ -175,6 +186,8 @@ export function registerChatRoutes(router: Router, options: ChatRouteOptions): v
             stats: GenerationStats;
           };
           log.info('chat done', { id, tokens: done.stats.completionTokens, mode: done.stats.mode });
+          if (ctx.signal.aborted) counters.aborted += 1;
+          else counters.completed += 1;
           return {
             headers: {
               'x-request-id': id,
@@ -234,6 +247,7 @@ export function registerChatRoutes(router: Router, options: ChatRouteOptions): v
             }
           ])
         );
+        let isComplete = false;
         try {
           for (; !step.done; step = await generation.next()) {
             if (signal.aborted) break;
@@ -263,12 +277,17 @@ export function registerChatRoutes(router: Router, options: ChatRouteOptions): v
               tokens: event.stats.completionTokens,
               mode: event.stats.mode
             });
+            isComplete = true;
             break;
           }
           if (!signal.aborted) await writeEvent(res, signal, '[DONE]');
+          if (signal.aborted || !isComplete) counters.aborted += 1;
+          else counters.completed += 1;
         } catch (err) {
           // Headers are out: report the failure as an SSE error event (OpenAI clients raise it).
-          if (!signal.aborted) {
+          if (signal.aborted) counters.aborted += 1;
+          else {
+            counters.failed += 1;
             log.warn('stream failed', { id, err });
             const mapped = toHttp(err, 'openai');
             await writeEvent(res, signal, JSON.stringify(mapped.body));
@@ -279,9 +298,11 @@ export function registerChatRoutes(router: Router, options: ChatRouteOptions): v
       } catch (err) {
         // The client left (disconnect or abort): nobody to answer, and nothing went wrong.
         if (ctx.signal.aborted) {
+          counters.aborted += 1;
           log.debug('client left before the reply', { id });
           return;
         }
+        if ((err as Error)?.name !== 'QueueFullError') counters.failed += 1;
         throw err;
       } finally {
         // Ends the engine generation (freeing its sequence and admission slot) on every path:

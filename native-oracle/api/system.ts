@@ -4,6 +4,7 @@
  * callbacks given to the server (the mesh plugin); until then the lists are empty.
  */
 import type { AdmissionQueue } from '../admission/queue.js';
+import type { ChatCounters } from './chat.js';
 import type { TargetEngine } from '../engine/index.js';
 import type { Router } from '../http/router.js';
 
@@ -24,6 +25,8 @@ export interface SystemRouteOptions {
   /** Read at each request so a plugin can install it after start-up. */
   peers: () => PeerInfo[];
   topology: () => object | undefined;
+  /** Chat outcomes since start. */
+  chat: ChatCounters;
 }
 
 export function registerSystemRoutes(router: Router, options: SystemRouteOptions): void {
@@ -44,7 +47,8 @@ export function registerSystemRoutes(router: Router, options: SystemRouteOptions
           queued: queue.queued,
           max_concurrent: queue.maxConcurrent,
           max_queued: queue.maxQueued
-        }
+        },
+        chat: { ...options.chat }
       }
     };
   };

@@ -132,12 +132,22 @@ export class Router {
       const reply = await route.handler(ctx);
       if (reply && !res.headersSent) sendJson(res, reply.status ?? 200, reply.json, reply.headers);
     } catch (err) {
-      if (!(err instanceof HttpError)) log.error('unhandled error', { path: url.pathname, err });
+      const mapped = toHttp(err, shape);
+      // Only unmapped failures are bugs worth an error line; named errors (queue full, engine
+      // busy) already carry their status and are routine under load.
+      if (mapped.status === 500) {
+        log.error('unhandled error', { path: url.pathname, err });
+      } else if (!(err instanceof HttpError)) {
+        log.debug('request refused', {
+          path: url.pathname,
+          status: mapped.status,
+          name: (err as Error)?.name
+        });
+      }
       if (res.headersSent) {
         res.end();
         return;
       }
-      const mapped = toHttp(err, shape);
       sendJson(res, mapped.status, mapped.body, mapped.headers);
     }
   }

@@ -38,7 +38,7 @@ describe('admission queue', () => {
     const q = createAdmissionQueue({ maxConcurrent: 1, maxQueued: 1 });
     const held = await q.acquire();
     const queued = q.acquire();
-    const err = await q.acquire().catch((e: unknown) => e as Error & { retryAfterS: number });
+    const err = (await q.acquire().catch((e: unknown) => e)) as Error & { retryAfterS: number };
     expect(err).toMatchObject({ name: 'QueueFullError' });
     expect(err.message).toMatch(/queue limit 1/);
     expect(err.retryAfterS).toBeGreaterThanOrEqual(1);
