@@ -51,6 +51,7 @@ export class ScoutLink {
   private readonly listeners = new Set<() => void>();
   private readonly openedAt = performance.now();
   private firstTokenAt: number | null = null;
+  private sendTail: Promise<void> = Promise.resolve();
 
   private constructor(
     private readonly stream: Stream,
@@ -160,12 +161,17 @@ export class ScoutLink {
     for (const l of [...this.listeners]) l();
   }
 
-  private async send(frames: OracleFrame[]): Promise<void> {
-    try {
-      await this.lp.writeV(frames.map((f) => encode(f)));
-    } catch (err) {
-      this.markClosed(`write failed: ${(err as Error).message}`);
-    }
+  /** Writes frames in call order (each write waits for the previous one). */
+  private send(frames: OracleFrame[]): Promise<void> {
+    const bytes = frames.map((f) => encode(f));
+    this.sendTail = this.sendTail.then(async () => {
+      try {
+        await this.lp.writeV(bytes);
+      } catch (err) {
+        this.markClosed(`write failed: ${(err as Error).message}`);
+      }
+    });
+    return this.sendTail;
   }
 
   private async readLoop(): Promise<void> {
