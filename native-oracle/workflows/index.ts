@@ -1,0 +1,94 @@
+/**
+ * Receipt-first workflows on the oracle: the capacity registry (local engine, remote oracles,
+ * extractive engine), policy-driven ranking with recorded fallbacks, the research_brief runner,
+ * the signed append-only receipt store and the HTTP routes — wired together as one oracle plugin.
+ *
+ * Usage: `createOracleServer({ engine, host, port, plugins: [workflowPlugin({ dataDir })] })`.
+ * On creation the plugin opens `<dataDir>/receipts.sqlite` and the node key
+ * `<dataDir>/receipt-signing-key.json`, marks executions interrupted by a crash as orphaned,
+ * and registers the routes listed in routes.ts. `stop()` cancels running executions (each ends
+ * with a final `failed` receipt) and closes the store.
+ */
+import { join } from 'node:path';
+import { dataDir as defaultDataDir } from '../../src/lib/server/data-dir.js';
+import type { TargetEngine } from '../engine/index.js';
+import type { Router } from '../http/router.js';
+import { createReceiptStore, loadOrCreateNodeSigner, type ReceiptStore } from '../receipts/index.js';
+import type { ReceiptSigner } from '../../src/lib/protocol/receipt-chain.js';
+import { createCapacityRegistry, loadWorkflowConfig, parseWorkflowConfig, type RegisteredCandidate, type WorkflowConfigInput } from './registry.js';
+import { registerWorkflowRoutes } from './routes.js';
+import { createWorkflowService, type WorkflowService } from './service.js';
+
+export { createCapacityRegistry, loadWorkflowConfig, parseWorkflowConfig, WorkflowConfigSchema } from './registry.js';
+export type { CapacityRegistry, RegisteredCandidate, WorkflowConfig, WorkflowConfigInput } from './registry.js';
+export { createWorkflowService, requestHash, type WorkflowService } from './service.js';
+export { registerWorkflowRoutes } from './routes.js';
+export { runResearchBrief, parsePlan, plannerJsonSchema } from './research-brief.js';
+export { rankCandidates, estimateCost, actualCost, fallbackBlockReason } from './ranking.js';
+export { createEngineExecutor, createExtractiveExecutor, createRemoteExecutor } from './executors.js';
+export type { StepExecutor, StepRequest, StepResult } from './executors.js';
+export { StepAttemptError, StepExhaustedError, WorkflowConfigError } from './errors.js';
+
+export interface WorkflowRuntimeOptions {
+  /** Where receipts.sqlite and the key live; default SHARD_DATA_DIR or `<cwd>/.shard`. */
+  dataDir?: string;
+  /** Candidate config; default loadWorkflowConfig(env) (SHARD_WORKFLOW_CONFIG / _JSON). */
+  config?: WorkflowConfigInput;
+  env?: NodeJS.ProcessEnv;
+  /** Candidates added after the configured ones (tests, mesh discovery). */
+  extraCandidates?: RegisteredCandidate[];
+  /** Signer override; default the persisted node key of dataDir. */
+  signer?: ReceiptSigner;
+  /** Called with the service once it exists. */
+  onReady?: (service: WorkflowService) => void;
+}
+
+export interface WorkflowRuntime {
+  service: WorkflowService;
+  store: ReceiptStore;
+  /** Cancels running executions, then closes the store. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the store (repairing orphans), builds the registry and the service. Throws
+ * WorkflowConfigError / NodeKeyError on bad configuration.
+ */
+export function createWorkflowRuntime(engine: TargetEngine | null, options: WorkflowRuntimeOptions = {}): WorkflowRuntime {
+  const env = options.env ?? process.env;
+  const dir = options.dataDir ?? defaultDataDir(env);
+  const config = options.config !== undefined ? parseWorkflowConfig(options.config, env) : loadWorkflowConfig(env);
+  const signer = options.signer ?? loadOrCreateNodeSigner(dir);
+  const store = createReceiptStore({ path: join(dir, 'receipts.sqlite'), signer });
+  store.repairOrphans();
+  const registry = createCapacityRegistry({ config, engine, env });
+  for (const c of options.extraCandidates ?? []) registry.add(c);
+  const service = createWorkflowService({ store, registry });
+  options.onReady?.(service);
+  return {
+    service,
+    store,
+    async close() {
+      await service.stop();
+      store.close();
+    }
+  };
+}
+
+/**
+ * The oracle plugin: `workflowPlugin(options)` returns `(router, ctx) => handle` for
+ * createOracleServer's `plugins`. It uses `ctx.engine` (the admitted engine, sharing the chat
+ * queue) as the local candidate, learns its own URL in `start`, and closes the store in `stop`.
+ */
+export function workflowPlugin(options: WorkflowRuntimeOptions = {}) {
+  return (router: Router, ctx: { engine: TargetEngine | null }) => {
+    const runtime = createWorkflowRuntime(ctx.engine, options);
+    registerWorkflowRoutes(router, runtime.service);
+    return {
+      start(info: { url: string }) {
+        runtime.service.registry.setLocalEndpoint(info.url);
+      },
+      stop: () => runtime.close()
+    };
+  };
+}

@@ -1,0 +1,198 @@
+/**
+ * Candidate ranking for one workflow step: filters (tier, trust floor, capability, residency,
+ * health-independent budgets and deadline), then a score whose every term is written into the
+ * receipt (`selection_reason`), so a reader can see why the winner won.
+ *
+ * score = 0.4·|step.required_tags ∩ tags| + 0.2·|policy.capability_tags ∩ tags|
+ *       + latency_score (1/(1 + predicted_ms/1500))
+ *       + fallback_bias (1 − 0.12·index of the supply tier in policy.fallback_order)
+ *       + trust_bonus (0.12 + 0.02·(trust rank − floor rank))
+ *       + quality_weight(step)·quality      (synthesis 1.0, planner 0.5, summaries 0.2)
+ *       + locality (summaries: +0.35 personal/private, −0.30 public)
+ *       − cost_weight(step)·estimated_cost / max estimated cost of the eligible set
+ *                                            (summaries 0.6, planner 0.3, synthesis 0.1)
+ *       + health (+0.2 healthy, −0.6 unhealthy) − 0.05·queue_depth
+ * Ties break by candidate_id ascending. Pure: same input, same ranking.
+ */
+import { round6 } from '../../src/lib/protocol/provenance.js';
+import { satisfiesTrustFloor, TRUST_RANK, type ExecutionPolicy, type SupplyTier } from '../../src/lib/protocol/policy.js';
+import type { CapabilityDescriptor, RejectedCandidate, StepKind } from '../../src/lib/protocol/receipts.js';
+
+export type WorkStepKind = Extract<StepKind, 'planner' | 'summarize_source' | 'synthesize_brief'>;
+
+export interface StepSpec {
+  step_id: string;
+  step_kind: WorkStepKind;
+  /** The capability a candidate must have (its tag) to run this step at all. */
+  capability_tag: 'planning' | 'summarization' | 'synthesis';
+  /** Preferred tags; each match adds 0.4. */
+  required_tags: string[];
+  max_tokens: number;
+}
+
+export interface RankableCandidate {
+  descriptor: CapabilityDescriptor;
+  /** 0..1: how good its output is expected to be (configured; extractive 0.1). */
+  quality: number;
+}
+
+export interface RankInput {
+  step: StepSpec;
+  candidates: readonly RankableCandidate[];
+  policy: ExecutionPolicy;
+  spent: { total_usd: number; public_usd: number; step_usd: number };
+  /** Time since the execution started, for the deadline. */
+  elapsed_ms: number;
+  /** Estimated prompt tokens of this step (chars/4); real counts are used for actual cost. */
+  prompt_tokens: number;
+}
+
+export interface RankedCandidate {
+  descriptor: CapabilityDescriptor;
+  quality: number;
+  estimated_cost_usd: number;
+  predicted_latency_ms: number;
+  components: Record<string, number>;
+}
+
+export interface Ranking {
+  ranked: RankedCandidate[];
+  rejected: RejectedCandidate[];
+  /** Why the winner won, in words (`winner X (2.31) over Y (1.95): quality +0.50, ...`). */
+  explanation: string;
+}
+
+const TIER_LATENCY_MS: Record<SupplyTier, number> = { personal: 900, private: 1400, public: 2100 };
+const QUALITY_WEIGHT: Record<WorkStepKind, number> = { synthesize_brief: 1.0, planner: 0.5, summarize_source: 0.2 };
+const COST_WEIGHT: Record<WorkStepKind, number> = { summarize_source: 0.6, planner: 0.3, synthesize_brief: 0.1 };
+
+/** Estimated USD of one step: (prompt tokens + max output tokens) at the candidate's prices. */
+export function estimateCost(d: CapabilityDescriptor, promptTokens: number, maxTokens: number): number {
+  return round6((promptTokens * (d.price_per_1k_input_usd ?? 0) + maxTokens * (d.price_per_1k_output_usd ?? 0)) / 1000);
+}
+
+/** Actual USD of one step from real token counts. */
+export function actualCost(d: CapabilityDescriptor, inputTokens: number, outputTokens: number): number {
+  return round6((inputTokens * (d.price_per_1k_input_usd ?? 0) + outputTokens * (d.price_per_1k_output_usd ?? 0)) / 1000);
+}
+
+export function predictedLatencyMs(d: CapabilityDescriptor): number {
+  return (d.latency_ms ?? TIER_LATENCY_MS[d.supply_tier]) + 120 * (d.queue_depth ?? 0);
+}
+
+/** Whether the candidate matches `data_residency` (local/personal, private, public, or a residency:/region: tag). */
+export function matchesResidency(d: CapabilityDescriptor, residency: string | null): boolean {
+  if (!residency) return true;
+  const r = residency.toLowerCase();
+  if (r === 'local' || r === 'personal') return d.supply_tier === 'personal';
+  if (r === 'private' || r === 'public') return d.supply_tier === r;
+  return d.tags.includes(`residency:${r}`) || d.tags.includes(`region:${r}`);
+}
+
+const f3 = (x: number) => x.toFixed(3);
+
+/** Ranks the candidates for one step (see the file comment for the formula). */
+export function rankCandidates(input: RankInput): Ranking {
+  const { step, policy, spent } = input;
+  const rejected: RejectedCandidate[] = [];
+  const remainingBudget = policy.budget_limit === null ? null : Math.max(0, policy.budget_limit - spent.total_usd);
+  const remainingStep = policy.step_budget_limit === null ? null : Math.max(0, policy.step_budget_limit - spent.step_usd);
+  const remainingPublic = policy.max_public_spend === null ? null : Math.max(0, policy.max_public_spend - spent.public_usd);
+  const remainingDeadline = policy.deadline_ms === null ? null : policy.deadline_ms - input.elapsed_ms;
+  const eligible: Array<{ c: RankableCandidate; est: number; latency: number }> = [];
+  for (const c of input.candidates) {
+    const d = c.descriptor;
+    const est = estimateCost(d, input.prompt_tokens, step.max_tokens);
+    const latency = predictedLatencyMs(d);
+    const reason = !policy.allowed_supply_tiers.includes(d.supply_tier)
+      ? 'tier_not_allowed'
+      : !satisfiesTrustFloor(d.trust_tier, policy.trust_tier)
+        ? 'trust_floor_unmet'
+        : !d.tags.includes(step.capability_tag)
+          ? 'missing_capability'
+          : !matchesResidency(d, policy.data_residency)
+            ? 'residency_mismatch'
+            : remainingBudget !== null && est > remainingBudget
+              ? 'budget_exceeded'
+              : remainingStep !== null && est > remainingStep
+                ? 'step_budget_exceeded'
+                : d.supply_tier === 'public' && remainingPublic !== null && est > remainingPublic
+                  ? 'public_spend_exceeded'
+                  : remainingDeadline !== null && latency > remainingDeadline
+                    ? 'deadline_exceeded'
+                    : null;
+    if (reason) rejected.push({ candidate_id: d.candidate_id, reason });
+    else eligible.push({ c, est, latency });
+  }
+  const maxEst = Math.max(0, ...eligible.map((e) => e.est));
+  const ranked: RankedCandidate[] = eligible.map(({ c, est, latency }) => {
+    const d = c.descriptor;
+    const components: Record<string, number> = {
+      required_matches: 0.4 * step.required_tags.filter((t) => d.tags.includes(t)).length,
+      policy_matches: 0.2 * policy.capability_tags.filter((t) => d.tags.includes(t)).length,
+      latency_score: 1 / (1 + latency / 1500),
+      fallback_bias: (() => {
+        const i = policy.fallback_order.indexOf(d.supply_tier);
+        return i < 0 ? 0.5 : 1 - 0.12 * i;
+      })(),
+      trust_bonus: 0.12 + 0.02 * Math.max(0, TRUST_RANK[d.trust_tier] - TRUST_RANK[policy.trust_tier]),
+      quality: QUALITY_WEIGHT[step.step_kind] * c.quality,
+      locality: step.step_kind === 'summarize_source' ? (d.supply_tier === 'public' ? -0.3 : 0.35) : 0,
+      cost_penalty: maxEst > 0 ? -COST_WEIGHT[step.step_kind] * (est / maxEst) : 0,
+      health: d.healthy === false ? -0.6 : 0.2,
+      queue: -0.05 * (d.queue_depth ?? 0)
+    };
+    const score = Object.values(components).reduce((s, v) => s + v, 0);
+    const reason =
+      Object.entries(components)
+        .map(([k, v]) => `${k}=${f3(v)}`)
+        .join(',') +
+      `,estimated_cost_usd=${est},remaining_budget_usd=${remainingBudget ?? -1},remaining_deadline_ms=${remainingDeadline ?? 'none'}`;
+    return {
+      descriptor: { ...d, score: Math.round(score * 1000) / 1000, selection_reason: reason },
+      quality: c.quality,
+      estimated_cost_usd: est,
+      predicted_latency_ms: latency,
+      components
+    };
+  });
+  ranked.sort(
+    (a, b) =>
+      (b.descriptor.score ?? 0) - (a.descriptor.score ?? 0) ||
+      (a.descriptor.candidate_id < b.descriptor.candidate_id ? -1 : a.descriptor.candidate_id > b.descriptor.candidate_id ? 1 : 0)
+  );
+  return { ranked, rejected, explanation: explain(ranked, rejected) };
+}
+
+function explain(ranked: RankedCandidate[], rejected: RejectedCandidate[]): string {
+  const [winner, runnerUp] = ranked;
+  const excluded = rejected.length > 0 ? `; excluded ${rejected.map((r) => `${r.candidate_id} (${r.reason})`).join(', ')}` : '';
+  if (!winner) return `no candidate satisfied the policy${excluded}`;
+  const w = winner.descriptor;
+  if (!runnerUp) return `winner ${w.candidate_id} (${w.score}): the only eligible candidate${excluded}`;
+  const deltas = Object.keys(winner.components)
+    .map((k) => ({ k, d: winner.components[k]! - runnerUp.components[k]! }))
+    .filter((x) => x.d > 0.0005)
+    .sort((a, b) => b.d - a.d)
+    .slice(0, 3)
+    .map((x) => `${x.k} +${f3(x.d)}`);
+  return `winner ${w.candidate_id} (${w.score}) over ${runnerUp.descriptor.candidate_id} (${runnerUp.descriptor.score}): ${
+    deltas.join(', ') || 'tie broken by candidate_id'
+  }${excluded}`;
+}
+
+/**
+ * Whether a fallback from `failed` to `next` may happen. With allow_fallbacks false (default)
+ * the next candidate must be at least as trusted and no more expensive; otherwise any ranked
+ * candidate may be tried. Returns the blocking reason when not allowed.
+ */
+export function fallbackBlockReason(policy: ExecutionPolicy, failed: RankedCandidate, next: RankedCandidate): string | null {
+  if (policy.allow_fallbacks) return null;
+  if (TRUST_RANK[next.descriptor.trust_tier] < TRUST_RANK[failed.descriptor.trust_tier]) {
+    return `fallback_blocked:lower_trust(${next.descriptor.candidate_id}:${next.descriptor.trust_tier}<${failed.descriptor.trust_tier})`;
+  }
+  if (next.estimated_cost_usd > failed.estimated_cost_usd) {
+    return `fallback_blocked:higher_cost(${next.descriptor.candidate_id}:${next.estimated_cost_usd}>${failed.estimated_cost_usd})`;
+  }
+  return null;
+}

@@ -1,0 +1,122 @@
+/**
+ * The workflow service: starts executions (durably registered before they run), keeps their
+ * cancel handles, answers bundles from the receipt store (summary and graph recomputed on every
+ * read), and honours idempotency keys (same key + same body → same execution).
+ */
+import { randomUUID } from 'node:crypto';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { canonicalBytes } from '../../src/lib/protocol/canonical-json.js';
+import { buildProvenance, summarizeExecution } from '../../src/lib/protocol/provenance.js';
+import type { ExecutionStatus, ExecutionSummary } from '../../src/lib/protocol/receipts.js';
+import type { AgentTask, AgentTaskResponse } from '../../src/lib/protocol/workflow.js';
+import { IdempotencyConflictError, type ReceiptStore } from '../receipts/index.js';
+import { createLogger } from '../../src/lib/server/log.js';
+import { StepAttemptError } from './errors.js';
+import { runResearchBrief, type RunOutcome } from './research-brief.js';
+import type { CapacityRegistry } from './registry.js';
+
+const log = createLogger('shard:oracle:workflows');
+
+export interface WorkflowService {
+  readonly store: ReceiptStore;
+  readonly registry: CapacityRegistry;
+  /**
+   * Registers and starts an execution. With an idempotency key already seen: same request hash →
+   * the earlier execution (`is_replay: true`); different hash → throws IdempotencyConflictError.
+   */
+  submit(task: AgentTask, options: { requestHash: string; idempotencyKey?: string | null }): { execution_id: string; is_replay: boolean };
+  /** Resolves when the execution is no longer running in this process. */
+  wait(executionId: string): Promise<void>;
+  /** Aborts a running execution; false when it is not running here. */
+  cancel(executionId: string): boolean;
+  isRunning(executionId: string): boolean;
+  /** The full bundle, or null when the execution is unknown. */
+  bundle(executionId: string): AgentTaskResponse | null;
+  list(options?: { limit?: number; status?: ExecutionStatus }): ExecutionSummary[];
+  /** Aborts every running execution (reason `cancelled`) and waits for their final receipts. */
+  stop(): Promise<void>;
+}
+
+/** sha256 of the canonical JSON of a request body: equal bodies in any key order match. */
+export function requestHash(body: unknown): string {
+  return bytesToHex(sha256(canonicalBytes(body ?? null)));
+}
+
+export function createWorkflowService(options: { store: ReceiptStore; registry: CapacityRegistry; now?: () => number }): WorkflowService {
+  const { store, registry } = options;
+  const now = options.now ?? Date.now;
+  const running = new Map<string, { controller: AbortController; done: Promise<RunOutcome> }>();
+
+  const service: WorkflowService = {
+    store,
+    registry,
+
+    submit(task, { requestHash: hash, idempotencyKey }) {
+      if (idempotencyKey) {
+        const existing = store.findByIdempotencyKey(idempotencyKey);
+        if (existing) {
+          if (existing.request_hash !== hash) {
+            throw new IdempotencyConflictError(`Idempotency-Key ${idempotencyKey} was already used with a different request body`);
+          }
+          return { execution_id: existing.execution_id, is_replay: true };
+        }
+      }
+      const executionId = `exec-${randomUUID()}`;
+      store.createExecution({ execution_id: executionId, created_at_ms: now(), request_hash: hash, idempotency_key: idempotencyKey ?? null });
+      const controller = new AbortController();
+      // runResearchBrief appends its `planned` receipt synchronously, before its first await.
+      const done = runResearchBrief({ executionId, task, store, registry, signal: controller.signal, now }).finally(() => running.delete(executionId));
+      running.set(executionId, { controller, done });
+      log.info('execution started', { execution_id: executionId, sources: task.sources.length });
+      return { execution_id: executionId, is_replay: false };
+    },
+
+    async wait(executionId) {
+      await running.get(executionId)?.done;
+    },
+
+    cancel(executionId) {
+      const r = running.get(executionId);
+      if (!r) return false;
+      r.controller.abort(new StepAttemptError('cancelled'));
+      return true;
+    },
+
+    isRunning: (executionId) => running.has(executionId),
+
+    bundle(executionId) {
+      const receipts = store.list(executionId);
+      const execution = summarizeExecution(receipts);
+      if (!execution) return null;
+      const last = receipts.at(-1)!;
+      const isOk = execution.status === 'completed';
+      return {
+        ok: isOk,
+        detail: isOk ? null : execution.status === 'running' ? null : (last.failure_reason ?? last.fallback_reason ?? last.summary ?? null),
+        execution,
+        provenance: buildProvenance(receipts, executionId),
+        receipts
+      };
+    },
+
+    list({ limit = 50, status } = {}) {
+      const rows = store.listExecutions({ limit: status ? 500 : limit });
+      const out: ExecutionSummary[] = [];
+      for (const row of rows) {
+        const summary = summarizeExecution(store.list(row.execution_id));
+        if (!summary) continue;
+        if (status && summary.status !== status) continue;
+        out.push(summary);
+        if (out.length >= limit) break;
+      }
+      return out;
+    },
+
+    async stop() {
+      for (const r of running.values()) r.controller.abort(new StepAttemptError('cancelled'));
+      await Promise.allSettled([...running.values()].map((r) => r.done));
+    }
+  };
+  return service;
+}
