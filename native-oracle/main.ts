@@ -13,11 +13,15 @@ import { createLogger, setLogLevel } from '../src/lib/server/log.js';
 import { ConfigError, oracleUsage, parseOracleConfig } from './config.js';
 import type { TargetEngine } from './engine/index.js';
 import { createOracleServer, type OraclePlugin } from './server.js';
+import { workflowPlugin } from './workflows/index.js';
 
 const log = createLogger('shard:oracle');
 
 /** Plugins wired into the CLI's server (workflow routes, mesh); each unit adds its own here. */
-const PLUGINS: OraclePlugin[] = [];
+const PLUGINS: OraclePlugin[] = [
+  // Receipt-first workflows: data in $SHARD_DATA_DIR, candidates from SHARD_WORKFLOW_CONFIG(_JSON).
+  workflowPlugin()
+];
 
 async function main(argv: string[]): Promise<number> {
   let parsed;
