@@ -187,12 +187,13 @@ export function createRemoteDraftSource(name: string, options: RemoteDraftSource
       roundsSinceProbe = 0;
       // 4. Take drafts already waiting; wait for more only as long as it is predicted to pay.
       let found = best(context, k);
-      if (found.tokens.length < k && found.isLive) {
+      if (found.tokens.length < k) {
         const tt = plainTokenMs.value ?? options.initialTargetTokenMs ?? 30;
         // Waiting longer than about one plain decode step costs more than the tokens it may win.
         const patience = isGoverned ? (found.tokens.length > 0 ? tt * 0.5 : tt) : UNGOVERNED_MAX_WAIT_MS;
         const deadline = now + patience;
-        while (found.tokens.length < k && (found.isLive || found.tokens.length === 0) && !signal.aborted) {
+        // A dead chain is worth waiting for too: the scout restarts at the committed end.
+        while (found.tokens.length < k && !signal.aborted) {
           const remaining = deadline - performance.now();
           if (remaining <= 0 || live().length === 0) break;
           await Promise.race(live().map((l) => l.waitForChange(remaining, signal)));

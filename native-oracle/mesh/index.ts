@@ -70,6 +70,12 @@ export interface OracleMeshOptions {
   reconnectSeconds?: number;
   /** Sessions one scout serves at once; default 2. */
   maxSessionsPerScout?: number;
+  /**
+   * The target's vocabulary size: draft token ids at or above it are a protocol error. Default
+   * `engine.vocabularySize` when the engine exposes one, else unchecked here (the engine's own
+   * verify still rejects them).
+   */
+  vocabularySize?: number;
 }
 
 /** A connected peer as /v1/system/peers shows it (snake_case like the rest of the API). */
@@ -99,6 +105,8 @@ export interface ScoutDraftSourceRequest {
   isGoverned?: boolean;
   /** Used in rounds where no scout draft is usable. */
   fallback?: DraftSource | null;
+  /** Lease exactly these scouts (those of them that are eligible); default the best ones. */
+  peerIds?: string[];
 }
 
 export interface OracleMesh {
@@ -139,6 +147,8 @@ export async function createOracleMesh(options: OracleMeshOptions): Promise<Orac
   const k = options.draftLength ?? 8;
   const lookahead = options.lookahead ?? 3 * k;
   const scoutsPerSession = options.scoutsPerSession ?? 2;
+  const vocabularySize =
+    options.vocabularySize ?? (options.engine as { vocabularySize?: number }).vocabularySize ?? undefined;
   const maxSessionsPerScout = options.maxSessionsPerScout ?? 2;
   const scouts = new Map<string, ScoutRecord>();
   const failures = new Map<string, number>();
@@ -383,7 +393,8 @@ export async function createOracleMesh(options: OracleMeshOptions): Promise<Orac
       if (!isStarted) throw new MeshNotStartedError('oracle mesh is not started');
       if (request.isPromptShareable === false) return null;
       // Lease the best scouts: most accepted first, then fastest, then fewest sessions.
-      const chosen = eligible()
+      const pool = request.peerIds ? eligible().filter((s) => request.peerIds!.includes(s.peerId.toString())) : eligible();
+      const chosen = pool
         .sort(
           (a, b) =>
             rate(b) - rate(a) ||
@@ -391,7 +402,7 @@ export async function createOracleMesh(options: OracleMeshOptions): Promise<Orac
               (a.measuredTokensPerSecond ?? a.hello.draftTokensPerSecond ?? 0) ||
             a.sessions - b.sessions
         )
-        .slice(0, request.scouts ?? scoutsPerSession);
+        .slice(0, request.scouts ?? (request.peerIds ? request.peerIds.length : scoutsPerSession));
       if (chosen.length === 0) return null;
       for (const s of chosen) s.sessions += 1;
       const sessionId = randomBytes(8).toString('hex');
@@ -404,7 +415,16 @@ export async function createOracleMesh(options: OracleMeshOptions): Promise<Orac
         async openLinks(signal) {
           const opened = await Promise.allSettled(
             chosen.map((s) =>
-              ScoutLink.open({ node, peerId: s.peerId, sessionId, k, lookahead, signal, onOffence: (id, err) => punish(id, err) })
+              ScoutLink.open({
+                node,
+                peerId: s.peerId,
+                sessionId,
+                k,
+                lookahead,
+                vocabularySize,
+                signal,
+                onOffence: (id, err) => punish(id, err)
+              })
             )
           );
           const links: ScoutLink[] = [];

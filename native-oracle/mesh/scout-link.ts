@@ -33,6 +33,8 @@ export interface ScoutLinkOptions {
   sessionId: string;
   k: number;
   lookahead: number;
+  /** Token ids at or above this are refused as malformed (the target's vocabulary size). */
+  vocabularySize?: number;
   /** Called once when the scout broke the protocol (the registry drops the peer). */
   onOffence(peerId: string, err: MeshProtocolError): void;
   signal?: AbortSignal;
@@ -183,6 +185,10 @@ export class ScoutLink {
           this.framesSinceSync += 1;
           if (this.framesSinceSync > this.options.lookahead + FRAME_FLOOD_SLACK) {
             throw new MeshProtocolError('exceeds-lookahead', `${this.framesSinceSync} draft frames without a context update`);
+          }
+          const limit = this.options.vocabularySize;
+          if (limit !== undefined && frame.tokens.some((t) => t >= limit)) {
+            throw new MeshProtocolError('malformed', `draft token id beyond the vocabulary of ${limit}`);
           }
           this.mirror.accept(frame);
           if (this.firstTokenAt === null) this.firstTokenAt = performance.now();

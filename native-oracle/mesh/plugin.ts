@@ -1,0 +1,40 @@
+/**
+ * Wires the oracle mesh into the HTTP server: /v1/system/peers and /v1/system/topology show the
+ * mesh, and each chat request drafts with leased scouts when any are eligible.
+ *
+ *   const mesh = await createOracleMesh({ engine, relays });
+ *   const server = createOracleServer({ engine, host, port, plugins: [meshPlugin(mesh)] });
+ */
+import type { DraftSource } from '../engine/index.js';
+import type { OraclePlugin } from '../server.js';
+import type { OracleMesh } from './index.js';
+
+export interface MeshPluginOptions {
+  /** Start the mesh after the server listens and stop it before it closes; default true. */
+  isManagingLifecycle?: boolean;
+  /**
+   * Whether a request's prompt may be shown to scouts; default: always (an oracle whose scouts
+   * are its own). Requests it refuses use the engine's own draft source.
+   */
+  isPromptShareable?(request: { id: string; speculation: string }): boolean;
+  /** The oracle's own draft source, used in rounds where no scout draft is usable. */
+  fallback?: () => DraftSource | null;
+}
+
+export function meshPlugin(mesh: OracleMesh, options: MeshPluginOptions = {}): OraclePlugin {
+  return (_router, ctx) => {
+    ctx.setPeers(() => mesh.peers());
+    ctx.setTopology(() => mesh.topology());
+    ctx.setDraftSourceProvider((request) => {
+      if (request.speculation === 'off') return undefined;
+      if (options.isPromptShareable && !options.isPromptShareable(request)) return undefined;
+      // undefined keeps the engine's default source when no scout is eligible.
+      return mesh.scoutDraftSource({ fallback: options.fallback?.() ?? null }) ?? undefined;
+    });
+    if (options.isManagingLifecycle === false) return;
+    return {
+      start: () => mesh.start(),
+      stop: () => mesh.stop()
+    };
+  };
+}
