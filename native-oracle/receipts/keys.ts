@@ -5,7 +5,7 @@
  * byte-identical to what noble produces and the browser verifies them with noble.
  */
 import { createPrivateKey, createPublicKey, randomBytes, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto';
-import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ReceiptSigner, SignatureVerifier } from '../../src/lib/protocol/receipt-chain.js';
 import { NodeKeyError } from './errors.js';
@@ -74,6 +74,7 @@ export function loadOrCreateNodeSigner(dataDir: string): NodeSigner {
     }
     return createNodeSigner(Buffer.from(parsed.secret_key_hex!, 'hex'));
   }
+  mkdirSync(dataDir, { recursive: true });
   const signer = createNodeSigner(randomBytes(32));
   const tmp = `${file}.${process.pid}.tmp`;
   writeFileSync(
