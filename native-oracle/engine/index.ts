@@ -50,6 +50,13 @@ export interface DraftSource {
     context: readonly number[];
     k: number;
     signal: AbortSignal;
+    /**
+     * Present when the target samples (temperature > 0): a source that can should sample its
+     * drafts from its own distribution at these settings and return `probs`. Absent = greedy.
+     * `seed` (fresh each round, derived from the request's seed) makes seeded requests
+     * reproducible when the source samples with it.
+     */
+    sampling?: { temperature: number; topP: number; seed?: number };
   }): Promise<DraftProposal | null>;
   /** Called after each round with the verify outcome, so sources can keep their own state. */
   onVerified?(result: { accepted: number; drafted: number }): void;
@@ -101,6 +108,12 @@ export interface GenerateOptions extends SamplingOptions {
   draftLength?: number;
   /** Aborting stops generation at the next token boundary and frees the sequence. */
   signal?: AbortSignal;
+  /**
+   * Constrain the output to JSON matching this schema (node-llama-cpp's JSON-schema grammar
+   * subset: type, properties, required, items, enum, const, oneOf, minLength/maxLength, ...).
+   * Speculation is off for such requests.
+   */
+  jsonSchema?: object;
 }
 
 export interface TargetEngine {
@@ -118,3 +131,18 @@ export interface TargetEngine {
   generate(options: GenerateOptions): AsyncGenerator<GenerationEvent>;
   dispose(): Promise<void>;
 }
+
+export { createTargetEngine, type TargetEngineOptions } from './target-engine.js';
+export { createPromptLookupSource, type PromptLookupOptions } from './prompt-lookup.js';
+export { createDraftModelSource, type DraftModelSource, type DraftModelSourceOptions } from './draft-model-source.js';
+export { createSpeculationGovernor, SpeculationGovernor, type GovernorOptions } from './governor.js';
+export {
+  EngineBusyError,
+  EngineDisposedError,
+  GenerationAbortedError,
+  InvalidGenerateOptionsError,
+  InvalidJsonSchemaError,
+  InvalidTokenError,
+  ModelLoadError,
+  PromptTooLongError
+} from './errors.js';

@@ -1,0 +1,243 @@
+/**
+ * The speculation governor: decides, before every round, whether to draft at all and how many
+ * tokens (k), from live measurements of one draft source against one target.
+ *
+ * Model (FIELD-NOTES, after Leviathan et al. 2023): with per-token acceptance a and k drafts a
+ * round commits E(k) = (1 − a^(k+1)) / (1 − a) tokens and costs D(k) + Tv(k), where D(k) is the
+ * draft call (RTT + k·Td, fitted from measured calls) and Tv(k) the batched verify (fitted from
+ * measured verify passes; a plain decode step is the k = 0 sample). Plain decoding costs Tt per
+ * token, so the predicted speedup is S(k) = E(k)·Tt / (D(k) + Tv(k)). The governor picks the k
+ * with the largest S; with `auto` it decodes plainly while S < minSpeedup, probing one
+ * speculative round every `probeEveryTokens` plain tokens so a source that got faster (or more
+ * accurate) is noticed again.
+ *
+ * Pure logic (no timers, no llama.cpp): the engine feeds it measured milliseconds.
+ */
+import { expectedTokensPerRound } from './acceptance.js';
+import type { GovernorDecision } from './index.js';
+
+export interface GovernorOptions {
+  /** Speculate only when the predicted speedup is at least this. Default 1. */
+  minSpeedup?: number;
+  /** Acceptance assumed before any round was verified. Default 0.6. */
+  priorAcceptance?: number;
+  /** Weight (in rounds) of the prior; later rounds outweigh it. Default 2. */
+  priorWeight?: number;
+  /** Per-round decay of older acceptance evidence (1 = never forget). Default 0.97. */
+  acceptanceDecay?: number;
+  /** With drafting off, one probe round after this many plain tokens. Default 32. */
+  probeEveryTokens?: number;
+  /** How many recent timing samples the linear fits use. Default 48. */
+  timingWindow?: number;
+}
+
+export interface GovernorRound {
+  /** Drafts to request this round; 0 = plain decode step. */
+  k: number;
+  predictedSpeedup: number;
+  reason: string;
+  isProbe: boolean;
+}
+
+export interface GovernorSnapshot {
+  acceptance: number;
+  targetStepMs: number | null;
+  verifyMs: (k: number) => number | null;
+  draftMs: (k: number) => number | null;
+  plainSteps: number;
+  speculativeRounds: number;
+}
+
+interface Sample {
+  k: number;
+  ms: number;
+}
+
+/** Least-squares line ms = a + b·k over samples; null without samples. */
+function fitLine(samples: readonly Sample[], fallbackSlopeRatio: number): { a: number; b: number } | null {
+  if (samples.length === 0) return null;
+  const n = samples.length;
+  const mk = samples.reduce((s, x) => s + x.k, 0) / n;
+  const mm = samples.reduce((s, x) => s + x.ms, 0) / n;
+  let sxx = 0;
+  let sxy = 0;
+  for (const x of samples) {
+    sxx += (x.k - mk) ** 2;
+    sxy += (x.k - mk) * (x.ms - mm);
+  }
+  if (sxx > 1e-9) {
+    const b = Math.max(0, sxy / sxx);
+    return { a: Math.max(0, mm - b * mk), b };
+  }
+  // One k only: split the cost as `fallbackSlopeRatio` per token of the mean.
+  if (mk === 0) return { a: mm, b: mm * fallbackSlopeRatio };
+  const b = (mm * fallbackSlopeRatio) / (1 + fallbackSlopeRatio * mk);
+  return { a: Math.max(0, mm - b * mk), b };
+}
+
+export class SpeculationGovernor {
+  private readonly minSpeedup: number;
+  private readonly priorAcceptance: number;
+  private readonly priorWeight: number;
+  private readonly decay: number;
+  private readonly probeEvery: number;
+  private readonly window: number;
+  private successes = 0;
+  private failures = 0;
+  private readonly verifySamples: Sample[] = [];
+  private readonly draftSamples: Sample[] = [];
+  private plainTokensSinceRound = 0;
+  private plainSteps = 0;
+  private speculativeRounds = 0;
+  private last: GovernorRound | null = null;
+
+  constructor(options: GovernorOptions = {}) {
+    this.minSpeedup = options.minSpeedup ?? 1;
+    this.priorAcceptance = options.priorAcceptance ?? 0.6;
+    this.priorWeight = options.priorWeight ?? 2;
+    this.decay = options.acceptanceDecay ?? 0.97;
+    this.probeEvery = options.probeEveryTokens ?? 32;
+    this.window = options.timingWindow ?? 48;
+  }
+
+  /** Current per-token acceptance estimate (decayed MLE of a truncated geometric, with a prior). */
+  acceptance(): number {
+    const s = this.successes + this.priorAcceptance * this.priorWeight;
+    const f = this.failures + (1 - this.priorAcceptance) * this.priorWeight;
+    return s / (s + f);
+  }
+
+  private verifyFit() {
+    // Batched verify on a memory-bound CPU costs little per extra token: 5 % of a step as prior.
+    return fitLine(this.verifySamples, 0.05);
+  }
+
+  private draftFit() {
+    return fitLine(this.draftSamples, 1);
+  }
+
+  /** Predicted speedup of k drafts per round, or null while timings are unknown. */
+  predict(k: number): number | null {
+    const v = this.verifyFit();
+    const d = this.draftFit();
+    if (!v || !d) return null;
+    const stepMs = this.targetStepMs()!;
+    const roundMs = d.a + d.b * k + v.a + v.b * k;
+    if (!(roundMs > 0)) return null;
+    return (expectedTokensPerRound(this.acceptance(), k) * stepMs) / roundMs;
+  }
+
+  /** Plain decode step time: the fitted verify cost at k = 0. */
+  targetStepMs(): number | null {
+    const v = this.verifyFit();
+    return v ? v.a : null;
+  }
+
+  /**
+   * Called before each round. `mode` 'on' always drafts (the best k ≥ 1); 'auto' drafts only while
+   * the predicted speedup is ≥ minSpeedup, with periodic probes.
+   */
+  decide(options: { maxK: number; mode: 'auto' | 'on' }): GovernorRound {
+    const maxK = Math.max(0, Math.floor(options.maxK));
+    if (maxK === 0) return { k: 0, predictedSpeedup: 1, reason: 'no room for drafts', isProbe: false }; // not reported
+    let bestK = maxK;
+    let best: number | null = null;
+    for (let k = 1; k <= maxK; k++) {
+      const s = this.predict(k);
+      if (s !== null && (best === null || s > best + 1e-9)) {
+        best = s;
+        bestK = k;
+      }
+    }
+    const details = this.describe(bestK);
+    if (best === null) {
+      return this.remember({ k: maxK, predictedSpeedup: 1, reason: `no measurements yet; drafting k=${maxK} to measure`, isProbe: true });
+    }
+    if (options.mode === 'on') {
+      return this.remember({ k: bestK, predictedSpeedup: best, reason: `speculation forced on; best k=${bestK} (${details})`, isProbe: false });
+    }
+    if (best >= this.minSpeedup) {
+      return this.remember({ k: bestK, predictedSpeedup: best, reason: `predicted speedup ${best.toFixed(2)} at k=${bestK} (${details})`, isProbe: false });
+    }
+    if (this.plainTokensSinceRound >= this.probeEvery) {
+      return this.remember({ k: bestK, predictedSpeedup: best, reason: `probe round at k=${bestK}; predicted speedup ${best.toFixed(2)} (${details})`, isProbe: true });
+    }
+    return this.remember({
+      k: 0,
+      predictedSpeedup: best,
+      reason: `drafting off: predicted speedup ${best.toFixed(2)} < ${this.minSpeedup} at best k=${bestK} (${details})`,
+      isProbe: false
+    });
+  }
+
+  private describe(k: number): string {
+    const d = this.draftFit();
+    const v = this.verifyFit();
+    const f = (x: number | undefined) => (x === undefined ? '?' : x.toFixed(2));
+    return `acceptance ${this.acceptance().toFixed(2)}, step ${f(v?.a)} ms, verify(k) ${f(v ? v.a + v.b * k : undefined)} ms, draft(k) ${f(d ? d.a + d.b * k : undefined)} ms`;
+  }
+
+  private remember(round: GovernorRound): GovernorRound {
+    this.last = round;
+    return round;
+  }
+
+  /** A plain decode step (batch of one) took `ms`. */
+  recordPlainStep(ms: number): void {
+    this.push(this.verifySamples, { k: 0, ms });
+    this.plainTokensSinceRound++;
+    this.plainSteps++;
+  }
+
+  /** A draft call asked for k tokens and took `ms` (including network round trip). */
+  recordDraft(k: number, ms: number): void {
+    if (k > 0) this.push(this.draftSamples, { k, ms });
+  }
+
+  /** A verify pass of `drafted` drafts took `ms` and accepted `accepted` of them. */
+  recordVerify(drafted: number, ms: number, accepted: number): void {
+    if (drafted <= 0) return;
+    this.push(this.verifySamples, { k: drafted, ms });
+    this.successes = this.successes * this.decay + accepted;
+    this.failures = this.failures * this.decay + (accepted < drafted ? 1 : 0);
+    this.plainTokensSinceRound = 0;
+    this.speculativeRounds++;
+  }
+
+  /** The source offered nothing (null or empty) for a round that asked for drafts. */
+  recordEmptyDraft(ms: number, k: number): void {
+    this.push(this.draftSamples, { k, ms });
+    this.plainTokensSinceRound = 0;
+  }
+
+  private push(list: Sample[], sample: Sample): void {
+    if (!Number.isFinite(sample.ms) || sample.ms < 0) return;
+    list.push(sample);
+    if (list.length > this.window) list.shift();
+  }
+
+  /** The decision to report in GenerationStats. */
+  decision(): GovernorDecision {
+    const r = this.last;
+    if (!r) return { isSpeculating: false, predictedSpeedup: 1, reason: 'no decision made' };
+    return { isSpeculating: r.k > 0, predictedSpeedup: r.predictedSpeedup, reason: r.reason };
+  }
+
+  snapshot(): GovernorSnapshot {
+    const v = this.verifyFit();
+    const d = this.draftFit();
+    return {
+      acceptance: this.acceptance(),
+      targetStepMs: this.targetStepMs(),
+      verifyMs: (k) => (v ? v.a + v.b * k : null),
+      draftMs: (k) => (d ? d.a + d.b * k : null),
+      plainSteps: this.plainSteps,
+      speculativeRounds: this.speculativeRounds
+    };
+  }
+}
+
+/** Creates a governor; the engine keeps one per draft source name so learning carries over. */
+export function createSpeculationGovernor(options?: GovernorOptions): SpeculationGovernor {
+  return new SpeculationGovernor(options);
+}
