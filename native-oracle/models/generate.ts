@@ -15,7 +15,7 @@ import { ReferenceModel, top2, type ReferenceDims } from './reference.js';
 import { CHAT_TEMPLATE, SPACE_MARK, buildVocabulary, type Vocabulary } from './vocab.js';
 
 /** Bumped whenever the output of the generator changes for the same config. */
-export const GENERATOR_VERSION = 3;
+export const GENERATOR_VERSION = 4;
 
 export interface PairConfig {
   /** `default` (tests, oracle) or `bench` (benchmark only). */

@@ -47,7 +47,7 @@ export interface Vocabulary {
   imEndId: number;
   /** Ids whose output logit is pinned to 0 (control, unknown and byte tokens): never predicted. */
   silentIds: number[];
-  /** sha256 of tokens + types (hex), matched by scouts before they draft for a target. */
+  /** sha256 of JSON {tokens, types} (hex); equals TargetEngine.tokenizerFingerprint. */
   fingerprint: string;
 }
 
@@ -90,9 +90,12 @@ export function buildVocabulary(): Vocabulary {
 
   const id = (t: string) => tokens.indexOf(t);
   const silentIds = types.flatMap((kind, i) => (kind === TokenKind.normal && typeof tokens[i] === 'string' ? [] : [i]));
-  const printable = tokens.map((t) => (typeof t === 'string' ? t : `raw:${Buffer.from(t).toString('hex')}`));
+  // Same recipe as the engine's tokenizerFingerprint over the GGUF as node-llama-cpp reads it
+  // (token texts decoded as UTF-8 with replacement), so manifest and engine agree.
+  const decoder = new TextDecoder('utf-8', { fatal: false });
+  const decoded = tokens.map((t) => (typeof t === 'string' ? t : decoder.decode(t)));
   const fingerprint = createHash('sha256')
-    .update(JSON.stringify({ tokens: printable, types }))
+    .update(JSON.stringify({ tokens: decoded, types }))
     .digest('hex');
   return {
     tokens,
