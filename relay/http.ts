@@ -15,7 +15,10 @@ export interface RelayHttp {
 }
 
 /** Starts the HTTP API on `host:port` (port 0 = any free port). */
-export async function startRelayHttp(relay: Relay, opts: { host: string; port: number }): Promise<RelayHttp> {
+export async function startRelayHttp(
+  relay: Relay,
+  opts: { host: string; port: number }
+): Promise<RelayHttp> {
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://relay').pathname;
     const headers = {
@@ -29,7 +32,9 @@ export async function startRelayHttp(relay: Relay, opts: { host: string; port: n
       return;
     }
     if (req.method !== 'GET') {
-      res.writeHead(405, { ...headers, allow: 'GET' }).end(JSON.stringify({ error: 'method not allowed; use GET' }));
+      res
+        .writeHead(405, { ...headers, allow: 'GET' })
+        .end(JSON.stringify({ error: 'method not allowed; use GET' }));
       return;
     }
     let body: unknown;
@@ -39,7 +44,9 @@ export async function startRelayHttp(relay: Relay, opts: { host: string; port: n
       const peers = relay.peers();
       body = { peers, count: peers.length };
     } else {
-      res.writeHead(404, headers).end(JSON.stringify({ error: `no route ${path}; try /health, /topology, /peers` }));
+      res
+        .writeHead(404, headers)
+        .end(JSON.stringify({ error: `no route ${path}; try /health, /topology, /peers` }));
       return;
     }
     res.writeHead(200, headers).end(JSON.stringify(body));

@@ -45,7 +45,12 @@ export interface RelayOptions {
   announce?: string[];
 }
 
-export type RelayNode = Libp2p<{ identify: Identify; ping: Ping; pubsub: GossipSub; relay: CircuitRelayService }>;
+export type RelayNode = Libp2p<{
+  identify: Identify;
+  ping: Ping;
+  pubsub: GossipSub;
+  relay: CircuitRelayService;
+}>;
 
 export interface RelayPeerInfo {
   peerId: string;
@@ -78,7 +83,14 @@ export interface Relay {
   multiaddrs(): string[];
   topology(): RelayTopology;
   peers(): RelayPeerInfo[];
-  health(): { status: 'ok'; peerId: string; uptimeMs: number; connectedPeers: number; reservations: number; rssBytes: number };
+  health(): {
+    status: 'ok';
+    peerId: string;
+    uptimeMs: number;
+    connectedPeers: number;
+    reservations: number;
+    rssBytes: number;
+  };
 }
 
 /** Builds a relay (not yet listening); call `start()`. */
@@ -126,7 +138,8 @@ export async function createRelay(options: RelayOptions = {}): Promise<Relay> {
   let timer: ReturnType<typeof setInterval> | null = null;
   let isStopped = false;
 
-  const withPeerId = (addr: string) => (addr.includes('/p2p/') ? addr : `${addr}/p2p/${node.peerId.toString()}`);
+  const withPeerId = (addr: string) =>
+    addr.includes('/p2p/') ? addr : `${addr}/p2p/${node.peerId.toString()}`;
   const multiaddrs = () => node.getMultiaddrs().map((a) => withPeerId(a.toString()));
 
   async function dialBootstrap(): Promise<void> {

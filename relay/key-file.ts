@@ -14,7 +14,9 @@ export class KeyFileError extends Error {
 }
 
 /** Reads the key at `path`, or generates an Ed25519 key and writes it there when absent. */
-export async function loadOrCreateKey(path: string): Promise<{ key: PrivateKey; isCreated: boolean }> {
+export async function loadOrCreateKey(
+  path: string
+): Promise<{ key: PrivateKey; isCreated: boolean }> {
   let bytes: Buffer | null = null;
   try {
     bytes = readFileSync(path);

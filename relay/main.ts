@@ -44,7 +44,8 @@ class UsageError extends Error {
 function intFlag(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535 * 16) throw new UsageError(`--${name} must be a non-negative integer, got "${value}"`);
+  if (!Number.isInteger(n) || n < 0 || n > 65535 * 16)
+    throw new UsageError(`--${name} must be a non-negative integer, got "${value}"`);
   return n;
 }
 
@@ -72,7 +73,10 @@ async function main(): Promise<void> {
   }
   if (values['log-level'] !== undefined) {
     const level = parseLevel(values['log-level']);
-    if (!level) throw new UsageError(`--log-level must be error, warn, info or debug, got "${values['log-level']}"`);
+    if (!level)
+      throw new UsageError(
+        `--log-level must be error, warn, info or debug, got "${values['log-level']}"`
+      );
     setLogLevel(level);
   }
   const log = createLogger('shard:relay');
@@ -97,9 +101,17 @@ async function main(): Promise<void> {
     announce: values.announce ?? []
   });
   await relay.start();
-  const http = await startRelayHttp(relay, { host, port: intFlag('http-port', values['http-port'], 4201) });
+  const http = await startRelayHttp(relay, {
+    host,
+    port: intFlag('http-port', values['http-port'], 4201)
+  });
   process.stdout.write(
-    JSON.stringify({ event: 'relay:ready', peerId: relay.peerId, multiaddrs: relay.multiaddrs(), httpPort: http.port }) + '\n'
+    JSON.stringify({
+      event: 'relay:ready',
+      peerId: relay.peerId,
+      multiaddrs: relay.multiaddrs(),
+      httpPort: http.port
+    }) + '\n'
   );
 
   let isStopping = false;

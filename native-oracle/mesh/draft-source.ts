@@ -72,10 +72,20 @@ export function expectedTokensPerRound(a: number, k: number): number {
 }
 
 /** Builds the remote-scout draft source for one generation session. */
-export function createRemoteDraftSource(name: string, options: RemoteDraftSourceOptions): RemoteDraftSource {
+export function createRemoteDraftSource(
+  name: string,
+  options: RemoteDraftSourceOptions
+): RemoteDraftSource {
   const isGoverned = options.isGoverned ?? true;
   const idleEndMs = options.idleEndMs ?? 3_000;
-  const stats: RemoteDraftStats = { rounds: 0, scoutRounds: 0, drafted: 0, accepted: 0, waitedMs: 0, skippedByGovernor: 0 };
+  const stats: RemoteDraftStats = {
+    rounds: 0,
+    scoutRounds: 0,
+    drafted: 0,
+    accepted: 0,
+    waitedMs: 0,
+    skippedByGovernor: 0
+  };
   const acceptance = new Ema();
   const plainTokenMs = new Ema();
   const verifyMs = new Ema();
@@ -134,7 +144,9 @@ export function createRemoteDraftSource(name: string, options: RemoteDraftSource
     return predicted >= 1;
   };
 
-  const fallbackDraft = async (req: Parameters<DraftSource['draft']>[0]): Promise<DraftProposal | null> => {
+  const fallbackDraft = async (
+    req: Parameters<DraftSource['draft']>[0]
+  ): Promise<DraftProposal | null> => {
     // Without a fallback the round is a plain decode step, which is what the estimator wants.
     lastFromFallback = options.fallback != null;
     if (!options.fallback) return null;
@@ -190,7 +202,11 @@ export function createRemoteDraftSource(name: string, options: RemoteDraftSource
       if (found.tokens.length < k) {
         const tt = plainTokenMs.value ?? options.initialTargetTokenMs ?? 30;
         // Waiting longer than about one plain decode step costs more than the tokens it may win.
-        const patience = isGoverned ? (found.tokens.length > 0 ? tt * 0.5 : tt) : UNGOVERNED_MAX_WAIT_MS;
+        const patience = isGoverned
+          ? found.tokens.length > 0
+            ? tt * 0.5
+            : tt
+          : UNGOVERNED_MAX_WAIT_MS;
         const deadline = now + patience;
         // A dead chain is worth waiting for too: the scout restarts at the committed end.
         while (found.tokens.length < k && !signal.aborted) {
@@ -221,7 +237,11 @@ export function createRemoteDraftSource(name: string, options: RemoteDraftSource
       stats.drafted += result.drafted;
       stats.accepted += result.accepted;
       acceptance.add(result.accepted / result.drafted);
-      pendingResult = { position: lastPosition, drafted: result.drafted, accepted: result.accepted };
+      pendingResult = {
+        position: lastPosition,
+        drafted: result.drafted,
+        accepted: result.accepted
+      };
     }
   };
   return source;

@@ -35,11 +35,19 @@ import {
 import { createLogger } from '../../src/lib/server/log.js';
 import type { DraftSource, TargetEngine } from '../engine/index.js';
 import { MeshNotStartedError } from './errors.js';
-import { createRemoteDraftSource, type RemoteDraftSource, type RemoteDraftStats } from './draft-source.js';
+import {
+  createRemoteDraftSource,
+  type RemoteDraftSource,
+  type RemoteDraftStats
+} from './draft-source.js';
 import { createMeshNode, type MeshNode } from './node-peer.js';
 import { ScoutLink } from './scout-link.js';
 
-export { createRemoteDraftSource, type RemoteDraftSource, type RemoteDraftStats } from './draft-source.js';
+export {
+  createRemoteDraftSource,
+  type RemoteDraftSource,
+  type RemoteDraftStats
+} from './draft-source.js';
 export { createMeshNode, type MeshNode } from './node-peer.js';
 
 const log = createLogger('shard:oracle:mesh');
@@ -148,7 +156,9 @@ export async function createOracleMesh(options: OracleMeshOptions): Promise<Orac
   const lookahead = options.lookahead ?? 3 * k;
   const scoutsPerSession = options.scoutsPerSession ?? 2;
   const vocabularySize =
-    options.vocabularySize ?? (options.engine as { vocabularySize?: number }).vocabularySize ?? undefined;
+    options.vocabularySize ??
+    (options.engine as { vocabularySize?: number }).vocabularySize ??
+    undefined;
   const maxSessionsPerScout = options.maxSessionsPerScout ?? 2;
   const scouts = new Map<string, ScoutRecord>();
   const failures = new Map<string, number>();
@@ -190,7 +200,10 @@ export async function createOracleMesh(options: OracleMeshOptions): Promise<Orac
     scouts.delete(id);
     failures.set(id, (failures.get(id) ?? 0) + 1);
     const peer = node.getConnections().find((c) => c.remotePeer.toString() === id)?.remotePeer;
-    if (peer) void node.hangUp(peer).catch((e: unknown) => log.debug('hang up failed', { peer: id, error: e }));
+    if (peer)
+      void node
+        .hangUp(peer)
+        .catch((e: unknown) => log.debug('hang up failed', { peer: id, error: e }));
   };
 
   async function handleHandshake(stream: Stream, connection: Connection): Promise<void> {
@@ -203,15 +216,29 @@ export async function createOracleMesh(options: OracleMeshOptions): Promise<Orac
     };
     try {
       if (isBanned(remote)) {
-        await reply({ type: 'refused', reason: 'role-not-accepted', message: 'peer is banned after a protocol error', hello: await oracleHello() });
+        await reply({
+          type: 'refused',
+          reason: 'role-not-accepted',
+          message: 'peer is banned after a protocol error',
+          hello: await oracleHello()
+        });
         return;
       }
       const buf = await lp.read({ signal });
       const hello = decode(SignedHelloSchema, buf.subarray(), MAX_HANDSHAKE_BYTES);
       const publicKey = connection.remotePeer.publicKey;
-      if (!publicKey) throw new MeshProtocolError('bad-signature', 'peer id carries no public key (use Ed25519 identities)');
-      const payload = await openHello(hello, { expectedPeerId: remote, verify: (d, s) => publicKey.verify(d, s) });
-      const refusal = checkScoutHello(payload, { tokenizerFingerprint: options.engine.tokenizerFingerprint });
+      if (!publicKey)
+        throw new MeshProtocolError(
+          'bad-signature',
+          'peer id carries no public key (use Ed25519 identities)'
+        );
+      const payload = await openHello(hello, {
+        expectedPeerId: remote,
+        verify: (d, s) => publicKey.verify(d, s)
+      });
+      const refusal = checkScoutHello(payload, {
+        tokenizerFingerprint: options.engine.tokenizerFingerprint
+      });
       if (refusal) {
         failures.set(remote, (failures.get(remote) ?? 0) + 1);
         log.info('scout refused', { peer: remote, reason: refusal.reason });
@@ -229,7 +256,10 @@ export async function createOracleMesh(options: OracleMeshOptions): Promise<Orac
         measuredTokensPerSecond: null
       });
       await reply({ type: 'welcome', hello: await oracleHello() });
-      log.info('scout joined', { peer: remote, draftTokensPerSecond: payload.draftTokensPerSecond });
+      log.info('scout joined', {
+        peer: remote,
+        draftTokensPerSecond: payload.draftTokensPerSecond
+      });
       for (const l of [...scoutListeners]) l();
     } catch (err) {
       const offence =
@@ -240,7 +270,18 @@ export async function createOracleMesh(options: OracleMeshOptions): Promise<Orac
             : null;
       if (offence) {
         await lp
-          .write(encode({ type: 'refused', reason: offence.reason, message: offence.message.slice(0, 500), hello: await oracleHello() }, MAX_HANDSHAKE_BYTES), { signal })
+          .write(
+            encode(
+              {
+                type: 'refused',
+                reason: offence.reason,
+                message: offence.message.slice(0, 500),
+                hello: await oracleHello()
+              },
+              MAX_HANDSHAKE_BYTES
+            ),
+            { signal }
+          )
           .catch(() => undefined);
         stream.abort(offence);
         punish(remote, offence);
@@ -253,7 +294,10 @@ export async function createOracleMesh(options: OracleMeshOptions): Promise<Orac
 
   const eligible = () =>
     [...scouts.values()].filter(
-      (s) => !isBanned(s.peerId.toString()) && node.getConnections(s.peerId).length > 0 && s.sessions < maxSessionsPerScout
+      (s) =>
+        !isBanned(s.peerId.toString()) &&
+        node.getConnections(s.peerId).length > 0 &&
+        s.sessions < maxSessionsPerScout
     );
 
   const announce = async () => {
@@ -277,7 +321,7 @@ export async function createOracleMesh(options: OracleMeshOptions): Promise<Orac
   const dialRelays = async () => {
     for (const addr of options.relays ?? []) {
       const target = multiaddr(addr);
-      const id = target.getComponents().find((c) => c.name === 'p2p')?.value;
+      const id = target.getComponents().findLast((c) => c.name === 'p2p')?.value;
       if (id && node.getConnections().some((c) => c.remotePeer.toString() === id)) continue;
       try {
         await node.dial(target, { signal: AbortSignal.timeout(10_000) });
@@ -303,10 +347,14 @@ export async function createOracleMesh(options: OracleMeshOptions): Promise<Orac
     },
     async start() {
       await node.start();
-      await node.handle(HANDSHAKE_PROTOCOL, (stream, connection) => void handleHandshake(stream, connection), {
-        runOnLimitedConnection: true,
-        maxInboundStreams: 2
-      });
+      await node.handle(
+        HANDSHAKE_PROTOCOL,
+        (stream, connection) => void handleHandshake(stream, connection),
+        {
+          runOnLimitedConnection: true,
+          maxInboundStreams: 2
+        }
+      );
       node.addEventListener('peer:connect', (evt) => {
         const id = evt.detail.toString();
         if (isBanned(id)) void node.hangUp(evt.detail).catch(() => undefined);
@@ -362,7 +410,8 @@ export async function createOracleMesh(options: OracleMeshOptions): Promise<Orac
           verified: rec !== undefined,
           handshake_failures: failures.get(id) ?? 0,
           tokenizer_fingerprint: rec?.hello.tokenizerFingerprint ?? null,
-          draft_tokens_per_second: rec?.measuredTokensPerSecond ?? rec?.hello.draftTokensPerSecond ?? null,
+          draft_tokens_per_second:
+            rec?.measuredTokensPerSecond ?? rec?.hello.draftTokensPerSecond ?? null,
           sessions: rec?.sessions ?? 0,
           drafted: rec?.drafted ?? 0,
           accepted: rec?.accepted ?? 0,
@@ -393,7 +442,9 @@ export async function createOracleMesh(options: OracleMeshOptions): Promise<Orac
       if (!isStarted) throw new MeshNotStartedError('oracle mesh is not started');
       if (request.isPromptShareable === false) return null;
       // Lease the best scouts: most accepted first, then fastest, then fewest sessions.
-      const pool = request.peerIds ? eligible().filter((s) => request.peerIds!.includes(s.peerId.toString())) : eligible();
+      const pool = request.peerIds
+        ? eligible().filter((s) => request.peerIds!.includes(s.peerId.toString()))
+        : eligible();
       const chosen = pool
         .sort(
           (a, b) =>
@@ -407,49 +458,56 @@ export async function createOracleMesh(options: OracleMeshOptions): Promise<Orac
       for (const s of chosen) s.sessions += 1;
       const sessionId = randomBytes(8).toString('hex');
       let isReleased = false;
-      return createRemoteDraftSource(`scout:${chosen.map((s) => s.peerId.toString().slice(-8)).join('+')}`, {
-        k,
-        lookahead,
-        isGoverned: request.isGoverned ?? options.isGoverned ?? true,
-        fallback: request.fallback ?? null,
-        async openLinks(signal) {
-          const opened = await Promise.allSettled(
-            chosen.map((s) =>
-              ScoutLink.open({
-                node,
-                peerId: s.peerId,
-                sessionId,
-                k,
-                lookahead,
-                vocabularySize,
-                signal,
-                onOffence: (id, err) => punish(id, err)
-              })
-            )
-          );
-          const links: ScoutLink[] = [];
-          opened.forEach((r, i) => {
-            if (r.status === 'fulfilled') links.push(r.value);
-            else log.warn('scout did not open a verify stream', { scout: chosen[i].peerId.toString(), error: r.reason });
-          });
-          return links;
-        },
-        onEnd(links, stats: RemoteDraftStats) {
-          if (isReleased) return;
-          isReleased = true;
-          for (const s of chosen) s.sessions = Math.max(0, s.sessions - 1);
-          // Attribute the session's outcome to the scouts that served it.
-          for (const link of links) {
-            const rec = scouts.get(link.scoutId);
-            if (!rec) continue;
-            const share = links.length > 0 ? 1 / links.length : 0;
-            rec.drafted += Math.round(stats.drafted * share);
-            rec.accepted += Math.round(stats.accepted * share);
-            const tps = link.tokensPerSecond();
-            if (tps > 0) rec.measuredTokensPerSecond = tps;
+      return createRemoteDraftSource(
+        `scout:${chosen.map((s) => s.peerId.toString().slice(-8)).join('+')}`,
+        {
+          k,
+          lookahead,
+          isGoverned: request.isGoverned ?? options.isGoverned ?? true,
+          fallback: request.fallback ?? null,
+          async openLinks(signal) {
+            const opened = await Promise.allSettled(
+              chosen.map((s) =>
+                ScoutLink.open({
+                  node,
+                  peerId: s.peerId,
+                  sessionId,
+                  k,
+                  lookahead,
+                  vocabularySize,
+                  signal,
+                  onOffence: (id, err) => punish(id, err)
+                })
+              )
+            );
+            const links: ScoutLink[] = [];
+            opened.forEach((r, i) => {
+              if (r.status === 'fulfilled') links.push(r.value);
+              else
+                log.warn('scout did not open a verify stream', {
+                  scout: chosen[i].peerId.toString(),
+                  error: r.reason
+                });
+            });
+            return links;
+          },
+          onEnd(links, stats: RemoteDraftStats) {
+            if (isReleased) return;
+            isReleased = true;
+            for (const s of chosen) s.sessions = Math.max(0, s.sessions - 1);
+            // Attribute the session's outcome to the scouts that served it.
+            for (const link of links) {
+              const rec = scouts.get(link.scoutId);
+              if (!rec) continue;
+              const share = links.length > 0 ? 1 / links.length : 0;
+              rec.drafted += Math.round(stats.drafted * share);
+              rec.accepted += Math.round(stats.accepted * share);
+              const tps = link.tokensPerSecond();
+              if (tps > 0) rec.measuredTokensPerSecond = tps;
+            }
           }
         }
-      });
+      );
     },
     waitForScouts(n, signal) {
       return new Promise((resolve, reject) => {

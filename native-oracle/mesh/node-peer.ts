@@ -37,7 +37,11 @@ export async function createMeshNode(options: MeshNodeOptions = {}): Promise<Mes
     ...(options.privateKey ? { privateKey: options.privateKey } : {}),
     start: options.isStarted ?? true,
     addresses: { listen },
-    transports: [tcp(), webSockets(), circuitRelayTransport({ reservationCompletionTimeout: 10_000 })],
+    transports: [
+      tcp(),
+      webSockets(),
+      circuitRelayTransport({ reservationCompletionTimeout: 10_000 })
+    ],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionManager: { inboundConnectionThreshold: 100, maxIncomingPendingConnections: 64 },

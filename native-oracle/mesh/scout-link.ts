@@ -67,11 +67,19 @@ export class ScoutLink {
 
   /** Opens the verify stream and sends `open`. Throws when the scout cannot be reached in time. */
   static async open(options: ScoutLinkOptions): Promise<ScoutLink> {
-    const signal = AbortSignal.any([AbortSignal.timeout(LINK_OPEN_TIMEOUT_MS), ...(options.signal ? [options.signal] : [])]);
-    const stream = await options.node.dialProtocol(options.peerId, VERIFY_PROTOCOL, { runOnLimitedConnection: true, signal });
+    const signal = AbortSignal.any([
+      AbortSignal.timeout(LINK_OPEN_TIMEOUT_MS),
+      ...(options.signal ? [options.signal] : [])
+    ]);
+    const stream = await options.node.dialProtocol(options.peerId, VERIFY_PROTOCOL, {
+      runOnLimitedConnection: true,
+      signal
+    });
     const lp = lpStream(stream, { maxDataLength: MAX_VERIFY_FRAME_BYTES });
     const link = new ScoutLink(stream, lp, options);
-    await link.send([{ type: 'open', sessionId: options.sessionId, k: options.k, lookahead: options.lookahead }]);
+    await link.send([
+      { type: 'open', sessionId: options.sessionId, k: options.k, lookahead: options.lookahead }
+    ]);
     void link.readLoop();
     return link;
   }
@@ -93,12 +101,19 @@ export class ScoutLink {
    * result (if any). Sends nothing when the scout already has it. Never throws; a failed write
    * closes the link.
    */
-  sync(context: readonly number[], result?: { position: number; drafted: number; accepted: number }): void {
+  sync(
+    context: readonly number[],
+    result?: { position: number; drafted: number; accepted: number }
+  ): void {
     if (this.isClosed) return;
     const frames: OracleFrame[] = [];
     if (result) {
       const at = result.position + result.accepted;
-      frames.push({ type: 'verify-result', ...result, correction: at < context.length ? context[at] : null });
+      frames.push({
+        type: 'verify-result',
+        ...result,
+        correction: at < context.length ? context[at] : null
+      });
     }
     let p = 0;
     const told = this.told;
@@ -155,7 +170,11 @@ export class ScoutLink {
     if (this.isClosed) return;
     this.isClosed = true;
     this.closeReason = reason;
-    log.debug('scout link closed', { scout: this.scoutId, session: this.options.sessionId, reason });
+    log.debug('scout link closed', {
+      scout: this.scoutId,
+      session: this.options.sessionId,
+      reason
+    });
     this.notify();
   }
 
@@ -184,11 +203,17 @@ export class ScoutLink {
         if (frame.type === 'draft') {
           this.framesSinceSync += 1;
           if (this.framesSinceSync > this.options.lookahead + FRAME_FLOOD_SLACK) {
-            throw new MeshProtocolError('exceeds-lookahead', `${this.framesSinceSync} draft frames without a context update`);
+            throw new MeshProtocolError(
+              'exceeds-lookahead',
+              `${this.framesSinceSync} draft frames without a context update`
+            );
           }
           const limit = this.options.vocabularySize;
           if (limit !== undefined && frame.tokens.some((t) => t >= limit)) {
-            throw new MeshProtocolError('malformed', `draft token id beyond the vocabulary of ${limit}`);
+            throw new MeshProtocolError(
+              'malformed',
+              `draft token id beyond the vocabulary of ${limit}`
+            );
           }
           this.mirror.accept(frame);
           if (this.firstTokenAt === null) this.firstTokenAt = performance.now();
@@ -205,14 +230,21 @@ export class ScoutLink {
       const offence =
         err instanceof MeshProtocolError
           ? err
-          : (err as Error).name === 'InvalidDataLengthError' || (err as Error).name === 'InvalidMessageLengthError'
-            ? new MeshProtocolError('oversized', `frame exceeds ${MAX_VERIFY_FRAME_BYTES} bytes`, { cause: err })
+          : (err as Error).name === 'InvalidDataLengthError' ||
+              (err as Error).name === 'InvalidMessageLengthError'
+            ? new MeshProtocolError('oversized', `frame exceeds ${MAX_VERIFY_FRAME_BYTES} bytes`, {
+                cause: err
+              })
             : null;
       if (offence) {
-        log.warn('scout broke the verify protocol', { scout: this.scoutId, reason: offence.reason, message: offence.message });
-        void this.send([{ type: 'error', reason: offence.reason, message: offence.message.slice(0, 500) }]).finally(() =>
-          this.stream.abort(offence)
-        );
+        log.warn('scout broke the verify protocol', {
+          scout: this.scoutId,
+          reason: offence.reason,
+          message: offence.message
+        });
+        void this.send([
+          { type: 'error', reason: offence.reason, message: offence.message.slice(0, 500) }
+        ]).finally(() => this.stream.abort(offence));
         this.markClosed(`protocol error: ${offence.reason}`);
         this.options.onOffence(this.scoutId, offence);
       } else {

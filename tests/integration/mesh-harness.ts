@@ -31,7 +31,11 @@ export async function spawnTsx<T extends Record<string, unknown>>(
 ): Promise<SpawnedProcess<T>> {
   const proc = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, script), ...args], {
     cwd: REPO_ROOT,
-    env: { ...process.env, SHARD_DATA_DIR: mkdtempSync(join(tmpdir(), 'shard-mesh-')), ...opts.env },
+    env: {
+      ...process.env,
+      SHARD_DATA_DIR: mkdtempSync(join(tmpdir(), 'shard-mesh-')),
+      ...opts.env
+    },
     stdio: ['ignore', 'pipe', 'pipe']
   });
   let stderr = '';
@@ -43,7 +47,10 @@ export async function spawnTsx<T extends Record<string, unknown>>(
   const events: Array<Record<string, unknown>> = [];
   const lines = createInterface({ input: proc.stdout! });
   const ready = await new Promise<T>((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`${script} not ready in time; stderr:\n${stderr.slice(-4000)}`)), opts.timeoutMs ?? 60_000);
+    const timer = setTimeout(
+      () => rej(new Error(`${script} not ready in time; stderr:\n${stderr.slice(-4000)}`)),
+      opts.timeoutMs ?? 60_000
+    );
     let isReady = false;
     lines.on('line', (line) => {
       let parsed: Record<string, unknown>;
@@ -60,7 +67,10 @@ export async function spawnTsx<T extends Record<string, unknown>>(
     });
     void exited.then((code) => {
       clearTimeout(timer);
-      if (!isReady) rej(new Error(`${script} exited with ${code} before ready; stderr:\n${stderr.slice(-4000)}`));
+      if (!isReady)
+        rej(
+          new Error(`${script} exited with ${code} before ready; stderr:\n${stderr.slice(-4000)}`)
+        );
     });
   });
   return {
@@ -88,13 +98,29 @@ export function spawnRelay(extraArgs: string[] = []): Promise<SpawnedProcess<Rel
   const dir = mkdtempSync(join(tmpdir(), 'shard-relay-'));
   return spawnTsx<RelayReady>(
     'relay/main.ts',
-    ['--host', '127.0.0.1', '--tcp-port', '0', '--ws-port', '0', '--http-port', '0', '--key-file', join(dir, 'relay.key'), ...extraArgs],
+    [
+      '--host',
+      '127.0.0.1',
+      '--tcp-port',
+      '0',
+      '--ws-port',
+      '0',
+      '--http-port',
+      '0',
+      '--key-file',
+      join(dir, 'relay.key'),
+      ...extraArgs
+    ],
     'relay:ready'
   );
 }
 
 /** Polls `check` every 50 ms until it returns a truthy value or `timeoutMs` passes (then throws). */
-export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 30_000): Promise<NonNullable<T>> {
+export async function waitFor<T>(
+  what: string,
+  check: () => T | Promise<T>,
+  timeoutMs = 30_000
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();

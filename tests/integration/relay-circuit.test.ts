@@ -3,7 +3,13 @@ import { multiaddr } from '@multiformats/multiaddr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMeshNode, type MeshNode } from '../../native-oracle/mesh/node-peer.js';
 import { WORK_TOPIC } from '../../src/lib/protocol/mesh.js';
-import { getJson, spawnRelay, waitFor, type RelayReady, type SpawnedProcess } from './mesh-harness.js';
+import {
+  getJson,
+  spawnRelay,
+  waitFor,
+  type RelayReady,
+  type SpawnedProcess
+} from './mesh-harness.js';
 
 const ECHO = '/shard-test/echo/1.0.0';
 
@@ -75,13 +81,19 @@ describe('relay (real process, loopback)', () => {
     });
     expect(delivered).toBe('work for scouts');
 
-    const peers = await getJson<{ count: number; peers: Array<{ peerId: string; hasReservation: boolean }> }>(relay.ready.httpPort, '/peers');
+    const peers = await getJson<{
+      count: number;
+      peers: Array<{ peerId: string; hasReservation: boolean }>;
+    }>(relay.ready.httpPort, '/peers');
     expect(peers.count).toBeGreaterThanOrEqual(3);
     expect(peers.peers.find((p) => p.peerId === b.peerId.toString())?.hasReservation).toBe(true);
   });
 
   it('serves /health and /topology with dialable ws addresses, and joins another relay by --bootstrap', async () => {
-    const health = await getJson<{ status: string; peerId: string }>(relay.ready.httpPort, '/health');
+    const health = await getJson<{ status: string; peerId: string }>(
+      relay.ready.httpPort,
+      '/health'
+    );
     expect(health).toMatchObject({ status: 'ok', peerId: relay.ready.peerId });
     const topo = await getJson<{ wsAddrs: string[] }>(relay.ready.httpPort, '/topology');
     expect(topo.wsAddrs.length).toBeGreaterThan(0);
@@ -90,7 +102,10 @@ describe('relay (real process, loopback)', () => {
     const second = await spawnRelay(['--bootstrap', tcpAddr(), '--reconnect-seconds', '1']);
     try {
       await waitFor('the first relay to list the second', async () => {
-        const peers = await getJson<{ peers: Array<{ peerId: string }> }>(relay.ready.httpPort, '/peers');
+        const peers = await getJson<{ peers: Array<{ peerId: string }> }>(
+          relay.ready.httpPort,
+          '/peers'
+        );
         return peers.peers.some((p) => p.peerId === second.ready.peerId);
       });
     } finally {

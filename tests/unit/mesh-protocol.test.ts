@@ -46,7 +46,11 @@ describe('mesh decode()', () => {
     ['negative token', { type: 'draft', epoch: 0, position: 0, tokens: [-1] }, 'malformed'],
     ['fractional position', { type: 'draft', epoch: 0, position: 1.5, tokens: [1] }, 'malformed'],
     ['empty draft', { type: 'draft', epoch: 0, position: 0, tokens: [] }, 'malformed'],
-    ['too many tokens', { type: 'draft', epoch: 0, position: 0, tokens: Array(65).fill(1) }, 'malformed'],
+    [
+      'too many tokens',
+      { type: 'draft', epoch: 0, position: 0, tokens: Array(65).fill(1) },
+      'malformed'
+    ],
     ['extra field', { type: 'draft', epoch: 0, position: 0, tokens: [1], evil: true }, 'malformed'],
     ['oracle-only frame', { type: 'context', base: 0, tokens: [] }, 'malformed']
   ])('rejects a scout frame with %s', (_name, frame, reason) => {
@@ -54,17 +58,28 @@ describe('mesh decode()', () => {
   });
 
   it('rejects bytes that are not UTF-8 JSON, and oversized frames', () => {
-    expect(reasonOf(() => decode(ScoutFrameSchema, new Uint8Array([0xff, 0xfe, 0x00])))).toBe('malformed');
-    expect(reasonOf(() => decode(ScoutFrameSchema, new TextEncoder().encode('{"type":')))).toBe('malformed');
+    expect(reasonOf(() => decode(ScoutFrameSchema, new Uint8Array([0xff, 0xfe, 0x00])))).toBe(
+      'malformed'
+    );
+    expect(reasonOf(() => decode(ScoutFrameSchema, new TextEncoder().encode('{"type":')))).toBe(
+      'malformed'
+    );
     const huge = new Uint8Array(MAX_VERIFY_FRAME_BYTES + 1).fill(0x20);
     expect(reasonOf(() => decode(ScoutFrameSchema, huge))).toBe('oversized');
     expect(reasonOf(() => encode({ pad: 'x'.repeat(MAX_VERIFY_FRAME_BYTES) }))).toBe('oversized');
   });
 
   it('splits long contexts into frames that each decode', () => {
-    const tokens = Array.from({ length: MAX_CONTEXT_TOKENS_PER_FRAME * 2 + 7 }, (_, i) => (i * 7919) % 32000);
+    const tokens = Array.from(
+      { length: MAX_CONTEXT_TOKENS_PER_FRAME * 2 + 7 },
+      (_, i) => (i * 7919) % 32000
+    );
     const frames = contextFrames(3, tokens);
-    expect(frames.map((f) => f.base)).toEqual([3, 3 + MAX_CONTEXT_TOKENS_PER_FRAME, 3 + 2 * MAX_CONTEXT_TOKENS_PER_FRAME]);
+    expect(frames.map((f) => f.base)).toEqual([
+      3,
+      3 + MAX_CONTEXT_TOKENS_PER_FRAME,
+      3 + 2 * MAX_CONTEXT_TOKENS_PER_FRAME
+    ]);
     expect(frames.flatMap((f) => decode(VerifyContextSchema, encode(f)).tokens)).toEqual(tokens);
   });
 });
@@ -89,7 +104,10 @@ describe('signed hello', () => {
   it('opens a hello signed by the connection peer key', async () => {
     const { key, peerId } = await identity();
     const hello = await signHello(payloadFor(peerId.toString(), 'fp-a'), (d) => key.sign(d));
-    const opened = await openHello(hello, { expectedPeerId: peerId.toString(), verify: (d, s) => key.publicKey.verify(d, s) });
+    const opened = await openHello(hello, {
+      expectedPeerId: peerId.toString(),
+      verify: (d, s) => key.publicKey.verify(d, s)
+    });
     expect(opened.tokenizerFingerprint).toBe('fp-a');
   });
 
@@ -99,33 +117,56 @@ describe('signed hello', () => {
     const hello = await signHello(payloadFor(a.peerId.toString(), 'fp-a'), (d) => a.key.sign(d));
     const verifyA = (d: Uint8Array, s: Uint8Array) => a.key.publicKey.verify(d, s);
     const tampered = { ...hello, payload: hello.payload.replace('fp-a', 'fp-b') };
-    await expect(openHello(tampered, { expectedPeerId: a.peerId.toString(), verify: verifyA })).rejects.toMatchObject({ reason: 'bad-signature' });
     await expect(
-      openHello(hello, { expectedPeerId: a.peerId.toString(), verify: (d, s) => b.key.publicKey.verify(d, s) })
+      openHello(tampered, { expectedPeerId: a.peerId.toString(), verify: verifyA })
     ).rejects.toMatchObject({ reason: 'bad-signature' });
-    await expect(openHello(hello, { expectedPeerId: b.peerId.toString(), verify: verifyA })).rejects.toMatchObject({ reason: 'peer-id-mismatch' });
     await expect(
-      openHello(hello, { expectedPeerId: a.peerId.toString(), verify: verifyA, nowMs: Date.now() + 3_600_000 })
+      openHello(hello, {
+        expectedPeerId: a.peerId.toString(),
+        verify: (d, s) => b.key.publicKey.verify(d, s)
+      })
+    ).rejects.toMatchObject({ reason: 'bad-signature' });
+    await expect(
+      openHello(hello, { expectedPeerId: b.peerId.toString(), verify: verifyA })
+    ).rejects.toMatchObject({ reason: 'peer-id-mismatch' });
+    await expect(
+      openHello(hello, {
+        expectedPeerId: a.peerId.toString(),
+        verify: verifyA,
+        nowMs: Date.now() + 3_600_000
+      })
     ).rejects.toMatchObject({ reason: 'stale-hello' });
   });
 
   it('refuses a scout whose tokenizer differs from the target, with a reason naming both', async () => {
-    const refusal = checkScoutHello(payloadFor('p', 'fp-draft'), { tokenizerFingerprint: 'fp-target' });
+    const refusal = checkScoutHello(payloadFor('p', 'fp-draft'), {
+      tokenizerFingerprint: 'fp-target'
+    });
     expect(refusal?.reason).toBe('tokenizer-mismatch');
     expect(refusal?.message).toContain('fp-draft');
     expect(refusal?.message).toContain('fp-target');
-    expect(checkScoutHello(payloadFor('p', 'fp-target'), { tokenizerFingerprint: 'fp-target' })).toBeNull();
-    expect(checkScoutHello({ ...payloadFor('p', 'fp-target'), role: 'consumer' }, { tokenizerFingerprint: 'fp-target' })?.reason).toBe(
-      'role-not-accepted'
-    );
     expect(
-      checkScoutHello({ ...payloadFor('p', 'fp-target'), protocolVersion: '2.0.0' }, { tokenizerFingerprint: 'fp-target' })?.reason
+      checkScoutHello(payloadFor('p', 'fp-target'), { tokenizerFingerprint: 'fp-target' })
+    ).toBeNull();
+    expect(
+      checkScoutHello(
+        { ...payloadFor('p', 'fp-target'), role: 'consumer' },
+        { tokenizerFingerprint: 'fp-target' }
+      )?.reason
+    ).toBe('role-not-accepted');
+    expect(
+      checkScoutHello(
+        { ...payloadFor('p', 'fp-target'), protocolVersion: '2.0.0' },
+        { tokenizerFingerprint: 'fp-target' }
+      )?.reason
     ).toBe('protocol-version');
   });
 
   it('handshake replies decode', async () => {
     const { key, peerId } = await identity();
-    const hello = await signHello({ ...payloadFor(peerId.toString(), 'fp'), role: 'oracle' }, (d) => key.sign(d));
+    const hello = await signHello({ ...payloadFor(peerId.toString(), 'fp'), role: 'oracle' }, (d) =>
+      key.sign(d)
+    );
     const reply = { type: 'refused', reason: 'tokenizer-mismatch', message: 'no', hello };
     expect(decode(HandshakeReplySchema, encode(reply))).toEqual(reply);
   });
@@ -149,10 +190,18 @@ describe('draft chains', () => {
     const mirror = new ChainMirror(8);
     mirror.noteCommittedEnd(3);
     mirror.accept({ epoch: 1, position: 3, tokens: [4, 5] });
-    expect(reasonOf(() => mirror.accept({ epoch: 1, position: 6, tokens: [7] }))).toBe('out-of-order');
-    expect(reasonOf(() => mirror.accept({ epoch: 0, position: 5, tokens: [7] }))).toBe('out-of-order');
-    expect(reasonOf(() => mirror.accept({ epoch: 2, position: 4, tokens: [7] }))).toBe('stale-position');
-    expect(reasonOf(() => mirror.accept({ epoch: 1, position: 5, tokens: Array(7).fill(1) }))).toBe('exceeds-lookahead');
+    expect(reasonOf(() => mirror.accept({ epoch: 1, position: 6, tokens: [7] }))).toBe(
+      'out-of-order'
+    );
+    expect(reasonOf(() => mirror.accept({ epoch: 0, position: 5, tokens: [7] }))).toBe(
+      'out-of-order'
+    );
+    expect(reasonOf(() => mirror.accept({ epoch: 2, position: 4, tokens: [7] }))).toBe(
+      'stale-position'
+    );
+    expect(reasonOf(() => mirror.accept({ epoch: 1, position: 5, tokens: Array(7).fill(1) }))).toBe(
+      'exceeds-lookahead'
+    );
     expect(mirror.lookup([1, 2, 3], 4)).toEqual({ tokens: [4, 5], isLive: true });
     expect(mirror.lookup([1, 2, 3, 4], 4)).toEqual({ tokens: [5], isLive: true });
     expect(mirror.lookup([1, 2, 3, 4, 9], 4)).toEqual({ tokens: [], isLive: false });
@@ -162,7 +211,10 @@ describe('draft chains', () => {
     fc.assert(
       fc.property(
         fc.array(fc.integer({ min: 0, max: 5 }), { minLength: 5, maxLength: 12 }),
-        fc.array(fc.tuple(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 0, max: 6 }), fc.boolean()), { maxLength: 40 }),
+        fc.array(
+          fc.tuple(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 0, max: 6 }), fc.boolean()),
+          { maxLength: 40 }
+        ),
         (prompt, steps) => {
           const lookahead = 12;
           const scout = new ScoutChain();
@@ -180,7 +232,9 @@ describe('draft chains', () => {
             const room = committed.length + lookahead - scout.frontier;
             const n = Math.min(draftCount, room);
             if (n > 0) {
-              const frame = scout.extend(Array.from({ length: n }, (_, i) => (scout.frontier + i) % 4));
+              const frame = scout.extend(
+                Array.from({ length: n }, (_, i) => (scout.frontier + i) % 4)
+              );
               if (frame) mirror.accept(frame);
             }
             // Oracle looks up drafts; they must equal the scout's chain tokens at those positions.

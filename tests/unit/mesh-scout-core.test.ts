@@ -1,7 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import { ChainMirror } from '../../src/lib/protocol/mesh-chain.js';
-import { decode, encode, ScoutFrameSchema, type OracleFrame, type ScoutFrame } from '../../src/lib/protocol/mesh.js';
-import { createScoutStats, lyingEngine, runScoutSession, type DraftEngine, type FrameChannel } from '../../workers/scout/core.js';
+import {
+  decode,
+  encode,
+  ScoutFrameSchema,
+  type OracleFrame,
+  type ScoutFrame
+} from '../../src/lib/protocol/mesh.js';
+import {
+  createScoutStats,
+  lyingEngine,
+  runScoutSession,
+  type DraftEngine,
+  type FrameChannel
+} from '../../workers/scout/core.js';
 
 /** In-memory duplex: what the test writes, the scout reads, and vice versa. */
 function channelPair() {
@@ -76,8 +88,16 @@ describe('scout core session (mock: deterministic toy engine, in-memory channel)
 
   it.each([
     ['a malformed frame', new TextEncoder().encode('{"type":"context","base":-1}'), 'malformed'],
-    ['a draft request for a stale position', encode({ type: 'draft-request', position: 9, k: 4, lookahead: 8 }), 'stale-position'],
-    ['a context past the committed end', encode({ type: 'context', base: 5, tokens: [1] }), 'out-of-order']
+    [
+      'a draft request for a stale position',
+      encode({ type: 'draft-request', position: 9, k: 4, lookahead: 8 }),
+      'stale-position'
+    ],
+    [
+      'a context past the committed end',
+      encode({ type: 'context', base: 5, tokens: [1] }),
+      'out-of-order'
+    ]
   ])('answers %s with an error frame and ends the session', async (_name, bytes, reason) => {
     const pair = channelPair();
     const stats = createScoutStats();
@@ -122,7 +142,11 @@ describe('scout core session (mock: deterministic toy engine, in-memory channel)
 
   it('a lying engine keeps the pace and length but not the tokens', async () => {
     let seed = 1;
-    const liar = lyingEngine(countingEngine, 256, () => ((seed = (seed * 16807) % 2147483647) / 2147483647));
+    const liar = lyingEngine(
+      countingEngine,
+      256,
+      () => (seed = (seed * 16807) % 2147483647) / 2147483647
+    );
     const drafted = await liar.draft([1, 2, 3], 6);
     expect(drafted).toHaveLength(6);
     expect(drafted).not.toEqual(await countingEngine.draft([1, 2, 3], 6));

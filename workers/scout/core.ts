@@ -66,7 +66,15 @@ export interface ScoutStats {
 }
 
 export function createScoutStats(): ScoutStats {
-  return { sessions: 0, activeSessions: 0, drafted: 0, accepted: 0, verified: 0, engineErrors: 0, protocolErrors: 0 };
+  return {
+    sessions: 0,
+    activeSessions: 0,
+    drafted: 0,
+    accepted: 0,
+    verified: 0,
+    engineErrors: 0,
+    protocolErrors: 0
+  };
 }
 
 export type ScoutSessionEvent =
@@ -110,7 +118,11 @@ export function serializeEngine(engine: DraftEngine): DraftEngine {
  * Wraps an engine so it drafts uniformly random token ids below `maxId`, at the engine's own
  * pace (the `--lie` mode of scouts, for tests and demos: acceptance drops, output never changes).
  */
-export function lyingEngine(engine: DraftEngine, maxId: number, random: () => number = Math.random): DraftEngine {
+export function lyingEngine(
+  engine: DraftEngine,
+  maxId: number,
+  random: () => number = Math.random
+): DraftEngine {
   return {
     name: `${engine.name}+lie`,
     tokenizerFingerprint: engine.tokenizerFingerprint,
@@ -159,8 +171,12 @@ export async function runScoutSession(options: ScoutSessionOptions): Promise<{ r
       const room = chain.committed.length + lookahead - chain.frontier;
       if (!isActive || room <= 0) {
         await new Promise<void>((resolve) => {
-          wake = resolve;
-          controller.signal.addEventListener('abort', () => resolve(), { once: true });
+          const onAbort = () => resolve();
+          wake = () => {
+            controller.signal.removeEventListener('abort', onAbort);
+            resolve();
+          };
+          controller.signal.addEventListener('abort', onAbort, { once: true });
         });
         continue;
       }
@@ -172,7 +188,11 @@ export async function runScoutSession(options: ScoutSessionOptions): Promise<{ r
       } catch (err) {
         if (controller.signal.aborted) break;
         stats.engineErrors += 1;
-        options.onEvent?.({ type: 'engine:error', sessionId, message: (err as Error).message ?? String(err) });
+        options.onEvent?.({
+          type: 'engine:error',
+          sessionId,
+          message: (err as Error).message ?? String(err)
+        });
         // Keep the session: wait for the next context (a new view) before drafting again.
         isActive = false;
         continue;
@@ -187,7 +207,11 @@ export async function runScoutSession(options: ScoutSessionOptions): Promise<{ r
       if (!frame) continue;
       stats.drafted += frame.tokens.length;
       const tps = engine.tokensPerSecond?.();
-      await send({ type: 'draft', ...frame, ...(tps !== undefined && Number.isFinite(tps) ? { tokensPerSecond: tps } : {}) });
+      await send({
+        type: 'draft',
+        ...frame,
+        ...(tps !== undefined && Number.isFinite(tps) ? { tokensPerSecond: tps } : {})
+      });
     }
   })().catch(() => controller.abort());
 
@@ -218,7 +242,10 @@ export async function runScoutSession(options: ScoutSessionOptions): Promise<{ r
         poke();
       } else if (frame.type === 'draft-request') {
         if (frame.position !== chain.committed.length) {
-          throw new MeshProtocolError('stale-position', `draft request at ${frame.position}, committed end is ${chain.committed.length}`);
+          throw new MeshProtocolError(
+            'stale-position',
+            `draft request at ${frame.position}, committed end is ${chain.committed.length}`
+          );
         }
         k = frame.k;
         lookahead = frame.lookahead;
@@ -240,8 +267,15 @@ export async function runScoutSession(options: ScoutSessionOptions): Promise<{ r
     if (err instanceof MeshProtocolError) {
       stats.protocolErrors += 1;
       reason = `protocol error: ${err.reason}`;
-      options.onEvent?.({ type: 'protocol:error', sessionId, reason: err.reason, message: err.message });
-      await send({ type: 'error', reason: err.reason, message: err.message.slice(0, 500) }).catch(() => undefined);
+      options.onEvent?.({
+        type: 'protocol:error',
+        sessionId,
+        reason: err.reason,
+        message: err.message
+      });
+      await send({ type: 'error', reason: err.reason, message: err.message.slice(0, 500) }).catch(
+        () => undefined
+      );
       channel.abort(err);
     } else if (!controller.signal.aborted) {
       reason = `stream ended: ${(err as Error).message}`;

@@ -3,9 +3,17 @@
  * reusing the KV cache along the common prefix of successive contexts (a chain only grows, and a
  * correction erases just the tail). Node-only.
  */
-import { readdir, readFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
-import { getLlama, type ControlledEvaluateInputItem, type Llama, type Token, type LlamaContext, type LlamaContextSequence, type LlamaModel } from 'node-llama-cpp';
+import { basename } from 'node:path';
+import {
+  getLlama,
+  type ControlledEvaluateInputItem,
+  type Llama,
+  type Token,
+  type LlamaContext,
+  type LlamaContextSequence,
+  type LlamaModel
+} from 'node-llama-cpp';
+import { tokenizerFingerprint } from '../../native-oracle/engine/target-engine.js';
 import type { DraftEngine } from './core.js';
 
 export interface LlamaDraftEngineOptions {
@@ -14,49 +22,24 @@ export interface LlamaDraftEngineOptions {
   threads?: number;
   /** Default 2048. */
   contextSize?: number;
-  /** Fingerprint to announce; default read from the generated pair manifest beside the model. */
+  /** Fingerprint to announce; default computed from the GGUF vocabulary like the target engine. */
   tokenizerFingerprint?: string;
-}
-
-/** The model's tokenizer fingerprint is unknown (no manifest beside it and none given). */
-export class UnknownTokenizerError extends Error {
-  override name = 'UnknownTokenizerError';
-}
-
-/** Finds the tokenizer fingerprint in a `*models.json` pair manifest that lists this file. */
-export async function fingerprintFromManifest(modelPath: string): Promise<string | null> {
-  const dir = dirname(modelPath);
-  const file = basename(modelPath);
-  const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith('models.json'));
-  for (const name of names) {
-    try {
-      const manifest = JSON.parse(await readFile(join(dir, name), 'utf8')) as {
-        tokenizerFingerprint?: string;
-        target?: { file?: string };
-        draft?: { file?: string };
-      };
-      if ((manifest.draft?.file === file || manifest.target?.file === file) && manifest.tokenizerFingerprint) {
-        return manifest.tokenizerFingerprint;
-      }
-    } catch {
-      continue;
-    }
-  }
-  return null;
 }
 
 let sharedLlama: Promise<Llama> | null = null;
 
 /** Loads the model and returns a ready DraftEngine. */
-export async function createLlamaDraftEngine(options: LlamaDraftEngineOptions): Promise<DraftEngine> {
+export async function createLlamaDraftEngine(
+  options: LlamaDraftEngineOptions
+): Promise<DraftEngine> {
   const threads = options.threads ?? 1;
-  const fingerprint = options.tokenizerFingerprint ?? (await fingerprintFromManifest(options.modelPath));
-  if (!fingerprint) {
-    throw new UnknownTokenizerError(`no tokenizer fingerprint for ${options.modelPath}: no pair manifest lists it`);
-  }
   sharedLlama ??= getLlama({ gpu: false, maxThreads: threads, logLevel: 'error' as never });
   const llama = await sharedLlama;
   const model: LlamaModel = await llama.loadModel({ modelPath: options.modelPath, gpuLayers: 0 });
+  // The same fingerprint the target engine computes, so the oracle's handshake can compare them.
+  const vocab = model.fileInfo.metadata.tokenizer.ggml;
+  const fingerprint =
+    options.tokenizerFingerprint ?? tokenizerFingerprint(vocab.tokens, vocab.token_type ?? []);
   const context: LlamaContext = await model.createContext({
     contextSize: options.contextSize ?? 2048,
     sequences: 1,
@@ -78,7 +61,8 @@ export async function createLlamaDraftEngine(options: LlamaDraftEngineOptions): 
       const cached = sequence.contextTokens;
       let p = 0;
       while (p < cached.length && p < context.length - 1 && cached[p] === context[p]) p++;
-      if (p < sequence.nextTokenIndex) await sequence.eraseContextTokenRanges([{ start: p, end: sequence.nextTokenIndex }]);
+      if (p < sequence.nextTokenIndex)
+        await sequence.eraseContextTokenRanges([{ start: p, end: sequence.nextTokenIndex }]);
       // 2. Evaluate the new tail, asking for the greedy next token after its last position.
       const tail = context.slice(p);
       const greedy = { generateNext: { token: true, options: { temperature: 0 } } };
@@ -86,13 +70,14 @@ export async function createLlamaDraftEngine(options: LlamaDraftEngineOptions): 
       const batch: ControlledEvaluateInputItem[] = tail.map((t, i) =>
         i === tail.length - 1 ? ([t, greedy] as ControlledEvaluateInputItem) : (t as Token)
       );
-      let next = (await sequence.controlledEvaluate(batch))[tail.length - 1]
-        ?.next.token;
+      let next = (await sequence.controlledEvaluate(batch))[tail.length - 1]?.next.token;
       // 3. Feed each drafted token back for the next one (k-1 more single-token steps).
       while (next != null && out.length < k) {
         out.push(next);
         if (out.length === k || signal?.aborted) break;
-        next = (await sequence.controlledEvaluate([[next, greedy] as ControlledEvaluateInputItem]))[0]?.next.token;
+        next = (
+          await sequence.controlledEvaluate([[next, greedy] as ControlledEvaluateInputItem])
+        )[0]?.next.token;
       }
       draftedTokens += out.length;
       draftingMs += performance.now() - started;

@@ -60,12 +60,16 @@ async function main(): Promise<void> {
   }
   if (values['log-level'] !== undefined) {
     const level = parseLevel(values['log-level']);
-    if (!level) throw new UsageError(`--log-level must be error, warn, info or debug, got "${values['log-level']}"`);
+    if (!level)
+      throw new UsageError(
+        `--log-level must be error, warn, info or debug, got "${values['log-level']}"`
+      );
     setLogLevel(level);
   }
   const relays = values.relay ?? [];
   const oracles = values.oracle ?? [];
-  if (relays.length === 0 && oracles.length === 0) throw new UsageError('give at least one --relay or --oracle');
+  if (relays.length === 0 && oracles.length === 0)
+    throw new UsageError('give at least one --relay or --oracle');
   for (const a of [...relays, ...oracles]) {
     try {
       multiaddr(a);
@@ -74,9 +78,11 @@ async function main(): Promise<void> {
     }
   }
   const threads = Number(values.threads ?? '1');
-  if (!Number.isInteger(threads) || threads < 1 || threads > 64) throw new UsageError('--threads must be an integer 1..64');
+  if (!Number.isInteger(threads) || threads < 1 || threads > 64)
+    throw new UsageError('--threads must be an integer 1..64');
   const maxSessions = Number(values['max-sessions'] ?? '4');
-  if (!Number.isInteger(maxSessions) || maxSessions < 1 || maxSessions > 64) throw new UsageError('--max-sessions must be an integer 1..64');
+  if (!Number.isInteger(maxSessions) || maxSessions < 1 || maxSessions > 64)
+    throw new UsageError('--max-sessions must be an integer 1..64');
   const log = createLogger('shard:scout');
 
   const modelPath = values.model ?? join(modelsDir(), 'draft.gguf');
@@ -85,9 +91,15 @@ async function main(): Promise<void> {
   await engine.draft([1, 2, 3, 4], 8);
   if (values.lie) engine = lyingEngine(engine, 256);
 
-  const privateKey = values['key-file'] ? (await loadOrCreateKey(values['key-file'])).key : await generateKeyPair('Ed25519');
-  const node = await createMeshNode({ privateKey, listen: values.listen ?? ['/ip4/127.0.0.1/tcp/0'] });
-  const emit = (event: Record<string, unknown>) => process.stdout.write(JSON.stringify(event) + '\n');
+  const privateKey = values['key-file']
+    ? (await loadOrCreateKey(values['key-file'])).key
+    : await generateKeyPair('Ed25519');
+  const node = await createMeshNode({
+    privateKey,
+    listen: values.listen ?? ['/ip4/127.0.0.1/tcp/0']
+  });
+  const emit = (event: Record<string, unknown>) =>
+    process.stdout.write(JSON.stringify(event) + '\n');
   const scout = createScoutPeer({
     node,
     privateKey,
@@ -97,7 +109,12 @@ async function main(): Promise<void> {
     onEvent: (e) => {
       const { type, ...rest } = e;
       emit({ event: type, ...rest });
-      if (e.type === 'oracle:refused') log.warn('oracle refused this scout', { oracle: e.oracle, reason: e.reason, message: e.message });
+      if (e.type === 'oracle:refused')
+        log.warn('oracle refused this scout', {
+          oracle: e.oracle,
+          reason: e.reason,
+          message: e.message
+        });
       if (e.type === 'engine:error') log.warn('draft engine error', { message: e.message });
     }
   });

@@ -96,14 +96,19 @@ export function createScoutPeer(options: ScoutPeerOptions): ScoutPeer {
 
   async function join(target: string | Multiaddr): Promise<OracleStatus> {
     const addr = typeof target === 'string' ? multiaddr(target) : target;
-    const oracleId = addr.getComponents().find((c) => c.name === 'p2p')?.value ?? addr.toString();
+    // The last /p2p/ component names the oracle (a circuit address names the relay first).
+    const oracleId =
+      addr.getComponents().findLast((c) => c.name === 'p2p')?.value ?? addr.toString();
     const known = statuses.get(oracleId);
     if (known && known.status !== 'error') return known;
     const status: OracleStatus = { peerId: oracleId, status: 'joining' };
     statuses.set(oracleId, status);
     try {
       const signal = AbortSignal.timeout(JOIN_TIMEOUT_MS);
-      const stream = await node.dialProtocol(addr, HANDSHAKE_PROTOCOL, { runOnLimitedConnection: true, signal });
+      const stream = await node.dialProtocol(addr, HANDSHAKE_PROTOCOL, {
+        runOnLimitedConnection: true,
+        signal
+      });
       const lp = lpStream(stream, { maxDataLength: MAX_HANDSHAKE_BYTES });
       const hello = await signHello(
         {
@@ -120,19 +125,33 @@ export function createScoutPeer(options: ScoutPeerOptions): ScoutPeer {
         (d) => options.privateKey.sign(d)
       );
       await lp.write(encode(hello, MAX_HANDSHAKE_BYTES), { signal });
-      const reply = decode(HandshakeReplySchema, (await lp.read({ signal })).subarray(), MAX_HANDSHAKE_BYTES);
+      const reply = decode(
+        HandshakeReplySchema,
+        (await lp.read({ signal })).subarray(),
+        MAX_HANDSHAKE_BYTES
+      );
       await stream.close().catch(() => undefined);
       const key = peerIdFromString(oracleId).publicKey;
-      if (!key) throw new MeshProtocolError('bad-signature', 'oracle peer id carries no public key');
-      const oracleHello = await openHello(reply.hello, { expectedPeerId: oracleId, verify: (d, s) => key.verify(d, s) });
-      if (oracleHello.role !== 'oracle') throw new MeshProtocolError('role-not-accepted', `peer answered as ${oracleHello.role}`);
+      if (!key)
+        throw new MeshProtocolError('bad-signature', 'oracle peer id carries no public key');
+      const oracleHello = await openHello(reply.hello, {
+        expectedPeerId: oracleId,
+        verify: (d, s) => key.verify(d, s)
+      });
+      if (oracleHello.role !== 'oracle')
+        throw new MeshProtocolError('role-not-accepted', `peer answered as ${oracleHello.role}`);
       if (reply.type === 'welcome') {
         status.status = 'welcome';
         emit({ type: 'oracle:welcome', oracle: oracleId });
       } else {
         status.status = 'refused';
         status.reason = `${reply.reason}: ${reply.message}`;
-        emit({ type: 'oracle:refused', oracle: oracleId, reason: reply.reason, message: reply.message });
+        emit({
+          type: 'oracle:refused',
+          oracle: oracleId,
+          reason: reply.reason,
+          message: reply.message
+        });
       }
     } catch (err) {
       status.status = 'error';
@@ -145,7 +164,10 @@ export function createScoutPeer(options: ScoutPeerOptions): ScoutPeer {
   function handleVerify(stream: Stream, connection: Connection): void {
     const oracleId = connection.remotePeer.toString();
     // Only oracles that welcomed this scout may open sessions; at most maxSessions at once.
-    if (statuses.get(oracleId)?.status !== 'welcome' || stats.activeSessions >= (options.maxSessions ?? 4)) {
+    if (
+      statuses.get(oracleId)?.status !== 'welcome' ||
+      stats.activeSessions >= (options.maxSessions ?? 4)
+    ) {
       stream.abort(new Error('verify stream refused'));
       return;
     }
@@ -159,7 +181,11 @@ export function createScoutPeer(options: ScoutPeerOptions): ScoutPeer {
           const name = (err as Error).name;
           if (name === 'UnexpectedEOFError') return null;
           if (/InvalidDataLength|InvalidMessageLength/.test(name)) {
-            throw new MeshProtocolError('oversized', `frame exceeds ${MAX_VERIFY_FRAME_BYTES} bytes`, { cause: err });
+            throw new MeshProtocolError(
+              'oversized',
+              `frame exceeds ${MAX_VERIFY_FRAME_BYTES} bytes`,
+              { cause: err }
+            );
           }
           throw err;
         }
@@ -221,7 +247,9 @@ export function createScoutPeer(options: ScoutPeerOptions): ScoutPeer {
             accepted: stats.accepted,
             sentAtMs: Date.now()
           };
-          node.services.pubsub.publish(WORK_RESULT_TOPIC, encode(msg, MAX_GOSSIP_BYTES)).catch(() => undefined);
+          node.services.pubsub
+            .publish(WORK_RESULT_TOPIC, encode(msg, MAX_GOSSIP_BYTES))
+            .catch(() => undefined);
         }, heartbeatMs);
       }
       await Promise.all((options.oracles ?? []).map((o) => join(o)));

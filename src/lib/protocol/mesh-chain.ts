@@ -33,7 +33,10 @@ export class ScoutChain {
   applyContext(frame: Pick<VerifyContext, 'base' | 'tokens'>): boolean {
     const oldLength = this.committed.length;
     if (frame.base > oldLength) {
-      throw new MeshProtocolError('out-of-order', `context base ${frame.base} lies past the committed end ${oldLength}`);
+      throw new MeshProtocolError(
+        'out-of-order',
+        `context base ${frame.base} lies past the committed end ${oldLength}`
+      );
     }
     const view = this.committed.concat(this.chain);
     const next = this.committed.slice(0, frame.base).concat(frame.tokens);
@@ -67,7 +70,11 @@ export class ScoutChain {
     this.chain.push(...tokens);
     const unsent = this.chain.slice(this.sent);
     if (unsent.length === 0) return null;
-    const frame = { epoch: this.epoch, position: this.committed.length + this.sent, tokens: unsent };
+    const frame = {
+      epoch: this.epoch,
+      position: this.committed.length + this.sent,
+      tokens: unsent
+    };
     this.sent = this.chain.length;
     return frame;
   }
@@ -108,7 +115,10 @@ export class ChainMirror {
    */
   accept(frame: Pick<DraftFrame, 'epoch' | 'position' | 'tokens'>): void {
     if (frame.epoch < this.epoch) {
-      throw new MeshProtocolError('out-of-order', `draft epoch ${frame.epoch} after epoch ${this.epoch}`);
+      throw new MeshProtocolError(
+        'out-of-order',
+        `draft epoch ${frame.epoch} after epoch ${this.epoch}`
+      );
     }
     const end = frame.position + frame.tokens.length;
     if (end > this.sentEnd + this.lookahead) {
@@ -120,13 +130,19 @@ export class ChainMirror {
     if (frame.epoch === this.epoch) {
       const expected = this.start + this.tokens.length;
       if (frame.position !== expected) {
-        throw new MeshProtocolError('out-of-order', `draft at position ${frame.position}, chain continues at ${expected}`);
+        throw new MeshProtocolError(
+          'out-of-order',
+          `draft at position ${frame.position}, chain continues at ${expected}`
+        );
       }
       this.tokens.push(...frame.tokens);
       return;
     }
     if (!this.starts.includes(frame.position)) {
-      throw new MeshProtocolError('stale-position', `new chain at position ${frame.position}, which was never a committed end`);
+      throw new MeshProtocolError(
+        'stale-position',
+        `new chain at position ${frame.position}, which was never a committed end`
+      );
     }
     this.epoch = frame.epoch;
     this.start = frame.position;

@@ -87,8 +87,16 @@ export const MeshErrorReasonSchema = z.enum([
 ]);
 export type MeshErrorReason = z.infer<typeof MeshErrorReasonSchema>;
 
-const tokenId = z.number().int().min(0).max(MAX_TOKEN_ID - 1);
-const position = z.number().int().min(0).max(1 << 30);
+const tokenId = z
+  .number()
+  .int()
+  .min(0)
+  .max(MAX_TOKEN_ID - 1);
+const position = z
+  .number()
+  .int()
+  .min(0)
+  .max(1 << 30);
 const shortText = (max: number) => z.string().min(1).max(max);
 
 // ---------------------------------------------------------------------------------------------
@@ -171,9 +179,12 @@ export async function openHello(
   try {
     isValid = await opts.verify(helloSigningBytes(hello.payload), fromHex(hello.signature));
   } catch (err) {
-    throw new MeshProtocolError('bad-signature', 'hello signature could not be checked', { cause: err });
+    throw new MeshProtocolError('bad-signature', 'hello signature could not be checked', {
+      cause: err
+    });
   }
-  if (!isValid) throw new MeshProtocolError('bad-signature', 'hello signature does not match the peer key');
+  if (!isValid)
+    throw new MeshProtocolError('bad-signature', 'hello signature does not match the peer key');
   let raw: unknown;
   try {
     raw = JSON.parse(hello.payload);
@@ -182,10 +193,14 @@ export async function openHello(
   }
   const payload = parseWith(HelloPayloadSchema, raw, 'hello payload');
   if (payload.peerId !== opts.expectedPeerId) {
-    throw new MeshProtocolError('peer-id-mismatch', `hello names peer ${payload.peerId}, connection is ${opts.expectedPeerId}`);
+    throw new MeshProtocolError(
+      'peer-id-mismatch',
+      `hello names peer ${payload.peerId}, connection is ${opts.expectedPeerId}`
+    );
   }
   const age = Math.abs((opts.nowMs ?? Date.now()) - payload.sentAtMs);
-  if (age > HELLO_MAX_AGE_MS) throw new MeshProtocolError('stale-hello', `hello is ${age} ms away from now`);
+  if (age > HELLO_MAX_AGE_MS)
+    throw new MeshProtocolError('stale-hello', `hello is ${age} ms away from now`);
   return payload;
 }
 
@@ -198,7 +213,10 @@ export function checkScoutHello(
   oracle: { tokenizerFingerprint: string }
 ): { reason: MeshErrorReason; message: string } | null {
   if (scout.role !== 'scout') {
-    return { reason: 'role-not-accepted', message: `role ${scout.role} cannot draft; only scouts are leased` };
+    return {
+      reason: 'role-not-accepted',
+      message: `role ${scout.role} cannot draft; only scouts are leased`
+    };
   }
   if (majorOf(scout.protocolVersion) !== majorOf(MESH_PROTOCOL_VERSION)) {
     return {
@@ -254,7 +272,11 @@ export const VerifyResultSchema = z.strictObject({
 export const DraftSchema = z.strictObject({
   type: z.literal('draft'),
   /** Chain number; increases by one each time the scout starts a new chain. */
-  epoch: z.number().int().min(0).max(2 ** 31),
+  epoch: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 31),
   /** Absolute position of `tokens[0]`; contiguous with the previous frame of the same epoch. */
   position,
   tokens: z.array(tokenId).min(1).max(MAX_DRAFT_TOKENS),
@@ -283,7 +305,11 @@ export const OracleFrameSchema = z.discriminatedUnion('type', [
 export type OracleFrame = z.infer<typeof OracleFrameSchema>;
 
 /** Frames a scout sends on a verify stream. */
-export const ScoutFrameSchema = z.discriminatedUnion('type', [DraftSchema, VerifyCloseSchema, VerifyErrorSchema]);
+export const ScoutFrameSchema = z.discriminatedUnion('type', [
+  DraftSchema,
+  VerifyCloseSchema,
+  VerifyErrorSchema
+]);
 export type ScoutFrame = z.infer<typeof ScoutFrameSchema>;
 
 export type VerifyOpen = z.infer<typeof VerifyOpenSchema>;
@@ -297,7 +323,11 @@ export function contextFrames(base: number, tokens: readonly number[]): VerifyCo
   if (tokens.length === 0) return [{ type: 'context', base, tokens: [] }];
   const frames: VerifyContext[] = [];
   for (let i = 0; i < tokens.length; i += MAX_CONTEXT_TOKENS_PER_FRAME) {
-    frames.push({ type: 'context', base: base + i, tokens: tokens.slice(i, i + MAX_CONTEXT_TOKENS_PER_FRAME) });
+    frames.push({
+      type: 'context',
+      base: base + i,
+      tokens: tokens.slice(i, i + MAX_CONTEXT_TOKENS_PER_FRAME)
+    });
   }
   return frames;
 }
@@ -340,7 +370,10 @@ export const SessionResultSchema = z.strictObject({
   accepted: z.number().int().min(0),
   sentAtMs: z.number().int().min(0)
 });
-export const WorkResultSchema = z.discriminatedUnion('type', [ScoutHeartbeatSchema, SessionResultSchema]);
+export const WorkResultSchema = z.discriminatedUnion('type', [
+  ScoutHeartbeatSchema,
+  SessionResultSchema
+]);
 export type ScoutHeartbeat = z.infer<typeof ScoutHeartbeatSchema>;
 export type SessionResult = z.infer<typeof SessionResultSchema>;
 export type WorkResult = z.infer<typeof WorkResultSchema>;
@@ -356,7 +389,10 @@ const textDecoder = new TextDecoder('utf-8', { fatal: true });
 export function encode(message: unknown, maxBytes: number = MAX_VERIFY_FRAME_BYTES): Uint8Array {
   const bytes = textEncoder.encode(JSON.stringify(message));
   if (bytes.byteLength > maxBytes) {
-    throw new MeshProtocolError('oversized', `message of ${bytes.byteLength} bytes exceeds ${maxBytes}`);
+    throw new MeshProtocolError(
+      'oversized',
+      `message of ${bytes.byteLength} bytes exceeds ${maxBytes}`
+    );
   }
   return bytes;
 }
@@ -365,9 +401,16 @@ export function encode(message: unknown, maxBytes: number = MAX_VERIFY_FRAME_BYT
  * The only path from bytes to a mesh message: checks the size, UTF-8, JSON and the schema.
  * Throws MeshProtocolError (`oversized` or `malformed`, naming the first schema issue).
  */
-export function decode<S extends z.ZodType>(schema: S, bytes: Uint8Array, maxBytes: number = MAX_VERIFY_FRAME_BYTES): z.infer<S> {
+export function decode<S extends z.ZodType>(
+  schema: S,
+  bytes: Uint8Array,
+  maxBytes: number = MAX_VERIFY_FRAME_BYTES
+): z.infer<S> {
   if (bytes.byteLength > maxBytes) {
-    throw new MeshProtocolError('oversized', `frame of ${bytes.byteLength} bytes exceeds ${maxBytes}`);
+    throw new MeshProtocolError(
+      'oversized',
+      `frame of ${bytes.byteLength} bytes exceeds ${maxBytes}`
+    );
   }
   let raw: unknown;
   try {
@@ -383,9 +426,13 @@ function parseWith<S extends z.ZodType>(schema: S, raw: unknown, what: string): 
   if (!result.success) {
     const issue = result.error.issues[0];
     const path = issue?.path.length ? issue.path.join('.') : '(root)';
-    throw new MeshProtocolError('malformed', `${what} invalid at ${path}: ${issue?.message ?? 'unknown'}`, {
-      cause: result.error
-    });
+    throw new MeshProtocolError(
+      'malformed',
+      `${what} invalid at ${path}: ${issue?.message ?? 'unknown'}`,
+      {
+        cause: result.error
+      }
+    );
   }
   return result.data;
 }

@@ -1,0 +1,335 @@
+/**
+ * `npm run bench:mesh`: measures the mesh. The last stdout line is one JSON object:
+ *
+ * - verify_rtt_ms: oracle → scout → oracle round trip of one verify-stream exchange (a context
+ *   update answered by a draft frame), p50/p99, over direct TCP, WebSockets and a relayed circuit.
+ *   The scouts here use an instant toy engine (mock: isolates transport + protocol cost).
+ * - coop_speedup_governor_on / _off: tokens/s of oracle + Node scouts ÷ oracle alone (plain
+ *   decoding), with 1 and with 4 scout processes, on the generated bench pair (slow F16 target,
+ *   1-layer draft), governor on (`auto` + governed waits) and off (`on` + fixed waits).
+ * - relay_scouts_held: how many simulated scouts (libp2p peers with a circuit reservation and a
+ *   1 msg/s heartbeat on shard-work-result) one relay process holds with ≥ 95 % of heartbeats
+ *   delivered to an observer, bounded in time, and the relay's RSS at that count.
+ *
+ * Environment: MESH_BENCH_PARTS=rtt,coop,relay (default all), MESH_BENCH_TOKENS (default 96).
+ */
+import '../../src/lib/server/node-compat.js';
+import { generateKeyPair } from '@libp2p/crypto/keys';
+import { multiaddr } from '@multiformats/multiaddr';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createTargetEngine, type TargetEngine } from '../../native-oracle/engine/index.js';
+import {
+  createMeshNode,
+  createOracleMesh,
+  type MeshNode,
+  type OracleMesh
+} from '../../native-oracle/mesh/index.js';
+import { ScoutLink } from '../../native-oracle/mesh/scout-link.js';
+import { BENCH_PAIR, ensureModelPair } from '../../native-oracle/models/index.js';
+import { encode, WORK_RESULT_TOPIC } from '../../src/lib/protocol/mesh.js';
+import { modelsDir } from '../../src/lib/server/data-dir.js';
+import { setLogLevel } from '../../src/lib/server/log.js';
+import type { DraftEngine } from '../../workers/scout/core.js';
+import { createScoutPeer, type ScoutPeer } from '../../workers/scout/scout-peer.js';
+import {
+  getJson,
+  spawnRelay,
+  spawnTsx,
+  waitFor,
+  type SpawnedProcess
+} from '../integration/mesh-harness.js';
+
+setLogLevel('error');
+const parts = new Set((process.env.MESH_BENCH_PARTS ?? 'rtt,coop,relay').split(','));
+const maxTokens = Number(process.env.MESH_BENCH_TOKENS ?? 96);
+const note = (msg: string) => process.stderr.write(`[bench:mesh] ${msg}\n`);
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+const round = (x: number, digits = 3) => Math.round(x * 10 ** digits) / 10 ** digits;
+
+/** Instant drafts (mock: isolates the transport and protocol from drafting time). */
+const instantEngine = (fingerprint: string): DraftEngine => ({
+  name: 'instant',
+  tokenizerFingerprint: fingerprint,
+  async draft(context, k) {
+    return Array.from({ length: k }, (_, i) => (context.length + i) % 97);
+  },
+  async dispose() {}
+});
+
+async function inProcessScout(
+  fingerprint: string,
+  listen: string[]
+): Promise<{ node: MeshNode; peer: ScoutPeer }> {
+  const privateKey = await generateKeyPair('Ed25519');
+  const node = await createMeshNode({ privateKey, listen });
+  const peer = createScoutPeer({
+    node,
+    privateKey,
+    engine: instantEngine(fingerprint),
+    software: { name: 'bench-scout', version: '0' },
+    isAutoJoin: false,
+    heartbeatMs: 0
+  });
+  await peer.start();
+  return { node, peer };
+}
+
+async function measureRtt(): Promise<Record<string, { p50: number; p99: number; n: number }>> {
+  const relay = await spawnRelay();
+  const fingerprint = 'bench-fingerprint';
+  const mesh = await createOracleMesh({
+    engine: { modelId: 'bench', tokenizerFingerprint: fingerprint },
+    relays: [relay.ready.multiaddrs[0]],
+    listen: ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws']
+  });
+  await mesh.start();
+  const circuit = await waitFor('oracle circuit address', () =>
+    mesh.multiaddrs().find((a) => a.includes('/p2p-circuit'))
+  );
+  const routes: Record<string, string> = {
+    tcp: mesh.multiaddrs().find((a) => !a.includes('/ws') && !a.includes('p2p-circuit'))!,
+    websockets: mesh.multiaddrs().find((a) => a.includes('/ws') && !a.includes('p2p-circuit'))!,
+    relayed: circuit
+  };
+  const out: Record<string, { p50: number; p99: number; n: number }> = {};
+  for (const [name, addr] of Object.entries(routes)) {
+    const scout = await inProcessScout(fingerprint, []);
+    if (name === 'relayed') await scout.node.dial(multiaddr(relay.ready.multiaddrs[0]));
+    const status = await scout.peer.join(addr);
+    if (status.status !== 'welcome') throw new Error(`${name}: join failed: ${status.reason}`);
+    const conn = mesh.node.getConnections(scout.node.peerId)[0];
+    const link = await ScoutLink.open({
+      node: mesh.node,
+      peerId: scout.node.peerId,
+      sessionId: `rtt-${name}`,
+      k: 4,
+      lookahead: 8,
+      onOffence: () => undefined
+    });
+    link.request(4, 8);
+    const context = [1, 2, 3];
+    const samples: number[] = [];
+    for (let i = 0; i < 230; i++) {
+      // A token the scout did not draft: its chain dies and it must answer for the new end.
+      context.push(200 + (i % 50));
+      const t0 = performance.now();
+      link.sync(context);
+      while (link.lookup(context, 4).tokens.length === 0) {
+        if (link.isClosed) throw new Error(`${name}: link closed: ${link.closeReason}`);
+        await link.waitForChange(2000);
+      }
+      if (i >= 30) samples.push(performance.now() - t0);
+    }
+    link.close('done');
+    out[name] = {
+      p50: round(percentile(samples, 50)),
+      p99: round(percentile(samples, 99)),
+      n: samples.length
+    };
+    note(
+      `rtt ${name} (${conn?.remoteAddr.toString()}): p50 ${out[name].p50} ms, p99 ${out[name].p99} ms`
+    );
+    await scout.peer.stop();
+    await scout.node.stop();
+  }
+  await mesh.stop();
+  await relay.stop();
+  return out;
+}
+
+const PROMPTS = ['The quick brown fox said that the river', 'Once upon a time the old man'];
+
+async function tokensPerSecond(
+  engine: TargetEngine,
+  makeSource: () => ReturnType<OracleMesh['scoutDraftSource']> | null,
+  speculation: 'auto' | 'on' | 'off'
+) {
+  let tokens = 0;
+  let ms = 0;
+  let drafted = 0;
+  let accepted = 0;
+  const texts: string[] = [];
+  for (const prompt of PROMPTS) {
+    const source = makeSource();
+    for await (const event of engine.generate({
+      prompt,
+      maxTokens,
+      speculation,
+      ...(source ? { draftSource: source } : {})
+    })) {
+      if (event.type === 'done') {
+        tokens += event.stats.completionTokens;
+        ms += event.stats.durationMs;
+        drafted += event.stats.drafted;
+        accepted += event.stats.accepted;
+        texts.push(event.text);
+      }
+    }
+    source?.end();
+  }
+  return { tps: (tokens * 1000) / ms, acceptance: drafted > 0 ? accepted / drafted : 0, texts };
+}
+
+async function measureCoop() {
+  const pair = await ensureModelPair({ dir: modelsDir(), config: BENCH_PAIR });
+  const engine = await createTargetEngine({ modelPath: pair.targetPath, threads: 1 });
+  const relay = await spawnRelay();
+  const mesh = await createOracleMesh({
+    engine,
+    relays: [relay.ready.multiaddrs[0]],
+    announceSeconds: 1
+  });
+  await mesh.start();
+  const scouts: Array<SpawnedProcess<Record<string, unknown>>> = [];
+  const result: Record<string, unknown> = {};
+  try {
+    // Warm-up, then the baseline: the oracle alone, plain decoding.
+    await tokensPerSecond(engine, () => null, 'off');
+    const alone = await tokensPerSecond(engine, () => null, 'off');
+    result.oracle_alone_tokens_per_s = round(alone.tps, 2);
+    note(`oracle alone: ${alone.tps.toFixed(1)} tok/s`);
+    const on: Record<string, number> = {};
+    const off: Record<string, number> = {};
+    let isIdentical = true;
+    for (const count of [1, 4]) {
+      while (scouts.length < count) {
+        scouts.push(
+          await spawnTsx(
+            'workers/scout/node-scout.ts',
+            ['--relay', relay.ready.multiaddrs[0], '--model', pair.draftPath, '--threads', '1'],
+            'scout:ready',
+            {
+              env: { SHARD_DATA_DIR: mkdtempSync(join(tmpdir(), 'shard-bench-')) }
+            }
+          )
+        );
+      }
+      await mesh.waitForScouts(count, AbortSignal.timeout(60_000));
+      const governed = await tokensPerSecond(
+        engine,
+        () => mesh.scoutDraftSource({ isGoverned: true }),
+        'auto'
+      );
+      const ungoverned = await tokensPerSecond(
+        engine,
+        () => mesh.scoutDraftSource({ isGoverned: false }),
+        'on'
+      );
+      on[`scouts_${count}`] = round(governed.tps / alone.tps);
+      off[`scouts_${count}`] = round(ungoverned.tps / alone.tps);
+      result[`acceptance_scouts_${count}`] = round(ungoverned.acceptance);
+      isIdentical &&= [...governed.texts, ...ungoverned.texts].every(
+        (t, i) => t === alone.texts[i % alone.texts.length]
+      );
+      note(
+        `${count} scout(s): governor on ${on[`scouts_${count}`]}x, off ${off[`scouts_${count}`]}x, acceptance ${ungoverned.acceptance.toFixed(2)}`
+      );
+    }
+    result.coop_speedup_governor_on = on;
+    result.coop_speedup_governor_off = off;
+    result.coop_output_identical_to_alone = isIdentical;
+  } finally {
+    await Promise.all(scouts.map((s) => s.stop('SIGKILL')));
+    await mesh.stop();
+    await relay.stop();
+    await engine.dispose();
+  }
+  return result;
+}
+
+async function measureRelayHold(deadlineMs: number) {
+  const relay = await spawnRelay(['--max-reservations', '4096']);
+  const relayAddr = relay.ready.multiaddrs[0];
+  const observer = await createMeshNode({ listen: [], isRelayListening: false });
+  await observer.dial(multiaddr(relayAddr));
+  observer.services.pubsub.subscribe(WORK_RESULT_TOPIC);
+  const seen = new Set<string>();
+  observer.services.pubsub.addEventListener('message', (evt) => {
+    if (evt.detail.topic === WORK_RESULT_TOPIC) seen.add(new TextDecoder().decode(evt.detail.data));
+  });
+  const nodes: MeshNode[] = [];
+  let held = 0;
+  let rssAtHeld = 0;
+  const started = Date.now();
+  try {
+    for (const target of [25, 50, 100, 150, 200, 300]) {
+      if (Date.now() - started > deadlineMs) break;
+      while (nodes.length < target) {
+        const batch = Array.from({ length: Math.min(10, target - nodes.length) }, async () => {
+          const node = await createMeshNode({ listen: [] });
+          await node.dial(multiaddr(relayAddr));
+          node.services.pubsub.subscribe(WORK_RESULT_TOPIC);
+          return node;
+        });
+        nodes.push(...(await Promise.all(batch)));
+      }
+      const isReserved = await waitFor(
+        `${target} reservations`,
+        async () =>
+          (await getJson<{ reservations: number }>(relay.ready.httpPort, '/health')).reservations >=
+          target,
+        30_000
+      ).catch(() => false);
+      if (!isReserved) break;
+      // Heartbeats: every simulated scout publishes 1 msg/s for 5 s.
+      seen.clear();
+      const seconds = 5;
+      for (let s = 0; s < seconds; s++) {
+        const tick = Date.now();
+        await Promise.all(
+          nodes.map((n, i) =>
+            n.services.pubsub
+              .publish(
+                WORK_RESULT_TOPIC,
+                encode({
+                  type: 'scout-heartbeat',
+                  peerId: `sim-${i}`,
+                  draftTokensPerSecond: null,
+                  sessions: 0,
+                  drafted: s,
+                  accepted: 0,
+                  sentAtMs: tick
+                })
+              )
+              .catch(() => undefined)
+          )
+        );
+        await new Promise((r) => setTimeout(r, Math.max(0, 1000 - (Date.now() - tick))));
+      }
+      await new Promise((r) => setTimeout(r, 1500));
+      const delivery = seen.size / (target * seconds);
+      const health = await getJson<{ rssBytes: number }>(relay.ready.httpPort, '/health');
+      note(
+        `relay: ${target} simulated scouts, delivery ${(delivery * 100).toFixed(1)} %, relay rss ${(health.rssBytes / 2 ** 20).toFixed(0)} MiB`
+      );
+      if (delivery < 0.95) break;
+      held = target;
+      rssAtHeld = health.rssBytes;
+    }
+  } finally {
+    await Promise.all(nodes.map(async (n) => n.stop()));
+    await observer.stop();
+    await relay.stop();
+  }
+  return { relay_scouts_held: held, relay_rss_mib_at_held: round(rssAtHeld / 2 ** 20, 1) };
+}
+
+const report: Record<string, unknown> = {
+  bench: 'mesh',
+  cores: (await import('node:os')).cpus().length
+};
+if (parts.has('rtt')) report.verify_rtt_ms = await measureRtt();
+if (parts.has('coop')) Object.assign(report, await measureCoop());
+if (parts.has('relay')) Object.assign(report, await measureRelayHold(150_000));
+report.goals = {
+  coop_speedup_min: 1.3,
+  governor_on_floor: 0.97
+};
+process.stdout.write(JSON.stringify(report) + '\n');
+process.exit(0);

@@ -1,0 +1,244 @@
+/**
+ * Cooperative generation over the real mesh: a relay process, the oracle's libp2p peer and the
+ * real target engine in this process, Node scout processes drafting with llama.cpp on the
+ * generated draft model, all on loopback with random ports.
+ */
+import '../../src/lib/server/node-compat.js';
+import { generateKeyPair } from '@libp2p/crypto/keys';
+import type { Stream } from '@libp2p/interface';
+import { lpStream } from '@libp2p/utils';
+import { multiaddr } from '@multiformats/multiaddr';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createTargetEngine,
+  type GenerationStats,
+  type TargetEngine
+} from '../../native-oracle/engine/index.js';
+import {
+  createMeshNode,
+  createOracleMesh,
+  type MeshNode,
+  type OracleMesh
+} from '../../native-oracle/mesh/index.js';
+import { VERIFY_PROTOCOL } from '../../src/lib/protocol/mesh.js';
+import type { DraftEngine } from '../../workers/scout/core.js';
+import { createScoutPeer, type ScoutPeer } from '../../workers/scout/scout-peer.js';
+import { ensureTestModels } from '../helpers/models.js';
+import {
+  getJson,
+  spawnRelay,
+  spawnTsx,
+  type RelayReady,
+  type SpawnedProcess
+} from './mesh-harness.js';
+
+const PROMPT = 'The quick brown fox said that the river';
+const MAX_TOKENS = 48;
+
+interface ScoutReady extends Record<string, unknown> {
+  peerId: string;
+}
+
+describe('cooperative generation: relay + oracle + Node scouts', () => {
+  let relay: SpawnedProcess<RelayReady>;
+  let engine: TargetEngine;
+  let mesh: OracleMesh;
+  let draftPath: string;
+  const scouts: Array<SpawnedProcess<ScoutReady>> = [];
+  const inProcess: Array<{ node: MeshNode; peer: ScoutPeer }> = [];
+  let baseline: string;
+
+  const relayAddr = () => relay.ready.multiaddrs.find((a) => !a.includes('/ws/'))!;
+  const spawnScout = async (extra: string[] = []) => {
+    const s = await spawnTsx<ScoutReady>(
+      'workers/scout/node-scout.ts',
+      ['--relay', relayAddr(), '--model', draftPath, '--threads', '1', ...extra],
+      'scout:ready'
+    );
+    scouts.push(s);
+    return s;
+  };
+
+  async function generate(
+    draftSource: ReturnType<OracleMesh['scoutDraftSource']>,
+    onFirstTokens?: () => void
+  ) {
+    let text = '';
+    let stats: GenerationStats | null = null;
+    let isFirst = true;
+    for await (const event of engine.generate({
+      prompt: PROMPT,
+      maxTokens: MAX_TOKENS,
+      speculation: 'on',
+      draftSource
+    })) {
+      if (event.type === 'tokens') {
+        text += event.text;
+        if (isFirst) onFirstTokens?.();
+        isFirst = false;
+      } else {
+        stats = event.stats;
+        expect(event.text).toBe(text);
+      }
+    }
+    draftSource?.end();
+    return { text, stats: stats! };
+  }
+
+  beforeAll(async () => {
+    const models = await ensureTestModels();
+    draftPath = models.draftPath;
+    engine = await createTargetEngine({ modelPath: models.targetPath, threads: 1 });
+    relay = await spawnRelay();
+    mesh = await createOracleMesh({ engine, relays: [relayAddr()], announceSeconds: 1 });
+    await mesh.start();
+    let plain = '';
+    for await (const event of engine.generate({
+      prompt: PROMPT,
+      maxTokens: MAX_TOKENS,
+      speculation: 'off'
+    })) {
+      if (event.type === 'done') plain = event.text;
+    }
+    baseline = plain;
+    await Promise.all([spawnScout(), spawnScout()]);
+    await mesh.waitForScouts(2, AbortSignal.timeout(60_000));
+  });
+
+  afterAll(async () => {
+    await Promise.all(scouts.map((s) => s.stop('SIGKILL')));
+    for (const s of inProcess) {
+      await s.peer.stop();
+      await s.node.stop();
+    }
+    await mesh?.stop();
+    await relay?.stop();
+    await engine?.dispose();
+  });
+
+  it('a streamed generation with two scouts equals the oracle-alone output, with accepted drafts', async () => {
+    const source = mesh.scoutDraftSource({ scouts: 2 });
+    expect(source).not.toBeNull();
+    const { text, stats } = await generate(source);
+    expect(text).toBe(baseline);
+    expect(stats.draftSource).toMatch(/^scout:/);
+    expect(stats.accepted).toBeGreaterThan(0);
+    expect(stats.completionTokens).toBe(MAX_TOKENS);
+    const peers = mesh.peers().filter((p) => p.verified);
+    expect(peers.length).toBeGreaterThanOrEqual(2);
+    expect(peers.some((p) => p.accepted > 0)).toBe(true);
+  });
+
+  it('a scout killed mid-stream: the generation finishes correct and complete', async () => {
+    const victim = await spawnScout();
+    await mesh.waitForScouts(3, AbortSignal.timeout(60_000));
+    const source = mesh.scoutDraftSource({ peerIds: [victim.ready.peerId] });
+    expect(source).not.toBeNull();
+    const { text, stats } = await generate(source, () => victim.proc.kill('SIGKILL'));
+    expect(await victim.exited).toBeNull();
+    expect(text).toBe(baseline);
+    expect(stats.completionTokens).toBe(MAX_TOKENS);
+    expect(mesh.peers().some((p) => p.peer_id === victim.ready.peerId)).toBe(false);
+  });
+
+  it('a lying scout lowers its acceptance rate and never changes the output', async () => {
+    const liar = await spawnScout(['--lie']);
+    await mesh.waitForScouts(3, AbortSignal.timeout(60_000));
+    const honestId = scouts[0].ready.peerId;
+    const honest = await generate(
+      mesh.scoutDraftSource({ peerIds: [honestId], isGoverned: false })
+    );
+    const lying = await generate(
+      mesh.scoutDraftSource({ peerIds: [liar.ready.peerId], isGoverned: false })
+    );
+    expect(lying.text).toBe(baseline);
+    expect(honest.text).toBe(baseline);
+    expect(lying.stats.drafted).toBeGreaterThan(0);
+    expect(lying.stats.acceptanceRate).toBeLessThan(honest.stats.acceptanceRate);
+    expect(lying.stats.acceptanceRate).toBeLessThan(0.2);
+  });
+
+  /** An in-process scout peer over real sockets, joined through the relay like the others. */
+  async function inProcessScout(engine: DraftEngine) {
+    const privateKey = await generateKeyPair('Ed25519');
+    const node = await createMeshNode({ privateKey });
+    const events: string[] = [];
+    const peer = createScoutPeer({
+      node,
+      privateKey,
+      engine,
+      software: { name: 'test-scout', version: '0' },
+      isAutoJoin: false,
+      onEvent: (e) => events.push(e.type === 'oracle:refused' ? `refused:${e.reason}` : e.type)
+    });
+    await peer.start();
+    await node.dial(multiaddr(relayAddr()));
+    inProcess.push({ node, peer });
+    return { node, peer, events };
+  }
+
+  it('a scout whose tokenizer differs from the target is refused at the handshake with the reason', async () => {
+    const mismatched: DraftEngine = {
+      name: 'other-vocab',
+      tokenizerFingerprint: 'f'.repeat(64),
+      async draft() {
+        return [];
+      },
+      async dispose() {}
+    };
+    const { peer, node } = await inProcessScout(mismatched);
+    const status = await peer.join(mesh.multiaddrs().find((a) => !a.includes('p2p-circuit'))!);
+    expect(status.status).toBe('refused');
+    expect(status.reason).toMatch(
+      /^tokenizer-mismatch: draft tokenizer f+ differs from the target tokenizer/
+    );
+    const seen = mesh.peers().find((p) => p.peer_id === node.peerId.toString());
+    expect(seen?.verified ?? false).toBe(false);
+    expect(mesh.scoutDraftSource({ peerIds: [node.peerId.toString()] })).toBeNull();
+  });
+
+  it('a scout sending a malformed frame is dropped; the session, other scouts and the relay are unaffected', async () => {
+    // Handshakes honestly, then answers every verify stream with a frame that breaks the schema.
+    const { peer, node } = await inProcessScout({
+      name: 'malformed',
+      tokenizerFingerprint: engine.tokenizerFingerprint,
+      async draft() {
+        return [];
+      },
+      async dispose() {}
+    });
+    await node.unhandle(VERIFY_PROTOCOL);
+    await node.handle(
+      VERIFY_PROTOCOL,
+      async (stream: Stream) => {
+        const lp = lpStream(stream);
+        await lp.read();
+        await lp.write(
+          new TextEncoder().encode('{"type":"draft","epoch":"zero","position":0,"tokens":[1]}')
+        );
+      },
+      { runOnLimitedConnection: true }
+    );
+    const joined = await peer.join(mesh.multiaddrs().find((a) => !a.includes('p2p-circuit'))!);
+    expect(joined.status).toBe('welcome');
+    const badId = node.peerId.toString();
+    const goodId = scouts[0].ready.peerId;
+    const { text, stats } = await generate(
+      mesh.scoutDraftSource({ peerIds: [badId, goodId], isGoverned: false })
+    );
+    expect(text).toBe(baseline);
+    expect(stats.accepted).toBeGreaterThan(0);
+    expect(mesh.peers().some((p) => p.peer_id === badId)).toBe(false);
+    expect(mesh.peers().find((p) => p.peer_id === goodId)?.verified).toBe(true);
+    // The banned scout cannot come back.
+    expect(
+      (await peer.join(mesh.multiaddrs().find((a) => !a.includes('p2p-circuit'))!)).status
+    ).not.toBe('welcome');
+    const health = await getJson<{ status: string; connectedPeers: number }>(
+      relay.ready.httpPort,
+      '/health'
+    );
+    expect(health.status).toBe('ok');
+    expect(health.connectedPeers).toBeGreaterThanOrEqual(3);
+  });
+});
