@@ -104,7 +104,12 @@ export type ErrorShape = 'openai' | 'envelope';
 const STATUS_BY_ERROR_NAME: Record<string, { status: number; code: string }> = {
   QueueFullError: { status: 503, code: 'queue_full' },
   EngineBusyError: { status: 503, code: 'engine_busy' },
-  AdmissionAbortedError: { status: 503, code: 'request_aborted' }
+  AdmissionAbortedError: { status: 503, code: 'request_aborted' },
+  GenerationAbortedError: { status: 503, code: 'request_aborted' },
+  EngineDisposedError: { status: 503, code: 'shutdown_in_progress' },
+  PromptTooLongError: { status: 400, code: 'context_length_exceeded' },
+  InvalidGenerateOptionsError: { status: 400, code: 'invalid_request' },
+  InvalidJsonSchemaError: { status: 400, code: 'invalid_json_schema' }
 };
 
 function fromNamedError(err: unknown): HttpError | undefined {
