@@ -53,19 +53,35 @@ interface Sample {
   ms: number;
 }
 
-/** Least-squares line ms = a + b·k over samples; null without samples. */
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/**
+ * A line ms = a + b·k through the per-k MEDIANS of the samples (weighted by sample count), so a
+ * few slow outliers (another process took the CPU) do not swing the decision. Null without samples.
+ */
 function fitLine(samples: readonly Sample[], fallbackSlopeRatio: number): { a: number; b: number } | null {
   if (samples.length === 0) return null;
-  const n = samples.length;
-  const mk = samples.reduce((s, x) => s + x.k, 0) / n;
-  const mm = samples.reduce((s, x) => s + x.ms, 0) / n;
+  const groups = new Map<number, number[]>();
+  for (const x of samples) {
+    const list = groups.get(x.k) ?? [];
+    list.push(x.ms);
+    groups.set(x.k, list);
+  }
+  const points = [...groups].map(([k, ms]) => ({ k, ms: median(ms), w: ms.length }));
+  const n = points.reduce((s, p) => s + p.w, 0);
+  const mk = points.reduce((s, p) => s + p.w * p.k, 0) / n;
+  const mm = points.reduce((s, p) => s + p.w * p.ms, 0) / n;
   let sxx = 0;
   let sxy = 0;
-  for (const x of samples) {
-    sxx += (x.k - mk) ** 2;
-    sxy += (x.k - mk) * (x.ms - mm);
+  for (const p of points) {
+    sxx += p.w * (p.k - mk) ** 2;
+    sxy += p.w * (p.k - mk) * (p.ms - mm);
   }
-  if (sxx > 1e-9) {
+  if (points.length > 1 && sxx > 1e-9) {
     const b = Math.max(0, sxy / sxx);
     return { a: Math.max(0, mm - b * mk), b };
   }

@@ -107,6 +107,15 @@ describe('speculation governor', () => {
     expect(g.acceptance()).toBeGreaterThan(0.85);
   });
 
+  it('is not swung by a few slow outliers (another process took the CPU)', () => {
+    const g = createSpeculationGovernor();
+    feed(g, { rounds: 12, k: 4, accepted: 4, stepMs: 20, verifyPerTokenMs: 1, draftMs: (k) => 1 + k });
+    for (let i = 0; i < 3; i++) g.recordDraft(4, 500); // three stalls
+    const round = g.decide({ maxK: 4, mode: 'auto' });
+    expect(round.k).toBeGreaterThan(0);
+    expect(round.predictedSpeedup).toBeGreaterThan(1.5);
+  });
+
   it('never proposes more than maxK drafts, and 0 when there is no room', () => {
     const g = createSpeculationGovernor();
     feed(g, { rounds: 5, k: 8, accepted: 8, stepMs: 20, verifyPerTokenMs: 0.1, draftMs: (k) => 0.1 * k });
