@@ -16,7 +16,8 @@
 export type Rng = () => number;
 
 /** A sparse probability distribution: [tokenId, probability] pairs (or a Map of them). */
-export type SparseDistribution = ReadonlyArray<readonly [number, number]> | ReadonlyMap<number, number>;
+export type SparseDistribution =
+  ReadonlyArray<readonly [number, number]> | ReadonlyMap<number, number>;
 
 /** Thrown when the inputs break a stated precondition (lengths, probabilities). */
 export class AcceptanceInputError extends Error {
@@ -49,7 +50,9 @@ export function createSeededRng(seed: number): Rng {
 }
 
 function entries(dist: SparseDistribution): Array<readonly [number, number]> {
-  return dist instanceof Map ? [...dist.entries()] : [...(dist as ReadonlyArray<readonly [number, number]>)];
+  return dist instanceof Map
+    ? [...dist.entries()]
+    : [...(dist as ReadonlyArray<readonly [number, number]>)];
 }
 
 /** Probability of `token` under `dist` (0 when absent). */
@@ -67,7 +70,8 @@ export function sampleFrom(dist: SparseDistribution, rng: Rng): number {
   const list = entries(dist);
   let total = 0;
   for (const [, p] of list) if (p > 0) total += p;
-  if (!(total > 0)) throw new AcceptanceInputError('cannot sample from a distribution with no mass');
+  if (!(total > 0))
+    throw new AcceptanceInputError('cannot sample from a distribution with no mass');
   let u = rng() * total;
   let last = -1;
   for (const [t, p] of list) {
@@ -80,7 +84,10 @@ export function sampleFrom(dist: SparseDistribution, rng: Rng): number {
 }
 
 /** norm(max(0, p − q)): where the target puts more mass than the draft. */
-export function residualDistribution(p: SparseDistribution, q: SparseDistribution): Array<[number, number]> {
+export function residualDistribution(
+  p: SparseDistribution,
+  q: SparseDistribution
+): Array<[number, number]> {
   const qMap = q instanceof Map ? q : new Map(entries(q));
   const out: Array<[number, number]> = [];
   let total = 0;
@@ -106,9 +113,14 @@ export interface RoundOutcome {
  * Greedy acceptance. `targetArgmax[i]` is the target's choice after the committed context plus
  * `drafts[0..i)`; it has one more entry than `drafts`.
  */
-export function acceptGreedy(drafts: readonly number[], targetArgmax: readonly number[]): RoundOutcome {
+export function acceptGreedy(
+  drafts: readonly number[],
+  targetArgmax: readonly number[]
+): RoundOutcome {
   if (targetArgmax.length !== drafts.length + 1) {
-    throw new AcceptanceInputError(`need ${drafts.length + 1} target choices for ${drafts.length} drafts, got ${targetArgmax.length}`);
+    throw new AcceptanceInputError(
+      `need ${drafts.length + 1} target choices for ${drafts.length} drafts, got ${targetArgmax.length}`
+    );
   }
   let accepted = 0;
   while (accepted < drafts.length && drafts[accepted] === targetArgmax[accepted]) accepted++;
@@ -134,7 +146,9 @@ export interface SampledRoundInput {
 export function acceptSampled(input: SampledRoundInput): RoundOutcome {
   const { drafts, targetProbs, rng } = input;
   if (targetProbs.length !== drafts.length + 1) {
-    throw new AcceptanceInputError(`need ${drafts.length + 1} target distributions for ${drafts.length} drafts, got ${targetProbs.length}`);
+    throw new AcceptanceInputError(
+      `need ${drafts.length + 1} target distributions for ${drafts.length} drafts, got ${targetProbs.length}`
+    );
   }
   const tokens: number[] = [];
   for (let i = 0; i < drafts.length; i++) {

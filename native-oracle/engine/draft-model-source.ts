@@ -8,7 +8,15 @@
  * the draft model's own tempered distribution, returned as `probs` so the target's rejection
  * sampling can use q exactly.
  */
-import { getLlama, LlamaLogLevel, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel, type Token } from 'node-llama-cpp';
+import {
+  getLlama,
+  LlamaLogLevel,
+  type Llama,
+  type LlamaContext,
+  type LlamaContextSequence,
+  type LlamaModel,
+  type Token
+} from 'node-llama-cpp';
 import { createLogger } from '../../src/lib/server/log.js';
 import { createSeededRng, sampleFrom, type Rng } from './acceptance.js';
 import { EngineDisposedError, GenerationAbortedError, ModelLoadError } from './errors.js';
@@ -40,13 +48,20 @@ export interface DraftModelSource extends DraftSource {
 }
 
 /** Loads the draft model and returns a DraftSource. Throws ModelLoadError. */
-export async function createDraftModelSource(options: DraftModelSourceOptions): Promise<DraftModelSource> {
+export async function createDraftModelSource(
+  options: DraftModelSourceOptions
+): Promise<DraftModelSource> {
   const sequenceCount = Math.max(1, options.sequences ?? 2);
   let llama: Llama | undefined;
   let model: LlamaModel | undefined;
   let context: LlamaContext;
   try {
-    llama = await getLlama({ gpu: false, build: 'never', maxThreads: options.threads, logLevel: LlamaLogLevel.error });
+    llama = await getLlama({
+      gpu: false,
+      build: 'never',
+      maxThreads: options.threads,
+      logLevel: LlamaLogLevel.error
+    });
     model = await llama.loadModel({ modelPath: options.modelPath });
     context = await model.createContext({
       contextSize: options.contextSize ?? 4096,
@@ -61,7 +76,9 @@ export async function createDraftModelSource(options: DraftModelSourceOptions): 
   const loadedModel = model;
   const loadedLlama = llama;
   const vocabularySize = loadedModel.fileInfo.metadata.tokenizer.ggml.tokens.length;
-  const free: LlamaContextSequence[] = Array.from({ length: sequenceCount }, () => context.getSequence());
+  const free: LlamaContextSequence[] = Array.from({ length: sequenceCount }, () =>
+    context.getSequence()
+  );
   const waiters: Array<(s: LlamaContextSequence) => void> = [];
   const rng: Rng = createSeededRng(options.seed ?? 1);
   let isDisposed = false;
@@ -118,7 +135,12 @@ export async function createDraftModelSource(options: DraftModelSourceOptions): 
                 ? [
                     t,
                     sampling && sampling.temperature > 0
-                      ? { generateNext: { probabilities: true, options: { temperature: sampling.temperature, topP: sampling.topP } } }
+                      ? {
+                          generateNext: {
+                            probabilities: true,
+                            options: { temperature: sampling.temperature, topP: sampling.topP }
+                          }
+                        }
                       : { generateNext: { token: true, options: { temperature: 0 } } }
                   ]
                 : t
@@ -134,12 +156,15 @@ export async function createDraftModelSource(options: DraftModelSourceOptions): 
           } else {
             token = next?.token ?? undefined;
           }
-          if (token === undefined || token === null || loadedModel.isEogToken(token as Token)) break;
+          if (token === undefined || token === null || loadedModel.isEogToken(token as Token))
+            break;
           tokens.push(token);
           input = [token as Token];
         }
         if (tokens.length === 0) return null;
-        return sampling && sampling.temperature > 0 ? { tokens, probs: probs.slice(0, tokens.length) } : { tokens };
+        return sampling && sampling.temperature > 0
+          ? { tokens, probs: probs.slice(0, tokens.length) }
+          : { tokens };
       } finally {
         release(sequence);
       }

@@ -14,7 +14,10 @@ export class EngineBusyError extends Error {
 /** The model file could not be loaded (missing, not GGUF, unsupported, out of memory). */
 export class ModelLoadError extends Error {
   override name = 'ModelLoadError';
-  constructor(readonly modelPath: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly modelPath: string,
+    options?: { cause?: unknown }
+  ) {
     super(`cannot load model ${modelPath}: ${causeText(options?.cause)}`, options);
   }
 }
@@ -27,8 +30,13 @@ export class InvalidGenerateOptionsError extends Error {
 /** The prompt (after templating) does not fit in the context window. */
 export class PromptTooLongError extends Error {
   override name = 'PromptTooLongError';
-  constructor(readonly promptTokens: number, readonly contextSize: number) {
-    super(`prompt has ${promptTokens} tokens; the context holds ${contextSize} (including at least 1 to generate)`);
+  constructor(
+    readonly promptTokens: number,
+    readonly contextSize: number
+  ) {
+    super(
+      `prompt has ${promptTokens} tokens; the context holds ${contextSize} (including at least 1 to generate)`
+    );
   }
 }
 

@@ -63,7 +63,10 @@ function median(xs: number[]): number {
  * A line ms = a + b·k through the per-k MEDIANS of the samples (weighted by sample count), so a
  * few slow outliers (another process took the CPU) do not swing the decision. Null without samples.
  */
-function fitLine(samples: readonly Sample[], fallbackSlopeRatio: number): { a: number; b: number } | null {
+function fitLine(
+  samples: readonly Sample[],
+  fallbackSlopeRatio: number
+): { a: number; b: number } | null {
   if (samples.length === 0) return null;
   const groups = new Map<number, number[]>();
   for (const x of samples) {
@@ -155,7 +158,8 @@ export class SpeculationGovernor {
    */
   decide(options: { maxK: number; mode: 'auto' | 'on' }): GovernorRound {
     const maxK = Math.max(0, Math.floor(options.maxK));
-    if (maxK === 0) return { k: 0, predictedSpeedup: 1, reason: 'no room for drafts', isProbe: false }; // not reported
+    if (maxK === 0)
+      return { k: 0, predictedSpeedup: 1, reason: 'no room for drafts', isProbe: false }; // not reported
     let bestK = maxK;
     let best: number | null = null;
     for (let k = 1; k <= maxK; k++) {
@@ -167,16 +171,36 @@ export class SpeculationGovernor {
     }
     const details = this.describe(bestK);
     if (best === null) {
-      return this.remember({ k: maxK, predictedSpeedup: 1, reason: `no measurements yet; drafting k=${maxK} to measure`, isProbe: true });
+      return this.remember({
+        k: maxK,
+        predictedSpeedup: 1,
+        reason: `no measurements yet; drafting k=${maxK} to measure`,
+        isProbe: true
+      });
     }
     if (options.mode === 'on') {
-      return this.remember({ k: bestK, predictedSpeedup: best, reason: `speculation forced on; best k=${bestK} (${details})`, isProbe: false });
+      return this.remember({
+        k: bestK,
+        predictedSpeedup: best,
+        reason: `speculation forced on; best k=${bestK} (${details})`,
+        isProbe: false
+      });
     }
     if (best >= this.minSpeedup) {
-      return this.remember({ k: bestK, predictedSpeedup: best, reason: `predicted speedup ${best.toFixed(2)} at k=${bestK} (${details})`, isProbe: false });
+      return this.remember({
+        k: bestK,
+        predictedSpeedup: best,
+        reason: `predicted speedup ${best.toFixed(2)} at k=${bestK} (${details})`,
+        isProbe: false
+      });
     }
     if (this.plainTokensSinceRound >= this.probeEvery) {
-      return this.remember({ k: bestK, predictedSpeedup: best, reason: `probe round at k=${bestK}; predicted speedup ${best.toFixed(2)} (${details})`, isProbe: true });
+      return this.remember({
+        k: bestK,
+        predictedSpeedup: best,
+        reason: `probe round at k=${bestK}; predicted speedup ${best.toFixed(2)} (${details})`,
+        isProbe: true
+      });
     }
     return this.remember({
       k: 0,

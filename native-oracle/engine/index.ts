@@ -134,8 +134,16 @@ export interface TargetEngine {
 
 export { createTargetEngine, type TargetEngineOptions } from './target-engine.js';
 export { createPromptLookupSource, type PromptLookupOptions } from './prompt-lookup.js';
-export { createDraftModelSource, type DraftModelSource, type DraftModelSourceOptions } from './draft-model-source.js';
-export { createSpeculationGovernor, SpeculationGovernor, type GovernorOptions } from './governor.js';
+export {
+  createDraftModelSource,
+  type DraftModelSource,
+  type DraftModelSourceOptions
+} from './draft-model-source.js';
+export {
+  createSpeculationGovernor,
+  SpeculationGovernor,
+  type GovernorOptions
+} from './governor.js';
 export {
   EngineBusyError,
   EngineDisposedError,

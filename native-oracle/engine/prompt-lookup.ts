@@ -28,7 +28,12 @@ export function createPromptLookupSource(options: PromptLookupOptions = {}): Dra
 }
 
 /** The lookup itself: longest n first, most recent match first; [] when nothing matches. */
-export function lookupDraft(context: readonly number[], k: number, maxNgram: number, minNgram: number): number[] {
+export function lookupDraft(
+  context: readonly number[],
+  k: number,
+  maxNgram: number,
+  minNgram: number
+): number[] {
   const len = context.length;
   if (k <= 0) return [];
   for (let n = Math.min(maxNgram, len - 1); n >= minNgram; n--) {

@@ -23,7 +23,14 @@ import {
   type Token
 } from 'node-llama-cpp';
 import { createLogger } from '../../src/lib/server/log.js';
-import { acceptGreedy, acceptSampled, createSeededRng, sampleFrom, type RoundOutcome, type SparseDistribution } from './acceptance.js';
+import {
+  acceptGreedy,
+  acceptSampled,
+  createSeededRng,
+  sampleFrom,
+  type RoundOutcome,
+  type SparseDistribution
+} from './acceptance.js';
 import {
   EngineBusyError,
   EngineDisposedError,
@@ -96,10 +103,18 @@ export async function createTargetEngine(options: TargetEngineOptions): Promise<
   let model: LlamaModel | undefined;
   let context: LlamaContext;
   try {
-    llama = await getLlama({ gpu: false, build: 'never', maxThreads: options.threads, logLevel: LlamaLogLevel.error });
+    llama = await getLlama({
+      gpu: false,
+      build: 'never',
+      maxThreads: options.threads,
+      logLevel: LlamaLogLevel.error
+    });
     model = await llama.loadModel({ modelPath: options.modelPath });
     const trained = model.trainContextSize;
-    const contextSize = Math.min(options.contextSize ?? DEFAULT_CONTEXT_SIZE, trained > 0 ? trained : Infinity);
+    const contextSize = Math.min(
+      options.contextSize ?? DEFAULT_CONTEXT_SIZE,
+      trained > 0 ? trained : Infinity
+    );
     context = await model.createContext({
       contextSize,
       sequences: maxConcurrent,
@@ -140,7 +155,10 @@ class LlamaTargetEngine implements TargetEngine {
     this.vocabularySize = tokenizer.tokens.length;
     this.tokenizerFingerprint = tokenizerFingerprint(tokenizer.tokens, tokenizer.token_type ?? []);
     this.chatWrapper = resolveChatWrapper(model);
-    this.free = Array.from({ length: maxConcurrent }, () => ({ sequence: context.getSequence(), controller: null }));
+    this.free = Array.from({ length: maxConcurrent }, () => ({
+      sequence: context.getSequence(),
+      controller: null
+    }));
   }
 
   tokenize(text: string): number[] {
@@ -192,14 +210,18 @@ class LlamaTargetEngine implements TargetEngine {
   private assertTokens(tokens: readonly number[], where: string): void {
     for (const t of tokens) {
       if (!Number.isInteger(t) || t < 0 || t >= this.vocabularySize) {
-        throw new InvalidTokenError(`${where}: token ${t} is outside the vocabulary (0..${this.vocabularySize - 1})`);
+        throw new InvalidTokenError(
+          `${where}: token ${t} is outside the vocabulary (0..${this.vocabularySize - 1})`
+        );
       }
     }
   }
 
   private renderChat(messages: ChatMessage[]): number[] {
     const history: ChatHistoryItem[] = messages.map((m) =>
-      m.role === 'assistant' ? { type: 'model', response: [m.content] } : { type: m.role, text: m.content }
+      m.role === 'assistant'
+        ? { type: 'model', response: [m.content] }
+        : { type: m.role, text: m.content }
     );
     history.push({ type: 'model', response: [] }); // the open assistant turn to generate into
     const { contextText } = this.chatWrapper.generateContextState({ chatHistory: history });
@@ -210,8 +232,10 @@ class LlamaTargetEngine implements TargetEngine {
     if (options.messages) return this.renderChat(options.messages);
     const tokens = this.model.tokenize(options.prompt ?? '', false);
     const bos = this.model.tokens.bos;
-    if (this.model.tokens.shouldPrependBosToken && bos !== null && tokens[0] !== bos) tokens.unshift(bos);
-    if (tokens.length === 0) throw new InvalidGenerateOptionsError('prompt is empty and the model has no BOS token');
+    if (this.model.tokens.shouldPrependBosToken && bos !== null && tokens[0] !== bos)
+      tokens.unshift(bos);
+    if (tokens.length === 0)
+      throw new InvalidGenerateOptionsError('prompt is empty and the model has no BOS token');
     return tokens;
   }
 
@@ -221,7 +245,8 @@ class LlamaTargetEngine implements TargetEngine {
       this.governors.delete(source.name); // re-insert: most recently used last
     } else {
       g = new SpeculationGovernor(this.options.governor);
-      if (this.governors.size >= MAX_GOVERNORS) this.governors.delete(this.governors.keys().next().value!);
+      if (this.governors.size >= MAX_GOVERNORS)
+        this.governors.delete(this.governors.keys().next().value!);
     }
     this.governors.set(source.name, g);
     return g;
@@ -233,7 +258,10 @@ class LlamaTargetEngine implements TargetEngine {
     if (!g) {
       g = this.llama.createGrammarForJsonSchema(schema as never).catch((err: unknown) => {
         this.grammars.delete(key);
-        throw new InvalidJsonSchemaError(`jsonSchema is not supported: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+        throw new InvalidJsonSchemaError(
+          `jsonSchema is not supported: ${err instanceof Error ? err.message : String(err)}`,
+          { cause: err }
+        );
       });
       this.grammars.set(key, g);
     }
@@ -256,7 +284,8 @@ class LlamaTargetEngine implements TargetEngine {
     const signals = [engineSignal, ...(options.signal ? [options.signal] : [])];
     const abortReason = () => signals.find((s) => s.aborted)?.reason;
     const throwIfAborted = () => {
-      if (signals.some((s) => s.aborted)) throw new GenerationAbortedError({ cause: abortReason() });
+      if (signals.some((s) => s.aborted))
+        throw new GenerationAbortedError({ cause: abortReason() });
     };
     const draftAbort = new AbortController();
     const onAbort = () => draftAbort.abort(abortReason());
@@ -266,20 +295,29 @@ class LlamaTargetEngine implements TargetEngine {
       const prompt = this.renderPrompt(options);
       const contextSize = sequence.contextSize;
       if (prompt.length >= contextSize) throw new PromptTooLongError(prompt.length, contextSize);
-      const maxTokens = Math.min(options.maxTokens ?? DEFAULT_MAX_TOKENS, contextSize - prompt.length);
+      const maxTokens = Math.min(
+        options.maxTokens ?? DEFAULT_MAX_TOKENS,
+        contextSize - prompt.length
+      );
       const temperature = options.temperature ?? 0;
       const topP = options.topP ?? 1;
       const isGreedy = temperature <= 0;
       const rng = createSeededRng(options.seed ?? randomSeed());
       const stopStrings = (options.stop ?? []).filter((s) => s.length > 0);
 
-      const source = options.jsonSchema || options.speculation === 'off' ? null : (options.draftSource === undefined ? this.options.defaultDraftSource ?? null : options.draftSource);
+      const source =
+        options.jsonSchema || options.speculation === 'off'
+          ? null
+          : options.draftSource === undefined
+            ? (this.options.defaultDraftSource ?? null)
+            : options.draftSource;
       const governor = source ? this.governorFor(source) : null;
       const draftLength = Math.min(options.draftLength ?? DEFAULT_DRAFT_LENGTH, MAX_DRAFT_LENGTH);
 
       // Reuse the cached prefix of this sequence (an earlier generation on it).
       let shared = Math.min(sharedPrefix(sequence.contextTokens, prompt), prompt.length - 1);
-      if (shared < sequence.nextTokenIndex) await sequence.eraseContextTokenRanges([{ start: shared, end: sequence.nextTokenIndex }]);
+      if (shared < sequence.nextTokenIndex)
+        await sequence.eraseContextTokenRanges([{ start: shared, end: sequence.nextTokenIndex }]);
       shared = sequence.nextTokenIndex;
 
       const committed: number[] = [...prompt];
@@ -293,10 +331,19 @@ class LlamaTargetEngine implements TargetEngine {
       let fixedDecision: GovernorDecision | null = null;
 
       if (options.jsonSchema) {
-        fixedDecision = { isSpeculating: false, predictedSpeedup: 1, reason: 'jsonSchema output: speculation off' };
+        fixedDecision = {
+          isSpeculating: false,
+          predictedSpeedup: 1,
+          reason: 'jsonSchema output: speculation off'
+        };
         const grammar = await this.grammarFor(options.jsonSchema);
         const grammarState = new LlamaGrammarEvaluationState({ model: this.model, grammar });
-        const iterator = sequence.evaluate(pending, { temperature, topP: topP < 1 ? topP : undefined, seed: options.seed, grammarEvaluationState: grammarState });
+        const iterator = sequence.evaluate(pending, {
+          temperature,
+          topP: topP < 1 ? topP : undefined,
+          seed: options.seed,
+          grammarEvaluationState: grammarState
+        });
         let isStopped = false;
         try {
           for await (const token of iterator) {
@@ -305,7 +352,8 @@ class LlamaTargetEngine implements TargetEngine {
             generated.push(token);
             committed.push(token);
             const delta = text.update(render());
-            if (delta.text || delta.isStopped) yield { type: 'tokens', tokens: [token], text: delta.text };
+            if (delta.text || delta.isStopped)
+              yield { type: 'tokens', tokens: [token], text: delta.text };
             if (delta.isStopped) {
               isStopped = true;
               break;
@@ -320,7 +368,10 @@ class LlamaTargetEngine implements TargetEngine {
         decoding: while (generated.length < maxTokens) {
           throwIfAborted();
           // 1. Decide the draft length for this round (0 = plain decode step).
-          const room = Math.min(maxTokens - generated.length - 1, contextSize - committed.length - 1);
+          const room = Math.min(
+            maxTokens - generated.length - 1,
+            contextSize - committed.length - 1
+          );
           const maxK = source ? Math.max(0, Math.min(draftLength, room)) : 0;
           let k = 0;
           if (source && governor && maxK > 0) {
@@ -334,8 +385,16 @@ class LlamaTargetEngine implements TargetEngine {
           let draftProbs: DraftProposal['probs'];
           if (source && governor && k > 0) {
             const t0 = performance.now();
-            const sampling = isGreedy ? undefined : { temperature, topP, seed: Math.floor(rng() * 0x7fffffff) };
-            const proposal = await this.requestDraft(source, committed, k, draftAbort.signal, sampling);
+            const sampling = isGreedy
+              ? undefined
+              : { temperature, topP, seed: Math.floor(rng() * 0x7fffffff) };
+            const proposal = await this.requestDraft(
+              source,
+              committed,
+              k,
+              draftAbort.signal,
+              sampling
+            );
             throwIfAborted();
             const ms = performance.now() - t0;
             drafts = proposal?.tokens.slice(0, k) ?? [];
@@ -353,7 +412,9 @@ class LlamaTargetEngine implements TargetEngine {
             ? { token: true, options: { temperature: 0 } }
             : { probabilities: true, options: { temperature, topP } };
           const t0 = performance.now();
-          const results = await sequence.controlledEvaluate(batch.map((t, i) => (i >= firstOutput ? [t, { generateNext }] : t)));
+          const results = await sequence.controlledEvaluate(
+            batch.map((t, i) => (i >= firstOutput ? [t, { generateNext }] : t))
+          );
           const verifyMs = performance.now() - t0;
           throwIfAborted();
 
@@ -361,20 +422,33 @@ class LlamaTargetEngine implements TargetEngine {
           let outcome: RoundOutcome;
           if (isGreedy) {
             const choices = results.slice(firstOutput).map((r) => r?.next.token);
-            if (choices.some((c) => c === undefined || c === null)) throw new Error('llama.cpp returned no token for a verified position');
+            if (choices.some((c) => c === undefined || c === null))
+              throw new Error('llama.cpp returned no token for a verified position');
             outcome = acceptGreedy(drafts, choices as number[]);
           } else {
-            const targetProbs = results.slice(firstOutput).map((r) => (r?.next.probabilities ?? new Map()) as SparseDistribution);
-            outcome = drafts.length > 0
-              ? acceptSampled({ drafts, draftProbs, targetProbs, rng })
-              : { accepted: 0, tokens: [sampleFrom(targetProbs[0], rng)] };
+            const targetProbs = results
+              .slice(firstOutput)
+              .map((r) => (r?.next.probabilities ?? new Map()) as SparseDistribution);
+            outcome =
+              drafts.length > 0
+                ? acceptSampled({ drafts, draftProbs, targetProbs, rng })
+                : { accepted: 0, tokens: [sampleFrom(targetProbs[0], rng)] };
           }
-          assert.equal(outcome.tokens.length, outcome.accepted + 1, 'a round commits accepted + 1 tokens');
+          assert.equal(
+            outcome.tokens.length,
+            outcome.accepted + 1,
+            'a round commits accepted + 1 tokens'
+          );
 
           // 5. Erase the rejected drafts from the KV cache: keep pending + accepted drafts.
           const keep = cacheBefore + pending.length + outcome.accepted;
-          if (sequence.nextTokenIndex > keep) await sequence.eraseContextTokenRanges([{ start: keep, end: sequence.nextTokenIndex }]);
-          assert.equal(sequence.nextTokenIndex, keep, 'KV cache holds the committed context plus the accepted drafts');
+          if (sequence.nextTokenIndex > keep)
+            await sequence.eraseContextTokenRanges([{ start: keep, end: sequence.nextTokenIndex }]);
+          assert.equal(
+            sequence.nextTokenIndex,
+            keep,
+            'KV cache holds the committed context plus the accepted drafts'
+          );
 
           // 6. Bookkeeping: governor timings (not for the prefill round), stats, source feedback.
           stats.rounds++;
@@ -410,7 +484,8 @@ class LlamaTargetEngine implements TargetEngine {
           // Invariant: the cache holds all committed tokens but the last (the next pending input).
           pending = [committed[committed.length - 1] as Token];
           const delta = text.update(render());
-          if (fresh.length > 0 || delta.text) yield { type: 'tokens', tokens: fresh, text: delta.text };
+          if (fresh.length > 0 || delta.text)
+            yield { type: 'tokens', tokens: fresh, text: delta.text };
           if (delta.isStopped) {
             finishReason = 'stop';
             break decoding;
@@ -433,10 +508,18 @@ class LlamaTargetEngine implements TargetEngine {
         governor:
           fixedDecision ??
           (governor && options.speculation === 'on'
-            ? { isSpeculating: true, predictedSpeedup: governor.predict(draftLength) ?? 1, reason: `speculation forced on (k=${draftLength})` }
+            ? {
+                isSpeculating: true,
+                predictedSpeedup: governor.predict(draftLength) ?? 1,
+                reason: `speculation forced on (k=${draftLength})`
+              }
             : governor
-            ? governor.decision()
-            : { isSpeculating: false, predictedSpeedup: 1, reason: options.speculation === 'off' ? 'speculation off' : 'no draft source' }),
+              ? governor.decision()
+              : {
+                  isSpeculating: false,
+                  predictedSpeedup: 1,
+                  reason: options.speculation === 'off' ? 'speculation off' : 'no draft source'
+                }),
         durationMs: performance.now() - started
       };
       log.debug('generation done', {
@@ -472,7 +555,10 @@ class LlamaTargetEngine implements TargetEngine {
       proposal = await source.draft({ context, k, signal, ...(sampling ? { sampling } : {}) });
     } catch (err) {
       if (signal.aborted) return null;
-      log.warn('draft source failed; decoding plainly this round', { source: source.name, error: err });
+      log.warn('draft source failed; decoding plainly this round', {
+        source: source.name,
+        error: err
+      });
       return null;
     }
     if (!proposal || !Array.isArray(proposal.tokens)) return null;
@@ -483,14 +569,24 @@ class LlamaTargetEngine implements TargetEngine {
       log.warn('draft rejected: invalid tokens', { source: source.name, error: err });
       return null;
     }
-    const probs = Array.isArray(proposal.probs) && proposal.probs.length >= tokens.length ? proposal.probs.slice(0, tokens.length) : undefined;
+    const probs =
+      Array.isArray(proposal.probs) && proposal.probs.length >= tokens.length
+        ? proposal.probs.slice(0, tokens.length)
+        : undefined;
     return { tokens, probs: probs && probs.every(isValidSparse) ? probs : undefined };
   }
 }
 
 function isValidSparse(dist: unknown): boolean {
   if (!Array.isArray(dist)) return false;
-  return dist.every((e) => Array.isArray(e) && Number.isInteger(e[0]) && typeof e[1] === 'number' && e[1] >= 0 && e[1] <= 1);
+  return dist.every(
+    (e) =>
+      Array.isArray(e) &&
+      Number.isInteger(e[0]) &&
+      typeof e[1] === 'number' &&
+      e[1] >= 0 &&
+      e[1] <= 1
+  );
 }
 
 function validateOptions(o: GenerateOptions): void {
@@ -498,24 +594,36 @@ function validateOptions(o: GenerateOptions): void {
     throw new InvalidGenerateOptionsError(m);
   };
   if (!o || typeof o !== 'object') fail('options must be an object');
-  if ((o.messages === undefined) === (o.prompt === undefined)) fail('exactly one of messages or prompt is required');
+  if ((o.messages === undefined) === (o.prompt === undefined))
+    fail('exactly one of messages or prompt is required');
   if (o.messages !== undefined) {
-    if (!Array.isArray(o.messages) || o.messages.length === 0) fail('messages must be a non-empty array');
+    if (!Array.isArray(o.messages) || o.messages.length === 0)
+      fail('messages must be a non-empty array');
     for (const m of o.messages!) {
-      if (!m || !['system', 'user', 'assistant'].includes(m.role) || typeof m.content !== 'string') {
+      if (
+        !m ||
+        !['system', 'user', 'assistant'].includes(m.role) ||
+        typeof m.content !== 'string'
+      ) {
         fail('each message needs role system|user|assistant and string content');
       }
     }
   }
   if (o.prompt !== undefined && typeof o.prompt !== 'string') fail('prompt must be a string');
-  if (o.maxTokens !== undefined && (!Number.isInteger(o.maxTokens) || o.maxTokens < 1)) fail('maxTokens must be a positive integer');
-  if (o.temperature !== undefined && !(o.temperature >= 0 && o.temperature <= 100)) fail('temperature must be in 0..100');
+  if (o.maxTokens !== undefined && (!Number.isInteger(o.maxTokens) || o.maxTokens < 1))
+    fail('maxTokens must be a positive integer');
+  if (o.temperature !== undefined && !(o.temperature >= 0 && o.temperature <= 100))
+    fail('temperature must be in 0..100');
   if (o.topP !== undefined && !(o.topP > 0 && o.topP <= 1)) fail('topP must be in (0, 1]');
   if (o.seed !== undefined && !Number.isInteger(o.seed)) fail('seed must be an integer');
-  if (o.draftLength !== undefined && (!Number.isInteger(o.draftLength) || o.draftLength < 1)) fail('draftLength must be a positive integer');
-  if (o.speculation !== undefined && !['auto', 'off', 'on'].includes(o.speculation)) fail('speculation must be auto, off or on');
-  if (o.stop !== undefined && (!Array.isArray(o.stop) || o.stop.some((s) => typeof s !== 'string'))) fail('stop must be an array of strings');
-  if (o.jsonSchema !== undefined && (typeof o.jsonSchema !== 'object' || o.jsonSchema === null)) fail('jsonSchema must be an object');
+  if (o.draftLength !== undefined && (!Number.isInteger(o.draftLength) || o.draftLength < 1))
+    fail('draftLength must be a positive integer');
+  if (o.speculation !== undefined && !['auto', 'off', 'on'].includes(o.speculation))
+    fail('speculation must be auto, off or on');
+  if (o.stop !== undefined && (!Array.isArray(o.stop) || o.stop.some((s) => typeof s !== 'string')))
+    fail('stop must be an array of strings');
+  if (o.jsonSchema !== undefined && (typeof o.jsonSchema !== 'object' || o.jsonSchema === null))
+    fail('jsonSchema must be an object');
 }
 
 function sharedPrefix(a: readonly number[], b: readonly number[]): number {

@@ -4,7 +4,13 @@
  */
 import { resolve } from 'node:path';
 import { modelsDir } from '../../src/lib/server/data-dir.js';
-import { BENCH_PAIR, DEFAULT_PAIR, ensureModelPair, estimateAcceptance, type PairConfig } from './index.js';
+import {
+  BENCH_PAIR,
+  DEFAULT_PAIR,
+  ensureModelPair,
+  estimateAcceptance,
+  type PairConfig
+} from './index.js';
 
 const HELP = `Usage: npm run models -- [options]
 
@@ -26,7 +32,16 @@ Options:
 `;
 
 function parseArgs(argv: string[]) {
-  const opts = { bench: false, benchOnly: false, dir: '', alpha: NaN, seed: NaN, force: false, sweep: false, help: false };
+  const opts = {
+    bench: false,
+    benchOnly: false,
+    dir: '',
+    alpha: NaN,
+    seed: NaN,
+    force: false,
+    sweep: false,
+    help: false
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const next = () => {
@@ -35,20 +50,41 @@ function parseArgs(argv: string[]) {
       return v;
     };
     switch (arg) {
-      case '--bench': opts.bench = true; break;
-      case '--bench-only': opts.benchOnly = true; break;
-      case '--dir': opts.dir = next(); break;
-      case '--alpha': opts.alpha = Number(next()); break;
-      case '--seed': opts.seed = Number(next()); break;
-      case '--force': opts.force = true; break;
-      case '--sweep': opts.sweep = true; break;
-      case '--help': case '-h': opts.help = true; break;
-      default: throw new Error(`unknown option ${arg} (see --help)`);
+      case '--bench':
+        opts.bench = true;
+        break;
+      case '--bench-only':
+        opts.benchOnly = true;
+        break;
+      case '--dir':
+        opts.dir = next();
+        break;
+      case '--alpha':
+        opts.alpha = Number(next());
+        break;
+      case '--seed':
+        opts.seed = Number(next());
+        break;
+      case '--force':
+        opts.force = true;
+        break;
+      case '--sweep':
+        opts.sweep = true;
+        break;
+      case '--help':
+      case '-h':
+        opts.help = true;
+        break;
+      default:
+        throw new Error(`unknown option ${arg} (see --help)`);
     }
   }
-  if (opts.alpha !== opts.alpha && argv.includes('--alpha')) throw new Error('--alpha must be a number');
-  if (!Number.isNaN(opts.alpha) && !(opts.alpha >= 0 && opts.alpha <= 4)) throw new Error('--alpha must be in 0..4');
-  if (!Number.isNaN(opts.seed) && !Number.isSafeInteger(opts.seed)) throw new Error('--seed must be an integer');
+  if (opts.alpha !== opts.alpha && argv.includes('--alpha'))
+    throw new Error('--alpha must be a number');
+  if (!Number.isNaN(opts.alpha) && !(opts.alpha >= 0 && opts.alpha <= 4))
+    throw new Error('--alpha must be in 0..4');
+  if (!Number.isNaN(opts.seed) && !Number.isSafeInteger(opts.seed))
+    throw new Error('--seed must be an integer');
   return opts;
 }
 
@@ -67,17 +103,31 @@ async function main(): Promise<void> {
   if (opts.sweep) {
     for (const alpha of [0, 0.04, 0.06, 0.08, 0.1, 0.12, 0.15, 0.2, 0.3]) {
       const e = estimateAcceptance({ ...DEFAULT_PAIR, ...custom, alpha, measureTokens: 48 });
-      log(`alpha ${alpha.toFixed(2)}: acceptance ${e.acceptance.toFixed(3)} distinct ${e.distinctRatio.toFixed(2)} min-gap ${e.minTop2Gap.toFixed(4)} near-ties ${e.nearTies}`);
+      log(
+        `alpha ${alpha.toFixed(2)}: acceptance ${e.acceptance.toFixed(3)} distinct ${e.distinctRatio.toFixed(2)} min-gap ${e.minTop2Gap.toFixed(4)} near-ties ${e.nearTies}`
+      );
     }
     return;
   }
   const started = Date.now();
   if (!opts.benchOnly) {
-    const pair = await ensureModelPair({ dir, config: { ...DEFAULT_PAIR, ...custom }, force: opts.force, onProgress: log });
-    log(`default pair: ${pair.targetPath}, ${pair.draftPath} (expected acceptance ${pair.manifest.expected?.acceptance.toFixed(3)})`);
+    const pair = await ensureModelPair({
+      dir,
+      config: { ...DEFAULT_PAIR, ...custom },
+      force: opts.force,
+      onProgress: log
+    });
+    log(
+      `default pair: ${pair.targetPath}, ${pair.draftPath} (expected acceptance ${pair.manifest.expected?.acceptance.toFixed(3)})`
+    );
   }
   if (opts.bench || opts.benchOnly) {
-    const pair = await ensureModelPair({ dir, config: { ...BENCH_PAIR, ...custom }, force: opts.force, onProgress: log });
+    const pair = await ensureModelPair({
+      dir,
+      config: { ...BENCH_PAIR, ...custom },
+      force: opts.force,
+      onProgress: log
+    });
     log(`bench pair: ${pair.targetPath}, ${pair.draftPath}`);
   }
   log(`done in ${((Date.now() - started) / 1000).toFixed(1)} s`);

@@ -212,19 +212,34 @@ function planTensors(config: PairConfig, vocab: Vocabulary): TensorPlan[] {
       name: 'token_embd.weight',
       shape: [config.nEmbd, nVocab],
       isNorm: false,
-      make: () => gaussian(config.nEmbd * nVocab, config.embedStd, createRng(config.seed, 'token_embd.weight'))
+      make: () =>
+        gaussian(
+          config.nEmbd * nVocab,
+          config.embedStd,
+          createRng(config.seed, 'token_embd.weight')
+        )
     }
   ];
   for (let l = 0; l < config.targetLayers; l++) {
     const scale = l < config.draftLayers ? 1 : config.alpha;
     const p = `blk.${l}.`;
     plans.push(
-      { name: p + 'attn_norm.weight', shape: [config.nEmbd], isNorm: true, make: ones(config.nEmbd) },
+      {
+        name: p + 'attn_norm.weight',
+        shape: [config.nEmbd],
+        isNorm: true,
+        make: ones(config.nEmbd)
+      },
       matrix(p + 'attn_q.weight', config.nEmbd, config.nEmbd, config.attnGain),
       matrix(p + 'attn_k.weight', config.nEmbd, nKv, config.attnGain),
       matrix(p + 'attn_v.weight', config.nEmbd, nKv, config.attnGain),
       matrix(p + 'attn_output.weight', config.nEmbd, config.nEmbd, config.attnGain, scale),
-      { name: p + 'ffn_norm.weight', shape: [config.nEmbd], isNorm: true, make: ones(config.nEmbd) },
+      {
+        name: p + 'ffn_norm.weight',
+        shape: [config.nEmbd],
+        isNorm: true,
+        make: ones(config.nEmbd)
+      },
       matrix(p + 'ffn_gate.weight', config.nEmbd, config.nFf, config.ffnGain),
       matrix(p + 'ffn_up.weight', config.nEmbd, config.nFf, config.ffnGain),
       matrix(p + 'ffn_down.weight', config.nFf, config.nEmbd, config.ffnGain, scale)
@@ -237,7 +252,11 @@ function planTensors(config: PairConfig, vocab: Vocabulary): TensorPlan[] {
       shape: [config.nEmbd, nVocab],
       isNorm: false,
       make: () => {
-        const w = gaussian(config.nEmbd * nVocab, config.outputGain / Math.sqrt(config.nEmbd), createRng(config.seed, 'output.weight'));
+        const w = gaussian(
+          config.nEmbd * nVocab,
+          config.outputGain / Math.sqrt(config.nEmbd),
+          createRng(config.seed, 'output.weight')
+        );
         // Control, unknown and byte tokens get a zero output row: logit 0 against typical maxima
         // of ~10+, so they are never predicted (wllama cannot emit byte tokens >= 0x80 anyway).
         for (const id of vocab.silentIds) w.fill(0, id * config.nEmbd, (id + 1) * config.nEmbd);
@@ -248,7 +267,12 @@ function planTensors(config: PairConfig, vocab: Vocabulary): TensorPlan[] {
   return plans;
 }
 
-function metadataFor(config: PairConfig, vocab: Vocabulary, layers: number, role: 'target' | 'draft'): Array<[string, GgufValue]> {
+function metadataFor(
+  config: PairConfig,
+  vocab: Vocabulary,
+  layers: number,
+  role: 'target' | 'draft'
+): Array<[string, GgufValue]> {
   const headDim = config.nEmbd / config.nHead;
   return [
     ['general.architecture', { type: 'string', value: 'llama' }],
@@ -299,7 +323,10 @@ function parameterCount(plans: TensorPlan[]): number {
  * Predicts greedy acceptance with the TypeScript reference: along the target's greedy path from
  * each measurement prompt, how often the draft's argmax equals the target's.
  */
-export function estimateAcceptance(config: PairConfig, vocab = buildVocabulary()): AcceptanceEstimate {
+export function estimateAcceptance(
+  config: PairConfig,
+  vocab = buildVocabulary()
+): AcceptanceEstimate {
   const cache = new Map<string, Float32Array>();
   const plans = new Map(planTensors(config, vocab).map((p) => [p.name, p]));
   const lookup = (name: string) => {
@@ -402,13 +429,16 @@ export async function generatePair(options: GeneratePairOptions): Promise<PairMa
     ['draft', draftPlans, config.draftLayers]
   ] as const) {
     const file = `${prefix}${role}.gguf`;
-    progress(`writing ${file} (${layers} layers, ${(parameterCount(list) / 1e6).toFixed(1)}M params, ${config.tensorType})`);
+    progress(
+      `writing ${file} (${layers} layers, ${(parameterCount(list) / 1e6).toFixed(1)}M params, ${config.tensorType})`
+    );
     const { bytes, sha256 } = await writeGguf({
       path: join(dir, file),
       metadata: metadataFor(config, vocab, layers, role),
       tensors: list.map(toGguf),
       onTensor: ({ index, count }) => {
-        if (count > 20 && (index + 1) % Math.ceil(count / 4) === 0) progress(`  ${file}: ${index + 1}/${count} tensors`);
+        if (count > 20 && (index + 1) % Math.ceil(count / 4) === 0)
+          progress(`  ${file}: ${index + 1}/${count} tensors`);
       }
     });
     files[role] = { file, bytes, sha256, layers, parameters: parameterCount(list) };
@@ -417,9 +447,13 @@ export async function generatePair(options: GeneratePairOptions): Promise<PairMa
 
   let expected: AcceptanceEstimate | null = null;
   if (config.measureTokens > 0) {
-    progress(`estimating greedy acceptance over ${MEASUREMENT_PROMPTS.length} prompts x ${config.measureTokens} tokens`);
+    progress(
+      `estimating greedy acceptance over ${MEASUREMENT_PROMPTS.length} prompts x ${config.measureTokens} tokens`
+    );
     expected = estimateAcceptance(config, vocab);
-    progress(`expected acceptance ${expected.acceptance.toFixed(3)} (distinct ${expected.distinctRatio.toFixed(2)}, min top-2 gap ${expected.minTop2Gap.toFixed(4)})`);
+    progress(
+      `expected acceptance ${expected.acceptance.toFixed(3)} (distinct ${expected.distinctRatio.toFixed(2)}, min top-2 gap ${expected.minTop2Gap.toFixed(4)})`
+    );
   }
   return {
     generatorVersion: GENERATOR_VERSION,

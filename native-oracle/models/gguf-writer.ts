@@ -161,13 +161,13 @@ export function float32ToFloat16Bits(value: number): number {
     let half = mant >>> shift;
     const rem = mant & ((1 << shift) - 1);
     const mid = 1 << (shift - 1);
-    if (rem > mid || (rem === mid && (half & 1))) half++;
+    if (rem > mid || (rem === mid && half & 1)) half++;
     return sign | half;
   }
   let half = (e << 10) | (mant >>> 13);
   const rem = mant & 0x1fff;
   // A carry out of the mantissa bumps the exponent (up to inf), which is the correct rounding.
-  if (rem > 0x1000 || (rem === 0x1000 && (half & 1))) half++;
+  if (rem > 0x1000 || (rem === 0x1000 && half & 1)) half++;
   return sign | half;
 }
 
@@ -193,7 +193,9 @@ function alignUp(n: number, alignment: number): number {
 function encodeTensor(t: GgufTensor, values: Float32Array): Buffer {
   const n = t.shape.reduce((a, b) => a * b, 1);
   if (values.length !== n) {
-    throw new GgufWriteError(`tensor ${t.name}: ${values.length} values for shape [${t.shape.join(', ')}]`);
+    throw new GgufWriteError(
+      `tensor ${t.name}: ${values.length} values for shape [${t.shape.join(', ')}]`
+    );
   }
   if (t.type === 'F32') return Buffer.from(values.buffer, values.byteOffset, values.byteLength);
   const out = Buffer.alloc(n * 2);
@@ -206,7 +208,9 @@ function encodeTensor(t: GgufTensor, values: Float32Array): Buffer {
  * never see a half-written file). Returns the file size and its sha256 (hex).
  * Throws GgufWriteError on malformed tensors; the temp file is removed on failure.
  */
-export async function writeGguf(options: WriteGgufOptions): Promise<{ bytes: number; sha256: string }> {
+export async function writeGguf(
+  options: WriteGgufOptions
+): Promise<{ bytes: number; sha256: string }> {
   const alignment = options.alignment ?? GGUF_DEFAULT_ALIGNMENT;
   const metadata = [...options.metadata];
   if (!metadata.some(([k]) => k === 'general.alignment')) {
@@ -261,11 +265,13 @@ export async function writeGguf(options: WriteGgufOptions): Promise<{ bytes: num
     for (let i = 0; i < options.tensors.length; i++) {
       const t = options.tensors[i];
       // Invariant: the file position equals the tensor's declared offset.
-      if (position !== dataStart + offsets[i]) throw new GgufWriteError(`tensor ${t.name}: offset drift`);
+      if (position !== dataStart + offsets[i])
+        throw new GgufWriteError(`tensor ${t.name}: offset drift`);
       const buf = encodeTensor(t, t.data());
       await put(buf);
       const padded = alignUp(buf.length, alignment);
-      if (i < options.tensors.length - 1 && padded > buf.length) await put(Buffer.alloc(padded - buf.length));
+      if (i < options.tensors.length - 1 && padded > buf.length)
+        await put(Buffer.alloc(padded - buf.length));
       options.onTensor?.({ name: t.name, index: i, count: options.tensors.length });
     }
     await fh.sync();

@@ -10,9 +10,23 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BENCH_PAIR, DEFAULT_PAIR, configHash, generatePair, type PairConfig, type PairManifest } from './generate.js';
+import {
+  BENCH_PAIR,
+  DEFAULT_PAIR,
+  configHash,
+  generatePair,
+  type PairConfig,
+  type PairManifest
+} from './generate.js';
 
-export { BENCH_PAIR, DEFAULT_PAIR, MEASUREMENT_PROMPTS, estimateAcceptance, generatePair, configHash } from './generate.js';
+export {
+  BENCH_PAIR,
+  DEFAULT_PAIR,
+  MEASUREMENT_PROMPTS,
+  estimateAcceptance,
+  generatePair,
+  configHash
+} from './generate.js';
 export type { AcceptanceEstimate, ModelFileInfo, PairConfig, PairManifest } from './generate.js';
 export { buildVocabulary, CHAT_TEMPLATE, SPECIAL_TOKENS } from './vocab.js';
 
@@ -52,7 +66,11 @@ export async function readManifest(path: string): Promise<PairManifest | null> {
   }
 }
 
-async function isValid(dir: string, manifest: PairManifest | null, config: PairConfig): Promise<boolean> {
+async function isValid(
+  dir: string,
+  manifest: PairManifest | null,
+  config: PairConfig
+): Promise<boolean> {
   if (!manifest || manifest.configHash !== configHash(config)) return false;
   if (config.measureTokens > 0 && !manifest.expected?.continuations) return false;
   for (const info of [manifest.target, manifest.draft]) {
@@ -80,10 +98,17 @@ export async function ensureModelPair(options: EnsureModelPairOptions): Promise<
   });
   const existing = await readManifest(manifestPath);
   if (!options.force && (await isValid(options.dir, existing, config))) {
-    options.onProgress?.(`models up to date in ${options.dir} (${prefix}target.gguf, ${prefix}draft.gguf)`);
+    options.onProgress?.(
+      `models up to date in ${options.dir} (${prefix}target.gguf, ${prefix}draft.gguf)`
+    );
     return { ...paths(existing!), manifest: existing!, generated: false };
   }
-  const manifest = await generatePair({ config, dir: options.dir, prefix, onProgress: options.onProgress });
+  const manifest = await generatePair({
+    config,
+    dir: options.dir,
+    prefix,
+    onProgress: options.onProgress
+  });
   const tmp = `${manifestPath}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
   await writeFile(tmp, JSON.stringify(manifest, null, 2) + '\n');
   await rename(tmp, manifestPath);

@@ -24,7 +24,13 @@ export interface ReferenceDims {
 export type WeightLookup = (name: string) => Float32Array;
 
 /** out[j] = sum_i W[j*nIn + i] * x[i]  (ggml_mul_mat with W of shape [nIn, nOut]). */
-function matVec(w: Float32Array, x: Float32Array, nIn: number, nOut: number, out = new Float32Array(nOut)): Float32Array {
+function matVec(
+  w: Float32Array,
+  x: Float32Array,
+  nIn: number,
+  nOut: number,
+  out = new Float32Array(nOut)
+): Float32Array {
   for (let j = 0; j < nOut; j++) {
     let s = 0;
     const base = j * nIn;

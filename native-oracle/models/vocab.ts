@@ -16,7 +16,14 @@ import { createHash } from 'node:crypto';
 import { ENGLISH_WORDS } from './words.js';
 
 /** llama.cpp token types (llama_token_type). */
-export const TokenKind = { normal: 1, unknown: 2, control: 3, userDefined: 4, unused: 5, byte: 6 } as const;
+export const TokenKind = {
+  normal: 1,
+  unknown: 2,
+  control: 3,
+  userDefined: 4,
+  unused: 5,
+  byte: 6
+} as const;
 
 export const SPACE_MARK = '\u2581'; // ▁, SentencePiece's space
 
@@ -33,7 +40,22 @@ export const CHAT_TEMPLATE =
   "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}{% endfor %}" +
   "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
 
-const COMMON_SUFFIXES = ['s', 'es', 'ed', 'er', 'ers', 'ing', 'ly', 'est', 'ion', 'tion', 'ment', 'ness', 'ful', 'al'];
+const COMMON_SUFFIXES = [
+  's',
+  'es',
+  'ed',
+  'er',
+  'ers',
+  'ing',
+  'ly',
+  'est',
+  'ion',
+  'tion',
+  'ment',
+  'ness',
+  'ful',
+  'al'
+];
 
 export interface Vocabulary {
   /** Token texts; the raw high bytes are Uint8Array (they are not valid UTF-8 alone). */
@@ -71,7 +93,8 @@ export function buildVocabulary(): Vocabulary {
   add(SPECIAL_TOKENS.eos, TokenKind.control, 0);
   add(SPECIAL_TOKENS.imStart, TokenKind.control, 0);
   add(SPECIAL_TOKENS.imEnd, TokenKind.control, 0);
-  for (let b = 0; b < 0x80; b++) add(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`, TokenKind.byte, 0);
+  for (let b = 0; b < 0x80; b++)
+    add(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`, TokenKind.byte, 0);
   for (let b = 0x80; b < 0x100; b++) add(Uint8Array.of(b), TokenKind.normal, 0);
 
   // Scores: longer pieces score higher, so merges grow words left to right.
@@ -89,7 +112,9 @@ export function buildVocabulary(): Vocabulary {
   }
 
   const id = (t: string) => tokens.indexOf(t);
-  const silentIds = types.flatMap((kind, i) => (kind === TokenKind.normal && typeof tokens[i] === 'string' ? [] : [i]));
+  const silentIds = types.flatMap((kind, i) =>
+    kind === TokenKind.normal && typeof tokens[i] === 'string' ? [] : [i]
+  );
   // Same recipe as the engine's tokenizerFingerprint over the GGUF as node-llama-cpp reads it
   // (token texts decoded as UTF-8 with replacement), so manifest and engine agree.
   const decoder = new TextDecoder('utf-8', { fatal: false });

@@ -42,14 +42,21 @@ const median = (xs: number[]) => {
 const round = (x: number, digits = 3) => Math.round(x * 10 ** digits) / 10 ** digits;
 
 async function partA(targetPath: string) {
-  const llama = await getLlama({ gpu: false, build: 'never', maxThreads: THREADS, logLevel: LlamaLogLevel.error });
+  const llama = await getLlama({
+    gpu: false,
+    build: 'never',
+    maxThreads: THREADS,
+    logLevel: LlamaLogLevel.error
+  });
   const model = await llama.loadModel({ modelPath: targetPath });
   const context = await model.createContext({ contextSize: 2048, threads: THREADS, sequences: 1 });
   const sequence = context.getSequence();
   const next = { generateNext: { token: true, options: { temperature: 0 } } } as const;
   try {
     const prompt = model.tokenize(PROMPTS[0]);
-    let results = await sequence.controlledEvaluate(prompt.map((t, i) => (i === prompt.length - 1 ? [t, next] : t)));
+    let results = await sequence.controlledEvaluate(
+      prompt.map((t, i) => (i === prompt.length - 1 ? [t, next] : t))
+    );
     let last = results[prompt.length - 1]!.next.token!;
     // Warm up (page in the weights), collecting realistic tokens to use as drafts.
     const path: Token[] = [];
@@ -87,7 +94,9 @@ async function partA(targetPath: string) {
       }
       batchMs[k] = median(batch);
       sequentialMs[k] = median(sequential);
-      progress(`K=${k}: batch ${batchMs[k].toFixed(2)} ms, ${k + 1} sequential steps ${sequentialMs[k].toFixed(2)} ms`);
+      progress(
+        `K=${k}: batch ${batchMs[k].toFixed(2)} ms, ${k + 1} sequential steps ${sequentialMs[k].toFixed(2)} ms`
+      );
     }
     return { stepMs, batchMs, sequentialMs };
   } finally {
@@ -119,24 +128,58 @@ async function generate(engine: TargetEngine, options: GenerateOptions) {
 }
 
 async function partB(targetPath: string, draftPath: string) {
-  const engine = await createTargetEngine({ modelPath: targetPath, threads: THREADS, contextSize: 2048, maxConcurrent: 1 });
-  const draft = await createDraftModelSource({ modelPath: draftPath, threads: THREADS, contextSize: 2048, sequences: 1 });
+  const engine = await createTargetEngine({
+    modelPath: targetPath,
+    threads: THREADS,
+    contextSize: 2048,
+    maxConcurrent: 1
+  });
+  const draft = await createDraftModelSource({
+    modelPath: draftPath,
+    threads: THREADS,
+    contextSize: 2048,
+    sequences: 1
+  });
   const lookup = createPromptLookupSource();
-  const modes: Record<string, { source: DraftSource | null; speculation: 'auto' | 'on' | 'off'; draftLength?: number }> = {
+  const modes: Record<
+    string,
+    { source: DraftSource | null; speculation: 'auto' | 'on' | 'off'; draftLength?: number }
+  > = {
     plain: { source: null, speculation: 'off' },
     draft_auto: { source: draft, speculation: 'auto' },
     draft_k4: { source: draft, speculation: 'on', draftLength: 4 },
     lookup_auto: { source: lookup, speculation: 'auto' }
   };
   const totals: Record<string, ModeTotals> = {};
-  for (const name of Object.keys(modes)) totals[name] = { tokens: 0, ms: 0, rounds: 0, drafted: 0, accepted: 0, speculativeRounds: 0, identical: 0, runs: 0 };
+  for (const name of Object.keys(modes))
+    totals[name] = {
+      tokens: 0,
+      ms: 0,
+      rounds: 0,
+      drafted: 0,
+      accepted: 0,
+      speculativeRounds: 0,
+      identical: 0,
+      runs: 0
+    };
   try {
     await generate(engine, { prompt: PROMPTS[0], maxTokens: 16, speculation: 'off' }); // warm-up
-    await generate(engine, { prompt: PROMPTS[0], maxTokens: 16, draftSource: draft, speculation: 'on' });
+    await generate(engine, {
+      prompt: PROMPTS[0],
+      maxTokens: 16,
+      draftSource: draft,
+      speculation: 'on'
+    });
     for (const prompt of PROMPTS) {
       let plainTokens: number[] = [];
       for (const [name, mode] of Object.entries(modes)) {
-        const r = await generate(engine, { prompt, maxTokens: TOKENS, draftSource: mode.source, speculation: mode.speculation, draftLength: mode.draftLength });
+        const r = await generate(engine, {
+          prompt,
+          maxTokens: TOKENS,
+          draftSource: mode.source,
+          speculation: mode.speculation,
+          draftLength: mode.draftLength
+        });
         if (name === 'plain') plainTokens = r.tokens;
         const t = totals[name];
         t.tokens += r.tokens.length;
@@ -145,8 +188,14 @@ async function partB(targetPath: string, draftPath: string) {
         t.drafted += r.stats.drafted;
         t.accepted += r.stats.accepted;
         t.runs++;
-        if (r.tokens.length === plainTokens.length && r.tokens.every((x, i) => x === plainTokens[i])) t.identical++;
-        progress(`${name}: ${r.tokens.length} tokens in ${r.ms.toFixed(0)} ms (${((r.tokens.length / r.ms) * 1000).toFixed(1)} tok/s), accepted ${r.stats.accepted}/${r.stats.drafted}, governor: ${r.stats.governor.reason}`);
+        if (
+          r.tokens.length === plainTokens.length &&
+          r.tokens.every((x, i) => x === plainTokens[i])
+        )
+          t.identical++;
+        progress(
+          `${name}: ${r.tokens.length} tokens in ${r.ms.toFixed(0)} ms (${((r.tokens.length / r.ms) * 1000).toFixed(1)} tok/s), accepted ${r.stats.accepted}/${r.stats.drafted}, governor: ${r.stats.governor.reason}`
+        );
       }
     }
   } finally {
@@ -175,17 +224,30 @@ async function partB(targetPath: string, draftPath: string) {
 }
 
 async function main(): Promise<void> {
-  const pair = await ensureModelPair({ dir: modelsDir(), config: BENCH_PAIR, onProgress: progress });
-  progress(`threads ${THREADS}, ${TOKENS} tokens x ${PROMPTS.length} prompts, ${TRIALS} trials per verify size`);
+  const pair = await ensureModelPair({
+    dir: modelsDir(),
+    config: BENCH_PAIR,
+    onProgress: progress
+  });
+  progress(
+    `threads ${THREADS}, ${TOKENS} tokens x ${PROMPTS.length} prompts, ${TRIALS} trials per verify size`
+  );
   const a = await partA(pair.targetPath);
   const b = await partB(pair.targetPath, pair.draftPath);
   const result = {
     bench: 'verify',
-    model: { target_params: pair.manifest.target.parameters, draft_params: pair.manifest.draft.parameters, type: BENCH_PAIR.tensorType, alpha: BENCH_PAIR.alpha },
+    model: {
+      target_params: pair.manifest.target.parameters,
+      draft_params: pair.manifest.draft.parameters,
+      type: BENCH_PAIR.tensorType,
+      alpha: BENCH_PAIR.alpha
+    },
     threads: THREADS,
     step_ms: round(a.stepMs),
     verify_batch_over_step_k8: round(a.batchMs[8] / a.stepMs),
-    verify_batch_over_sequential: Object.fromEntries(KS.map((k) => [`k${k}`, round(a.batchMs[k] / a.sequentialMs[k])])),
+    verify_batch_over_sequential: Object.fromEntries(
+      KS.map((k) => [`k${k}`, round(a.batchMs[k] / a.sequentialMs[k])])
+    ),
     verify_batch_ms: Object.fromEntries(KS.map((k) => [`k${k}`, round(a.batchMs[k], 2)])),
     speculative_speedup: b.draft_model_auto.speedup_vs_plain,
     speculative_speedup_k4: b.draft_model_k4.speedup_vs_plain,

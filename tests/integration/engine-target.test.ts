@@ -8,7 +8,14 @@
  * gap at the first differing position (llama.cpp logits differ slightly between one-token and
  * batched evaluation; FIELD-NOTES) and requires it to be a near-tie, reporting the gap.
  */
-import { getLlama, LlamaLogLevel, type Llama, type LlamaContextSequence, type LlamaModel, type Token } from 'node-llama-cpp';
+import {
+  getLlama,
+  LlamaLogLevel,
+  type Llama,
+  type LlamaContextSequence,
+  type LlamaModel,
+  type Token
+} from 'node-llama-cpp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createDraftModelSource,
@@ -61,7 +68,13 @@ async function run(options: GenerateOptions): Promise<Run> {
       tokens.push(...event.tokens);
       streamed += event.text;
     } else {
-      return { tokens, text: event.text, streamed, finishReason: event.finishReason, stats: event.stats };
+      return {
+        tokens,
+        text: event.text,
+        streamed,
+        finishReason: event.finishReason,
+        stats: event.stats
+      };
     }
   }
   throw new Error('generation ended without a done event');
@@ -86,7 +99,13 @@ async function compareWithPlain(prompt: string, speculative: Run, plain: Run) {
   if (i < 0) return null;
   const promptTokens = [1, ...engine.tokenize(prompt)];
   const gap = await top2Gap([...promptTokens, ...plain.tokens.slice(0, i)]);
-  return { prompt, position: i, plainToken: plain.tokens[i], speculativeToken: speculative.tokens[i], top2Gap: gap };
+  return {
+    prompt,
+    position: i,
+    plainToken: plain.tokens[i],
+    speculativeToken: speculative.tokens[i],
+    top2Gap: gap
+  };
 }
 
 /** A deliberately slow DraftSource: wraps another and waits `delayMs` before answering. */
@@ -96,10 +115,14 @@ function createSlowDraftSource(inner: DraftSource, delayMs: number): DraftSource
     async draft(req) {
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(resolve, delayMs);
-        req.signal.addEventListener('abort', () => {
-          clearTimeout(timer);
-          reject(req.signal.reason);
-        }, { once: true });
+        req.signal.addEventListener(
+          'abort',
+          () => {
+            clearTimeout(timer);
+            reject(req.signal.reason);
+          },
+          { once: true }
+        );
       });
       return inner.draft(req);
     }
@@ -109,9 +132,23 @@ function createSlowDraftSource(inner: DraftSource, delayMs: number): DraftSource
 beforeAll(async () => {
   const models = await ensureTestModels();
   manifest = models.manifest;
-  engine = await createTargetEngine({ modelPath: models.targetPath, threads: 1, contextSize: 1024, maxConcurrent: 2 });
-  draftSource = await createDraftModelSource({ modelPath: models.draftPath, threads: 1, contextSize: 1024 });
-  llama = await getLlama({ gpu: false, build: 'never', maxThreads: 1, logLevel: LlamaLogLevel.error });
+  engine = await createTargetEngine({
+    modelPath: models.targetPath,
+    threads: 1,
+    contextSize: 1024,
+    maxConcurrent: 2
+  });
+  draftSource = await createDraftModelSource({
+    modelPath: models.draftPath,
+    threads: 1,
+    contextSize: 1024
+  });
+  llama = await getLlama({
+    gpu: false,
+    build: 'never',
+    maxThreads: 1,
+    logLevel: LlamaLogLevel.error
+  });
   rawTarget = await llama.loadModel({ modelPath: models.targetPath });
   rawSequence = (await rawTarget.createContext({ contextSize: 512, threads: 1 })).getSequence();
 });
@@ -133,7 +170,13 @@ describe('target engine: greedy speculative decoding equals plain decoding', () 
       expect(plain.stats.mode).toBe('standard');
       expect(plain.tokens).toHaveLength(TOKENS_PER_PROMPT);
       for (const draftLength of [4, 8]) {
-        const spec = await run({ prompt, maxTokens: TOKENS_PER_PROMPT, draftSource, speculation: 'on', draftLength });
+        const spec = await run({
+          prompt,
+          maxTokens: TOKENS_PER_PROMPT,
+          draftSource,
+          speculation: 'on',
+          draftLength
+        });
         expect(spec.stats.mode).toBe('speculative');
         expect(spec.stats.rounds).toBeLessThan(TOKENS_PER_PROMPT); // rounds commit > 1 token on average
         expect(spec.streamed).toBe(spec.text);
@@ -144,12 +187,15 @@ describe('target engine: greedy speculative decoding equals plain decoding', () 
         else expect(spec.text).toBe(plain.text);
       }
     }
-    if (divergences.length > 0) console.info('speculative vs plain divergences (near-ties):', divergences);
+    if (divergences.length > 0)
+      console.info('speculative vs plain divergences (near-ties):', divergences);
     for (const d of divergences) expect(d.top2Gap).toBeLessThan(NEAR_TIE_GAP);
     expect(divergences.length).toBeLessThanOrEqual(1);
     // The drafts are really used: acceptance of drafted tokens is substantial.
     expect(accepted / drafted).toBeGreaterThan(0.3);
-    console.info(`draft-model speculative rounds: accepted ${accepted}/${drafted} drafted tokens (manifest per-token agreement ${manifest.expected?.acceptance.toFixed(3)})`);
+    console.info(
+      `draft-model speculative rounds: accepted ${accepted}/${drafted} drafted tokens (manifest per-token agreement ${manifest.expected?.acceptance.toFixed(3)})`
+    );
   });
 
   it('with prompt lookup (drafts from a prompt that repeats the output)', async () => {
@@ -158,7 +204,12 @@ describe('target engine: greedy speculative decoding equals plain decoding', () 
     // Repeating the prompt and its continuation makes the continuation likely to recur.
     const prompt = `${base}${first.text} ${base}`;
     const plain = await run({ prompt, maxTokens: TOKENS_PER_PROMPT, speculation: 'off' });
-    const spec = await run({ prompt, maxTokens: TOKENS_PER_PROMPT, draftSource: createPromptLookupSource(), speculation: 'on' });
+    const spec = await run({
+      prompt,
+      maxTokens: TOKENS_PER_PROMPT,
+      draftSource: createPromptLookupSource(),
+      speculation: 'on'
+    });
     expect(spec.stats.draftSource).toBe('prompt-lookup');
     expect(spec.stats.drafted).toBeGreaterThan(0);
     expect(spec.stats.accepted).toBeGreaterThan(0);
@@ -174,14 +225,28 @@ describe('target engine: greedy speculative decoding equals plain decoding', () 
 
 describe('target engine: sampling', () => {
   it('is reproducible with a seed, uses the drafts, and differs from greedy', async () => {
-    const options: GenerateOptions = { prompt: prompts[1], maxTokens: 32, temperature: 0.9, seed: 42, draftSource, speculation: 'on', draftLength: 4 };
+    const options: GenerateOptions = {
+      prompt: prompts[1],
+      maxTokens: 32,
+      temperature: 0.9,
+      seed: 42,
+      draftSource,
+      speculation: 'on',
+      draftLength: 4
+    };
     const a = await run(options);
     const b = await run(options);
     const greedy = await run({ prompt: prompts[1], maxTokens: 32, speculation: 'off' });
     expect(a.tokens).toEqual(b.tokens);
     expect(a.stats.accepted).toBeGreaterThan(0);
     expect(a.tokens).not.toEqual(greedy.tokens);
-    const plainSampled = await run({ prompt: prompts[1], maxTokens: 32, temperature: 0.9, seed: 42, speculation: 'off' });
+    const plainSampled = await run({
+      prompt: prompts[1],
+      maxTokens: 32,
+      temperature: 0.9,
+      seed: 42,
+      speculation: 'off'
+    });
     expect(plainSampled.tokens).toHaveLength(32);
     expect(plainSampled.stats.mode).toBe('standard');
   });
@@ -212,10 +277,19 @@ describe('target engine: requests', () => {
   it('constrains output to a JSON schema', async () => {
     const schema = {
       type: 'object',
-      properties: { title: { type: 'string', maxLength: 12 }, steps: { type: 'integer' }, kind: { enum: ['plan', 'answer'] } },
+      properties: {
+        title: { type: 'string', maxLength: 12 },
+        steps: { type: 'integer' },
+        kind: { enum: ['plan', 'answer'] }
+      },
       required: ['title', 'steps', 'kind']
     };
-    const result = await run({ prompt: 'plan as json:', maxTokens: 80, jsonSchema: schema, draftSource });
+    const result = await run({
+      prompt: 'plan as json:',
+      maxTokens: 80,
+      jsonSchema: schema,
+      draftSource
+    });
     expect(result.finishReason).toBe('stop');
     expect(result.stats.mode).toBe('standard');
     const value = JSON.parse(result.text) as { title: string; steps: number; kind: string };
@@ -227,7 +301,9 @@ describe('target engine: requests', () => {
 
   it('rejects bad input with specific errors', () => {
     expect(() => engine.generate({ maxTokens: 4 })).toThrow(InvalidGenerateOptionsError);
-    expect(() => engine.generate({ prompt: 'x', messages: [{ role: 'user', content: 'y' }] })).toThrow(/exactly one of/);
+    expect(() =>
+      engine.generate({ prompt: 'x', messages: [{ role: 'user', content: 'y' }] })
+    ).toThrow(/exactly one of/);
     expect(() => engine.generate({ prompt: 'x', temperature: -1 })).toThrow(/temperature/);
     expect(() => engine.detokenize([manifest.vocabSize])).toThrow(InvalidTokenError);
   });
@@ -267,7 +343,13 @@ describe('target engine: concurrency and abort', () => {
     const controller = new AbortController();
     const tokens: number[] = [];
     const consume = async () => {
-      for await (const event of engine.generate({ prompt: prompts[0], maxTokens: 900, signal: controller.signal, draftSource, speculation: 'on' })) {
+      for await (const event of engine.generate({
+        prompt: prompts[0],
+        maxTokens: 900,
+        signal: controller.signal,
+        draftSource,
+        speculation: 'on'
+      })) {
         if (event.type === 'tokens') {
           tokens.push(...event.tokens);
           if (tokens.length >= 5) controller.abort(new Error('client went away'));
@@ -277,7 +359,10 @@ describe('target engine: concurrency and abort', () => {
     await expect(consume()).rejects.toThrow(GenerationAbortedError);
     expect(tokens.length).toBeLessThan(5 + 9 + 1); // at most one more round after the abort
     // Both slots are free again.
-    const [x, y] = await Promise.all([run({ prompt: prompts[1], maxTokens: 3 }), run({ prompt: prompts[2], maxTokens: 3 })]);
+    const [x, y] = await Promise.all([
+      run({ prompt: prompts[1], maxTokens: 3 }),
+      run({ prompt: prompts[2], maxTokens: 3 })
+    ]);
     expect(x.tokens.length + y.tokens.length).toBe(6);
   });
 });
@@ -286,7 +371,12 @@ describe('target engine: speculation governor', () => {
   it('turns a slow draft source off and decodes plainly (output unchanged)', async () => {
     const slow = createSlowDraftSource(draftSource, 40);
     const plain = await run({ prompt: prompts[0], maxTokens: 64, speculation: 'off' });
-    const governed = await run({ prompt: prompts[0], maxTokens: 64, draftSource: slow, draftLength: 4 });
+    const governed = await run({
+      prompt: prompts[0],
+      maxTokens: 64,
+      draftSource: slow,
+      draftLength: 4
+    });
     expect(governed.tokens).toEqual(plain.tokens);
     expect(governed.stats.governor.isSpeculating).toBe(false);
     expect(governed.stats.governor.predictedSpeedup).toBeLessThan(1);

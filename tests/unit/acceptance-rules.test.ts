@@ -20,16 +20,20 @@ const token = fc.integer({ min: 0, max: 5 });
 describe('greedy acceptance', () => {
   it('commits the longest agreeing prefix plus the target token at the first mismatch', () => {
     fc.assert(
-      fc.property(fc.array(token, { maxLength: 12 }), fc.array(token, { minLength: 13, maxLength: 13 }), (drafts, target) => {
-        const argmax = target.slice(0, drafts.length + 1);
-        const { accepted, tokens } = acceptGreedy(drafts, argmax);
-        expect(tokens).toHaveLength(accepted + 1); // every round commits >= 1 token
-        expect(tokens.slice(0, accepted)).toEqual(drafts.slice(0, accepted));
-        for (let i = 0; i < accepted; i++) expect(drafts[i]).toBe(argmax[i]);
-        if (accepted < drafts.length) expect(drafts[accepted]).not.toBe(argmax[accepted]);
-        // Every committed token is the target's choice at its position.
-        tokens.forEach((t, i) => expect(t).toBe(argmax[i]));
-      })
+      fc.property(
+        fc.array(token, { maxLength: 12 }),
+        fc.array(token, { minLength: 13, maxLength: 13 }),
+        (drafts, target) => {
+          const argmax = target.slice(0, drafts.length + 1);
+          const { accepted, tokens } = acceptGreedy(drafts, argmax);
+          expect(tokens).toHaveLength(accepted + 1); // every round commits >= 1 token
+          expect(tokens.slice(0, accepted)).toEqual(drafts.slice(0, accepted));
+          for (let i = 0; i < accepted; i++) expect(drafts[i]).toBe(argmax[i]);
+          if (accepted < drafts.length) expect(drafts[accepted]).not.toBe(argmax[accepted]);
+          // Every committed token is the target's choice at its position.
+          tokens.forEach((t, i) => expect(t).toBe(argmax[i]));
+        }
+      )
     );
   });
 
@@ -46,7 +50,11 @@ describe('greedy acceptance', () => {
 
 /** A random normalised distribution over `n` tokens, some of them zero. */
 const distribution = (n: number) =>
-  fc.array(fc.oneof(fc.constant(0), fc.double({ min: 0.01, max: 1, noNaN: true })), { minLength: n, maxLength: n })
+  fc
+    .array(fc.oneof(fc.constant(0), fc.double({ min: 0.01, max: 1, noNaN: true })), {
+      minLength: n,
+      maxLength: n
+    })
     .filter((w) => w.some((x) => x > 0))
     .map((w) => {
       const total = w.reduce((a, b) => a + b, 0);
@@ -56,16 +64,23 @@ const distribution = (n: number) =>
 describe('rejection sampling', () => {
   it('commits accepted + 1 tokens, the accepted ones being the drafts, and only tokens the target allows', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 4 }), fc.integer(), fc.array(distribution(6), { minLength: 10, maxLength: 10 }), (k, seed, dists) => {
-        const rng = createSeededRng(seed);
-        const draftProbs = dists.slice(5, 5 + k);
-        const drafts = draftProbs.map((q) => sampleFrom(q, rng));
-        const targetProbs = dists.slice(0, k + 1);
-        const { accepted, tokens } = acceptSampled({ drafts, draftProbs, targetProbs, rng });
-        expect(tokens).toHaveLength(accepted + 1);
-        expect(tokens.slice(0, accepted)).toEqual(drafts.slice(0, accepted));
-        tokens.forEach((t, i) => expect(targetProbs[i].find(([id]) => id === t)![1]).toBeGreaterThan(0));
-      })
+      fc.property(
+        fc.integer({ min: 0, max: 4 }),
+        fc.integer(),
+        fc.array(distribution(6), { minLength: 10, maxLength: 10 }),
+        (k, seed, dists) => {
+          const rng = createSeededRng(seed);
+          const draftProbs = dists.slice(5, 5 + k);
+          const drafts = draftProbs.map((q) => sampleFrom(q, rng));
+          const targetProbs = dists.slice(0, k + 1);
+          const { accepted, tokens } = acceptSampled({ drafts, draftProbs, targetProbs, rng });
+          expect(tokens).toHaveLength(accepted + 1);
+          expect(tokens.slice(0, accepted)).toEqual(drafts.slice(0, accepted));
+          tokens.forEach((t, i) =>
+            expect(targetProbs[i].find(([id]) => id === t)![1]).toBeGreaterThan(0)
+          );
+        }
+      )
     );
   });
 
@@ -84,11 +99,17 @@ describe('rejection sampling', () => {
   });
 
   it('accepts a draft equal to the target with probability 1', () => {
-    const p: Array<[number, number]> = [[0, 0.2], [1, 0.5], [2, 0.3]];
+    const p: Array<[number, number]> = [
+      [0, 0.2],
+      [1, 0.5],
+      [2, 0.3]
+    ];
     const rng = createSeededRng(7);
     for (let i = 0; i < 200; i++) {
       const x = sampleFrom(p, rng);
-      expect(acceptSampled({ drafts: [x], draftProbs: [p], targetProbs: [p, p], rng }).accepted).toBe(1);
+      expect(
+        acceptSampled({ drafts: [x], draftProbs: [p], targetProbs: [p, p], rng }).accepted
+      ).toBe(1);
     }
   });
 });
@@ -140,7 +161,12 @@ describe('rejection sampling reproduces the target distribution (chi-square, see
           prev = x;
         }
         const targetProbs = [seq[seq.length - 1], ...drafts].map((t) => target[t]);
-        const outcome = acceptSampled({ drafts, draftProbs: options.withDraftProbs ? draftProbs : undefined, targetProbs, rng });
+        const outcome = acceptSampled({
+          drafts,
+          draftProbs: options.withDraftProbs ? draftProbs : undefined,
+          targetProbs,
+          rng
+        });
         drafted += drafts.length;
         accepted += outcome.accepted;
         seq.push(...outcome.tokens);
@@ -155,7 +181,7 @@ describe('rejection sampling reproduces the target distribution (chi-square, see
       if (prefix.length === LENGTH) {
         const expected = prob * TRIALS;
         const observed = counts.get(prefix.join(',')) ?? 0;
-        chi2 += ((observed - expected) ** 2) / expected;
+        chi2 += (observed - expected) ** 2 / expected;
         cells++;
         return;
       }
@@ -184,7 +210,7 @@ describe('rejection sampling reproduces the target distribution (chi-square, see
     const counts = new Array(VOCAB).fill(0);
     for (let i = 0; i < TRIALS; i++) counts[sampleFrom(draft[0], rng)]++;
     let chi2 = 0;
-    for (const [t, p] of target[0]) chi2 += ((counts[t] - p * TRIALS) ** 2) / (p * TRIALS);
+    for (const [t, p] of target[0]) chi2 += (counts[t] - p * TRIALS) ** 2 / (p * TRIALS);
     expect(chi2).toBeGreaterThan(chiSquareCritical(VOCAB - 1));
   });
 });
@@ -195,11 +221,15 @@ describe('expected tokens per round', () => {
     expect(expectedTokensPerRound(1, 8)).toBe(9);
     expect(expectedTokensPerRound(0, 8)).toBe(1);
     fc.assert(
-      fc.property(fc.double({ min: 0, max: 0.999, noNaN: true }), fc.integer({ min: 0, max: 16 }), (a, k) => {
-        const e = expectedTokensPerRound(a, k);
-        expect(e).toBeGreaterThanOrEqual(1 - 1e-12);
-        expect(e).toBeLessThanOrEqual(Math.min(k + 1, 1 / (1 - a)) + 1e-9);
-      })
+      fc.property(
+        fc.double({ min: 0, max: 0.999, noNaN: true }),
+        fc.integer({ min: 0, max: 16 }),
+        (a, k) => {
+          const e = expectedTokensPerRound(a, k);
+          expect(e).toBeGreaterThanOrEqual(1 - 1e-12);
+          expect(e).toBeLessThanOrEqual(Math.min(k + 1, 1 / (1 - a)) + 1e-9);
+        }
+      )
     );
   });
 });

@@ -6,10 +6,23 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { expectedTokensPerRound } from '../../native-oracle/engine/acceptance.js';
-import { createSpeculationGovernor, type SpeculationGovernor } from '../../native-oracle/engine/governor.js';
+import {
+  createSpeculationGovernor,
+  type SpeculationGovernor
+} from '../../native-oracle/engine/governor.js';
 
 /** Feeds `rounds` speculative rounds of k drafts with a fixed acceptance pattern and timings. */
-function feed(g: SpeculationGovernor, o: { rounds: number; k: number; accepted: number; stepMs: number; verifyPerTokenMs: number; draftMs: (k: number) => number }) {
+function feed(
+  g: SpeculationGovernor,
+  o: {
+    rounds: number;
+    k: number;
+    accepted: number;
+    stepMs: number;
+    verifyPerTokenMs: number;
+    draftMs: (k: number) => number;
+  }
+) {
   for (let i = 0; i < o.rounds; i++) {
     g.recordPlainStep(o.stepMs);
     g.recordDraft(o.k, o.draftMs(o.k));
@@ -43,7 +56,14 @@ describe('speculation governor', () => {
 
   it('turns drafting off for a slow remote source, with periodic probe rounds', () => {
     const g = createSpeculationGovernor({ probeEveryTokens: 16 });
-    feed(g, { rounds: 6, k: 8, accepted: 6, stepMs: 5, verifyPerTokenMs: 0.3, draftMs: (k) => 80 + k });
+    feed(g, {
+      rounds: 6,
+      k: 8,
+      accepted: 6,
+      stepMs: 5,
+      verifyPerTokenMs: 0.3,
+      draftMs: (k) => 80 + k
+    });
     const round = g.decide({ maxK: 8, mode: 'auto' });
     expect(round.k).toBe(0);
     expect(round.predictedSpeedup).toBeLessThan(1);
@@ -66,7 +86,14 @@ describe('speculation governor', () => {
 
   it('keeps drafting when draft and verify are cheap and acceptance is high', () => {
     const g = createSpeculationGovernor();
-    feed(g, { rounds: 10, k: 8, accepted: 8, stepMs: 20, verifyPerTokenMs: 1, draftMs: (k) => 1 + 2 * k });
+    feed(g, {
+      rounds: 10,
+      k: 8,
+      accepted: 8,
+      stepMs: 20,
+      verifyPerTokenMs: 1,
+      draftMs: (k) => 1 + 2 * k
+    });
     const round = g.decide({ maxK: 8, mode: 'auto' });
     expect(round.k).toBeGreaterThan(0);
     expect(round.predictedSpeedup).toBeGreaterThan(1.5);
@@ -76,31 +103,56 @@ describe('speculation governor', () => {
   it('chooses a shorter k when acceptance drops', () => {
     const high = createSpeculationGovernor();
     const low = createSpeculationGovernor();
-    const common = { rounds: 20, stepMs: 20, verifyPerTokenMs: 1, draftMs: (k: number) => 1 + 2 * k };
+    const common = {
+      rounds: 20,
+      stepMs: 20,
+      verifyPerTokenMs: 1,
+      draftMs: (k: number) => 1 + 2 * k
+    };
     feed(high, { ...common, k: 8, accepted: 8 });
     feed(high, { ...common, k: 4, accepted: 4 });
     feed(low, { ...common, k: 8, accepted: 1 });
     feed(low, { ...common, k: 4, accepted: 1 });
-    expect(low.decide({ maxK: 8, mode: 'auto' }).k).toBeLessThan(high.decide({ maxK: 8, mode: 'auto' }).k);
+    expect(low.decide({ maxK: 8, mode: 'auto' }).k).toBeLessThan(
+      high.decide({ maxK: 8, mode: 'auto' }).k
+    );
   });
 
   it('turns back on when a source recovers', () => {
     const g = createSpeculationGovernor({ probeEveryTokens: 4, timingWindow: 8 });
-    feed(g, { rounds: 4, k: 4, accepted: 3, stepMs: 10, verifyPerTokenMs: 0.5, draftMs: () => 200 });
+    feed(g, {
+      rounds: 4,
+      k: 4,
+      accepted: 3,
+      stepMs: 10,
+      verifyPerTokenMs: 0.5,
+      draftMs: () => 200
+    });
     expect(g.decide({ maxK: 4, mode: 'auto' }).k).toBe(0);
-    feed(g, { rounds: 10, k: 4, accepted: 4, stepMs: 10, verifyPerTokenMs: 0.5, draftMs: (k) => 0.5 * k });
+    feed(g, {
+      rounds: 10,
+      k: 4,
+      accepted: 4,
+      stepMs: 10,
+      verifyPerTokenMs: 0.5,
+      draftMs: (k) => 0.5 * k
+    });
     expect(g.decide({ maxK: 4, mode: 'auto' }).k).toBeGreaterThan(0);
   });
 
   it('acceptance estimate stays in (0, 1) and moves towards the observed rate', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 16 }), fc.array(fc.nat(16), { minLength: 1, maxLength: 60 }), (k, pattern) => {
-        const g = createSpeculationGovernor();
-        for (const a of pattern) g.recordVerify(k, 1, Math.min(a, k));
-        const est = g.acceptance();
-        expect(est).toBeGreaterThan(0);
-        expect(est).toBeLessThan(1);
-      })
+      fc.property(
+        fc.integer({ min: 1, max: 16 }),
+        fc.array(fc.nat(16), { minLength: 1, maxLength: 60 }),
+        (k, pattern) => {
+          const g = createSpeculationGovernor();
+          for (const a of pattern) g.recordVerify(k, 1, Math.min(a, k));
+          const est = g.acceptance();
+          expect(est).toBeGreaterThan(0);
+          expect(est).toBeLessThan(1);
+        }
+      )
     );
     const g = createSpeculationGovernor({ priorAcceptance: 0.5 });
     for (let i = 0; i < 200; i++) g.recordVerify(4, 1, i % 5 === 0 ? 2 : 4); // mostly all accepted
@@ -109,7 +161,14 @@ describe('speculation governor', () => {
 
   it('is not swung by a few slow outliers (another process took the CPU)', () => {
     const g = createSpeculationGovernor();
-    feed(g, { rounds: 12, k: 4, accepted: 4, stepMs: 20, verifyPerTokenMs: 1, draftMs: (k) => 1 + k });
+    feed(g, {
+      rounds: 12,
+      k: 4,
+      accepted: 4,
+      stepMs: 20,
+      verifyPerTokenMs: 1,
+      draftMs: (k) => 1 + k
+    });
     for (let i = 0; i < 3; i++) g.recordDraft(4, 500); // three stalls
     const round = g.decide({ maxK: 4, mode: 'auto' });
     expect(round.k).toBeGreaterThan(0);
@@ -118,11 +177,20 @@ describe('speculation governor', () => {
 
   it('never proposes more than maxK drafts, and 0 when there is no room', () => {
     const g = createSpeculationGovernor();
-    feed(g, { rounds: 5, k: 8, accepted: 8, stepMs: 20, verifyPerTokenMs: 0.1, draftMs: (k) => 0.1 * k });
-    fc.assert(fc.property(fc.integer({ min: 0, max: 32 }), (maxK) => {
-      const r = g.decide({ maxK, mode: 'auto' });
-      expect(r.k).toBeLessThanOrEqual(maxK);
-      if (maxK === 0) expect(r.k).toBe(0);
-    }));
+    feed(g, {
+      rounds: 5,
+      k: 8,
+      accepted: 8,
+      stepMs: 20,
+      verifyPerTokenMs: 0.1,
+      draftMs: (k) => 0.1 * k
+    });
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 32 }), (maxK) => {
+        const r = g.decide({ maxK, mode: 'auto' });
+        expect(r.k).toBeLessThanOrEqual(maxK);
+        if (maxK === 0) expect(r.k).toBe(0);
+      })
+    );
   });
 });

@@ -8,8 +8,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { float16BitsToFloat32, float32ToFloat16Bits, writeGguf } from '../../native-oracle/models/gguf-writer.js';
-import { DEFAULT_PAIR, ensureModelPair, sha256File, type PairConfig } from '../../native-oracle/models/index.js';
+import {
+  float16BitsToFloat32,
+  float32ToFloat16Bits,
+  writeGguf
+} from '../../native-oracle/models/gguf-writer.js';
+import {
+  DEFAULT_PAIR,
+  ensureModelPair,
+  sha256File,
+  type PairConfig
+} from '../../native-oracle/models/index.js';
 import { buildVocabulary } from '../../native-oracle/models/vocab.js';
 
 let dir: string;
@@ -32,17 +41,23 @@ function parseGguf(buf: Buffer) {
   };
   const value = (type: number): unknown => {
     switch (type) {
-      case 4: return u32();
-      case 5: return ((o += 4), buf.readInt32LE(o - 4));
-      case 6: return ((o += 4), buf.readFloatLE(o - 4));
-      case 7: return ((o += 1), buf[o - 1] === 1);
-      case 8: return str();
+      case 4:
+        return u32();
+      case 5:
+        return ((o += 4), buf.readInt32LE(o - 4));
+      case 6:
+        return ((o += 4), buf.readFloatLE(o - 4));
+      case 7:
+        return ((o += 1), buf[o - 1] === 1);
+      case 8:
+        return str();
       case 9: {
         const itemType = u32();
         const n = u64();
         return Array.from({ length: n }, () => value(itemType));
       }
-      default: throw new Error(`type ${type}`);
+      default:
+        throw new Error(`type ${type}`);
     }
   };
   expect(buf.subarray(0, 4).toString('latin1')).toBe('GGUF');
@@ -94,16 +109,24 @@ describe('gguf writer', () => {
       ['a', [3, 2], 0, 0],
       ['b', [3], 1, 32]
     ]);
-    const readA = new Float32Array(buf.buffer.slice(buf.byteOffset + g.dataStart, buf.byteOffset + g.dataStart + 24));
+    const readA = new Float32Array(
+      buf.buffer.slice(buf.byteOffset + g.dataStart, buf.byteOffset + g.dataStart + 24)
+    );
     expect(Array.from(readA)).toEqual(Array.from(a));
-    const f16 = [0, 1, 2].map((i) => float16BitsToFloat32(buf.readUInt16LE(g.dataStart + 32 + 2 * i)));
+    const f16 = [0, 1, 2].map((i) =>
+      float16BitsToFloat32(buf.readUInt16LE(g.dataStart + 32 + 2 * i))
+    );
     expect(f16).toEqual([1, 0.5, -65504]);
   });
 
   it('rejects a tensor whose data does not match its shape, leaving no file', async () => {
     const path = join(dir, 'bad.gguf');
     await expect(
-      writeGguf({ path, metadata: [], tensors: [{ name: 'x', shape: [4], type: 'F32', data: () => new Float32Array(3) }] })
+      writeGguf({
+        path,
+        metadata: [],
+        tensors: [{ name: 'x', shape: [4], type: 'F32', data: () => new Float32Array(3) }]
+      })
     ).rejects.toThrow(/3 values for shape \[4\]/);
     await expect(readFile(path)).rejects.toThrow(/ENOENT/);
   });
@@ -134,16 +157,31 @@ describe('vocabulary', () => {
 });
 
 describe('model generation', () => {
-  const small: PairConfig = { ...DEFAULT_PAIR, name: 'unit', nEmbd: 32, nHead: 2, nHeadKv: 1, nFf: 64, measureTokens: 4 };
+  const small: PairConfig = {
+    ...DEFAULT_PAIR,
+    name: 'unit',
+    nEmbd: 32,
+    nHead: 2,
+    nHeadKv: 1,
+    nFf: 64,
+    measureTokens: 4
+  };
 
   it('is deterministic, idempotent and safe with concurrent writers', async () => {
-    const [a, b] = await Promise.all([ensureModelPair({ dir, config: small }), ensureModelPair({ dir, config: small })]);
+    const [a, b] = await Promise.all([
+      ensureModelPair({ dir, config: small }),
+      ensureModelPair({ dir, config: small })
+    ]);
     expect(a.manifest.target.sha256).toBe(b.manifest.target.sha256);
     expect(await sha256File(a.targetPath)).toBe(a.manifest.target.sha256);
     expect(await sha256File(a.draftPath)).toBe(a.manifest.draft.sha256);
     const again = await ensureModelPair({ dir, config: small });
     expect(again.generated).toBe(false);
-    const other = await ensureModelPair({ dir: join(dir), config: { ...small, alpha: 0.5 }, prefix: 'alt-' });
+    const other = await ensureModelPair({
+      dir: join(dir),
+      config: { ...small, alpha: 0.5 },
+      prefix: 'alt-'
+    });
     expect(other.manifest.target.sha256).not.toBe(a.manifest.target.sha256);
     // The draft does not depend on alpha: it is the shared first layer.
     expect(other.manifest.draft.sha256).toBe(a.manifest.draft.sha256);

@@ -18,21 +18,25 @@ describe('prompt lookup', () => {
 
   it('every draft is the continuation of an earlier occurrence of the context suffix', () => {
     fc.assert(
-      fc.property(fc.array(fc.integer({ min: 0, max: 4 }), { maxLength: 40 }), fc.integer({ min: 1, max: 8 }), (context, k) => {
-        const draft = lookupDraft(context, k, 3, 1);
-        expect(draft.length).toBeLessThanOrEqual(k);
-        if (draft.length === 0) return;
-        const found = [3, 2, 1].some((n) => {
-          if (context.length <= n) return false;
-          const suffix = context.slice(-n);
-          for (let i = 0; i + n < context.length; i++) {
-            const isMatch = suffix.every((t, j) => context[i + j] === t);
-            if (isMatch && draft.every((t, j) => context[i + n + j] === t)) return true;
-          }
-          return false;
-        });
-        expect(found).toBe(true);
-      })
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 4 }), { maxLength: 40 }),
+        fc.integer({ min: 1, max: 8 }),
+        (context, k) => {
+          const draft = lookupDraft(context, k, 3, 1);
+          expect(draft.length).toBeLessThanOrEqual(k);
+          if (draft.length === 0) return;
+          const found = [3, 2, 1].some((n) => {
+            if (context.length <= n) return false;
+            const suffix = context.slice(-n);
+            for (let i = 0; i + n < context.length; i++) {
+              const isMatch = suffix.every((t, j) => context[i + j] === t);
+              if (isMatch && draft.every((t, j) => context[i + n + j] === t)) return true;
+            }
+            return false;
+          });
+          expect(found).toBe(true);
+        }
+      )
     );
   });
 
@@ -41,6 +45,8 @@ describe('prompt lookup', () => {
     const signal = new AbortController().signal;
     expect(source.name).toBe('prompt-lookup');
     expect(await source.draft({ context: [1, 2, 3], k: 4, signal })).toBeNull();
-    expect(await source.draft({ context: [1, 2, 3, 1, 2], k: 4, signal })).toEqual({ tokens: [3, 1, 2] });
+    expect(await source.draft({ context: [1, 2, 3, 1, 2], k: 4, signal })).toEqual({
+      tokens: [3, 1, 2]
+    });
   });
 });
