@@ -1,6 +1,6 @@
 /**
- * Storage encoding of one receipt body: a format byte, then the canonical JSON of the whole
- * signed receipt, raw-deflated with a preset dictionary of the words every receipt repeats
+ * Storage encoding of one receipt: the raw 64-byte signature in its own column, and the body (a
+ * format byte, then the canonical JSON that was hashed and signed, byte for byte) raw-deflated with a preset dictionary of the words every receipt repeats
  * (field names, event kinds, tiers). Small JSON objects compress poorly on their own; the
  * dictionary is what brings a receipt to a few hundred bytes on disk.
  *
@@ -39,27 +39,35 @@ const DICTIONARY_V1 = Buffer.from(
   ].join('')
 );
 
-/** Encodes a signed receipt for storage. */
-export function encodeReceiptBody(receipt: ExecutionReceipt): Buffer {
-  const json = Buffer.from(canonicalize(receipt), 'utf8');
+/** Compresses the canonical JSON of a receipt body (the receipt minus its signature). */
+export function encodeBodyJson(bodyJson: string): Buffer {
+  const json = Buffer.from(bodyJson, 'utf8');
   const packed = deflateRawSync(json, { dictionary: DICTIONARY_V1, level: 6 });
-  return packed.length + 1 < json.length + 1
-    ? Buffer.concat([Buffer.of(FORMAT_DEFLATE_V1), packed])
-    : Buffer.concat([Buffer.of(FORMAT_PLAIN), json]);
+  return packed.length < json.length ? Buffer.concat([Buffer.of(FORMAT_DEFLATE_V1), packed]) : Buffer.concat([Buffer.of(FORMAT_PLAIN), json]);
 }
 
-/** Decodes a stored body back into the receipt object exactly as it was signed. Throws ReceiptDecodeError. */
-export function decodeReceiptBody(body: Buffer | Uint8Array): ExecutionReceipt {
+/** The stored form of a signed receipt: compressed canonical body + raw 64-byte signature. */
+export function encodeReceipt(receipt: ExecutionReceipt): { body: Buffer; sig: Buffer } {
+  const { signature, ...body } = receipt;
+  return { body: encodeBodyJson(canonicalize(body)), sig: Buffer.from(signature, 'hex') };
+}
+
+/** Rebuilds the receipt object exactly as it was signed. Throws ReceiptDecodeError. */
+export function decodeReceipt(body: Buffer | Uint8Array, sig: Buffer | Uint8Array): ExecutionReceipt {
   const buf = Buffer.isBuffer(body) ? body : Buffer.from(body);
+  let json: string;
   try {
     switch (buf[0]) {
       case FORMAT_PLAIN:
-        return JSON.parse(buf.subarray(1).toString('utf8')) as ExecutionReceipt;
+        json = buf.subarray(1).toString('utf8');
+        break;
       case FORMAT_DEFLATE_V1:
-        return JSON.parse(inflateRawSync(buf.subarray(1), { dictionary: DICTIONARY_V1 }).toString('utf8')) as ExecutionReceipt;
+        json = inflateRawSync(buf.subarray(1), { dictionary: DICTIONARY_V1 }).toString('utf8');
+        break;
       default:
         throw new ReceiptDecodeError(`unknown receipt body format byte ${buf[0]}`);
     }
+    return { ...(JSON.parse(json) as Omit<ExecutionReceipt, 'signature'>), signature: Buffer.from(sig).toString('hex') } as ExecutionReceipt;
   } catch (err) {
     if (err instanceof ReceiptDecodeError) throw err;
     throw new ReceiptDecodeError('stored receipt body cannot be decoded', { cause: err });

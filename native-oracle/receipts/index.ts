@@ -5,5 +5,5 @@
  */
 export { createReceiptStore, ORPHAN_REASON, type ReceiptStore, type ReceiptStoreOptions, type ExecutionIndexRow } from './store.js';
 export { createNodeSigner, loadOrCreateNodeSigner, nodeVerifySignature, KEY_FILE_NAME, type NodeSigner } from './keys.js';
-export { encodeReceiptBody, decodeReceiptBody } from './codec.js';
+export { encodeReceipt, decodeReceipt, encodeBodyJson } from './codec.js';
 export { IdempotencyConflictError, NodeKeyError, ReceiptAppendError, ReceiptDecodeError } from './errors.js';

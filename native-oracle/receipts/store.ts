@@ -7,6 +7,12 @@
  * execution index) fail inside SQLite, and signatures make any edit that bypasses the triggers
  * (someone editing the file) detectable by `verify()`.
  *
+ * Group commit: appends join one open transaction that commits at the end of the current
+ * event-loop turn (setImmediate), or at `flush()`. Readers on this connection see appended
+ * receipts at once; a process crash can lose only the receipts of the last turn, which is
+ * always the tail of a chain (never a hole). Callers that need a receipt durable before they
+ * act (the runner, before it dispatches work) call `flush()` first: write-ahead.
+ *
  * Tables: executions (index: id, created_at_ms, request hash, idempotency key),
  * receipts (exec, seq, body) WITHOUT ROWID, execution_ends (terminal status, insert-only).
  */
@@ -17,7 +23,7 @@ import { createLogger } from '../../src/lib/server/log.js';
 import { executionStatus } from '../../src/lib/protocol/provenance.js';
 import { receiptHash, sealReceipt, verifyReceiptChain, type ChainVerification, type ReceiptSigner } from '../../src/lib/protocol/receipt-chain.js';
 import type { ExecutionReceipt, ExecutionStatus, UnsignedReceipt } from '../../src/lib/protocol/receipts.js';
-import { decodeReceiptBody, encodeReceiptBody } from './codec.js';
+import { decodeReceipt, encodeBodyJson } from './codec.js';
 import { IdempotencyConflictError, ReceiptAppendError } from './errors.js';
 import { nodeVerifySignature } from './keys.js';
 
@@ -47,6 +53,8 @@ export interface ReceiptStore {
   hasExecution(executionId: string): boolean;
   /** Seals and appends one receipt; returns it as stored. Throws ReceiptAppendError. */
   append(unsigned: UnsignedReceipt): ExecutionReceipt;
+  /** Commits pending appends now (they commit at the end of the event-loop turn anyway). */
+  flush(): void;
   /** Records the terminal status of an execution (insert-only; a second call is ignored). */
   markEnded(executionId: string, status: Exclude<ExecutionStatus, 'running'>, atMs: number): void;
   /** All receipts of an execution in seq order; [] when unknown. */
@@ -75,6 +83,7 @@ CREATE TABLE IF NOT EXISTS executions (
 CREATE TABLE IF NOT EXISTS receipts (
   exec INTEGER NOT NULL,
   seq INTEGER NOT NULL,
+  sig BLOB NOT NULL,
   body BLOB NOT NULL,
   PRIMARY KEY (exec, seq)
 ) WITHOUT ROWID;
@@ -107,6 +116,9 @@ interface ChainHead {
 export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
   if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
   const db = new Database(options.path);
+  // 8 KiB pages: a receipt carrying a whole brief stays in its b-tree cell instead of spilling
+  // to a mostly empty overflow page (only effective when the file is created).
+  db.pragma('page_size = 8192');
   db.pragma('journal_mode = WAL');
   // NORMAL in WAL mode: a commit survives a process crash; only an OS crash may lose the last ones.
   db.pragma('synchronous = NORMAL');
@@ -118,9 +130,9 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
     insertExec: db.prepare('INSERT INTO executions (execution_id, created_at_ms, request_hash, idempotency_key) VALUES (?, ?, ?, ?)'),
     execId: db.prepare('SELECT id FROM executions WHERE execution_id = ?').pluck(),
     byKey: db.prepare('SELECT execution_id, request_hash FROM executions WHERE idempotency_key = ?'),
-    insertReceipt: db.prepare('INSERT INTO receipts (exec, seq, body) VALUES (?, ?, ?)'),
-    lastReceipt: db.prepare('SELECT seq, body FROM receipts WHERE exec = ? ORDER BY seq DESC LIMIT 1'),
-    receipts: db.prepare('SELECT body FROM receipts WHERE exec = ? ORDER BY seq').pluck(),
+    insertReceipt: db.prepare('INSERT INTO receipts (exec, seq, sig, body) VALUES (?, ?, ?, ?)'),
+    lastReceipt: db.prepare('SELECT seq, sig, body FROM receipts WHERE exec = ? ORDER BY seq DESC LIMIT 1'),
+    receipts: db.prepare('SELECT sig, body FROM receipts WHERE exec = ? ORDER BY seq'),
     insertEnd: db.prepare('INSERT OR IGNORE INTO execution_ends (exec, status, ended_at_ms) VALUES (?, ?, ?)'),
     listExec: db.prepare(
       `SELECT e.execution_id, e.created_at_ms, x.status AS ended_status FROM executions e
@@ -128,6 +140,30 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
     ),
     unended: db.prepare('SELECT e.id, e.execution_id FROM executions e LEFT JOIN execution_ends x ON x.exec = e.id WHERE x.exec IS NULL')
   };
+
+  let commitScheduled = false;
+  /** Opens the group transaction if none is open and schedules its commit. */
+  function inGroup(): void {
+    if (!db.inTransaction) db.exec('BEGIN');
+    if (!commitScheduled) {
+      commitScheduled = true;
+      setImmediate(() => {
+        commitScheduled = false;
+        if (db.open) commit();
+      });
+    }
+  }
+  function commit(): void {
+    if (!db.inTransaction) return;
+    try {
+      db.exec('COMMIT');
+    } catch (err) {
+      log.error('receipt commit failed; rolling back the group', { err });
+      heads.clear();
+      if (db.inTransaction) db.exec('ROLLBACK');
+      throw new ReceiptAppendError('receipt commit failed', { cause: err });
+    }
+  }
 
   const heads = new Map<string, ChainHead>();
   const MAX_CACHED_HEADS = 10_000;
@@ -137,8 +173,8 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
     if (cached) return cached;
     const exec = stmt.execId.get(executionId) as number | undefined;
     if (exec === undefined) throw new ReceiptAppendError(`unknown execution ${executionId}; createExecution first`);
-    const last = stmt.lastReceipt.get(exec) as { seq: number; body: Buffer } | undefined;
-    const h: ChainHead = last ? { exec, seq: last.seq, hash: receiptHash(decodeReceiptBody(last.body)) } : { exec, seq: -1, hash: null };
+    const last = stmt.lastReceipt.get(exec) as { seq: number; sig: Buffer; body: Buffer } | undefined;
+    const h: ChainHead = last ? { exec, seq: last.seq, hash: receiptHash(decodeReceipt(last.body, last.sig)) } : { exec, seq: -1, hash: null };
     if (heads.size >= MAX_CACHED_HEADS) heads.clear();
     heads.set(executionId, h);
     return h;
@@ -152,6 +188,7 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
         const existing = store.findByIdempotencyKey(row.idempotency_key);
         if (existing) throw new IdempotencyConflictError(`idempotency key already used by ${existing.execution_id}`);
       }
+      inGroup();
       const info = stmt.insertExec.run(row.execution_id, row.created_at_ms, row.request_hash, row.idempotency_key ?? null);
       heads.set(row.execution_id, { exec: Number(info.lastInsertRowid), seq: -1, hash: null });
     },
@@ -167,9 +204,10 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
     append(unsigned) {
       const h = head(unsigned.execution_id);
       const seq = h.seq + 1;
-      const { receipt, hash } = sealReceipt(unsigned, { seq, prevHash: h.hash, signer });
+      const { receipt, hash, bodyJson, signatureBytes } = sealReceipt(unsigned, { seq, prevHash: h.hash, signer });
       try {
-        stmt.insertReceipt.run(h.exec, seq, encodeReceiptBody(receipt));
+        inGroup();
+        stmt.insertReceipt.run(h.exec, seq, Buffer.from(signatureBytes.buffer, signatureBytes.byteOffset, signatureBytes.byteLength), encodeBodyJson(bodyJson));
       } catch (err) {
         heads.delete(unsigned.execution_id);
         throw new ReceiptAppendError(`append failed for ${unsigned.execution_id} seq ${seq}`, { cause: err });
@@ -179,16 +217,20 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
       return receipt;
     },
 
+    flush: () => commit(),
+
     markEnded(executionId, status, atMs) {
       const exec = stmt.execId.get(executionId) as number | undefined;
       if (exec === undefined) return;
+      inGroup();
       stmt.insertEnd.run(exec, status, atMs);
+      commit();
     },
 
     list(executionId) {
       const exec = stmt.execId.get(executionId) as number | undefined;
       if (exec === undefined) return [];
-      return (stmt.receipts.all(exec) as Buffer[]).map(decodeReceiptBody);
+      return (stmt.receipts.all(exec) as Array<{ sig: Buffer; body: Buffer }>).map((r) => decodeReceipt(r.body, r.sig));
     },
 
     listExecutions({ limit = 50, beforeMs = Number.MAX_SAFE_INTEGER } = {}) {
@@ -240,6 +282,7 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
     },
 
     close() {
+      if (db.open) commit();
       heads.clear();
       db.close();
     }

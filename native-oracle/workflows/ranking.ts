@@ -86,7 +86,7 @@ export function matchesResidency(d: CapabilityDescriptor, residency: string | nu
   const r = residency.toLowerCase();
   if (r === 'local' || r === 'personal') return d.supply_tier === 'personal';
   if (r === 'private' || r === 'public') return d.supply_tier === r;
-  return d.tags.includes(`residency:${r}`) || d.tags.includes(`region:${r}`);
+  return (d.tags ?? []).includes(`residency:${r}`) || (d.tags ?? []).includes(`region:${r}`);
 }
 
 const f3 = (x: number) => x.toFixed(3);
@@ -108,7 +108,7 @@ export function rankCandidates(input: RankInput): Ranking {
       ? 'tier_not_allowed'
       : !satisfiesTrustFloor(d.trust_tier, policy.trust_tier)
         ? 'trust_floor_unmet'
-        : !d.tags.includes(step.capability_tag)
+        : !(d.tags ?? []).includes(step.capability_tag)
           ? 'missing_capability'
           : !matchesResidency(d, policy.data_residency)
             ? 'residency_mismatch'
@@ -128,8 +128,8 @@ export function rankCandidates(input: RankInput): Ranking {
   const ranked: RankedCandidate[] = eligible.map(({ c, est, latency }) => {
     const d = c.descriptor;
     const components: Record<string, number> = {
-      required_matches: 0.4 * step.required_tags.filter((t) => d.tags.includes(t)).length,
-      policy_matches: 0.2 * policy.capability_tags.filter((t) => d.tags.includes(t)).length,
+      required_matches: 0.4 * step.required_tags.filter((t) => (d.tags ?? []).includes(t)).length,
+      policy_matches: 0.2 * policy.capability_tags.filter((t) => (d.tags ?? []).includes(t)).length,
       latency_score: 1 / (1 + latency / 1500),
       fallback_bias: (() => {
         const i = policy.fallback_order.indexOf(d.supply_tier);

@@ -236,13 +236,16 @@ export async function runResearchBrief(options: RunOptions): Promise<RunOutcome>
         event_kind: 'dispatched',
         step_kind: spec.step_kind,
         ...candidateFields(current.descriptor),
-        capability_match_reason: current.descriptor.selection_reason,
+        capability_match_reason: `rank=${index},score=${current.descriptor.score}`,
         estimated_cost_usd: current.estimated_cost_usd,
         outcome: 'dispatched',
         agent_identity: spec.step_kind,
         summary: `Dispatching ${spec.step_kind} via ${current.descriptor.display_name}`
       });
       tail = dispatched;
+      // Write-ahead: the dispatched receipt is durable before the work starts, so a crash
+      // from here on leaves a tail that orphan repair will find.
+      store.flush();
       // 2. One attempt: bounded by the candidate's timeout, the deadline and cancellation.
       const timeout = new AbortController();
       const timer = setTimeout(() => timeout.abort(new StepAttemptError('timeout')), cand.timeout_ms);
@@ -266,7 +269,7 @@ export async function runResearchBrief(options: RunOptions): Promise<RunOutcome>
           event_kind: 'completed',
           step_kind: spec.step_kind,
           ...candidateFields(current.descriptor),
-          capability_match_reason: current.descriptor.selection_reason,
+          capability_match_reason: `rank=${index},score=${current.descriptor.score}`,
           estimated_cost_usd: current.estimated_cost_usd,
           actual_cost_usd: cost,
           latency_ms: result.latency_ms,
@@ -293,7 +296,7 @@ export async function runResearchBrief(options: RunOptions): Promise<RunOutcome>
         event_kind: 'failed',
         step_kind: spec.step_kind,
         ...candidateFields(current.descriptor),
-        capability_match_reason: current.descriptor.selection_reason,
+        capability_match_reason: `rank=${index},score=${current.descriptor.score}`,
         estimated_cost_usd: current.estimated_cost_usd,
         outcome: 'failed',
         failure_reason: failure,
@@ -455,23 +458,25 @@ function actualCostOf(d: CapabilityDescriptor, r: StepResult): number {
   return round6((r.input_tokens * (d.price_per_1k_input_usd ?? 0) + r.output_tokens * (d.price_per_1k_output_usd ?? 0)) / 1000);
 }
 
-/** The candidate snapshot written into receipts: identity, tiers, prices, and (ranked lists) score and reason. */
-function slim(d: CapabilityDescriptor, withScore = false): CapabilityDescriptor {
-  return {
+/**
+ * The candidate snapshot written into receipts. Selected candidates: identity, tiers, where it
+ * runs and its prices. Ranked lists: identity, tiers, prices, latency, health, score and the
+ * score's terms (`selection_reason`). Tags live in /v1/capabilities; receipts stay small.
+ */
+function slim(d: CapabilityDescriptor, isRanking = false): CapabilityDescriptor {
+  const base = {
     candidate_id: d.candidate_id,
     display_name: d.display_name,
     kind: d.kind,
     supply_tier: d.supply_tier,
     trust_tier: d.trust_tier,
-    endpoint: d.endpoint ?? undefined,
-    model_id: d.model_id ?? undefined,
-    latency_ms: d.latency_ms ?? undefined,
-    price_per_1k_input_usd: d.price_per_1k_input_usd,
-    price_per_1k_output_usd: d.price_per_1k_output_usd,
-    tags: d.tags,
-    healthy: d.healthy ?? undefined,
-    ...(withScore ? { score: d.score, selection_reason: d.selection_reason } : {})
-  } as CapabilityDescriptor;
+    price_per_1k_input_usd: d.price_per_1k_input_usd ?? 0,
+    price_per_1k_output_usd: d.price_per_1k_output_usd ?? 0
+  };
+  if (isRanking) {
+    return { ...base, latency_ms: d.latency_ms ?? undefined, healthy: d.healthy ?? undefined, score: d.score, selection_reason: d.selection_reason };
+  }
+  return { ...base, endpoint: d.endpoint ?? undefined, model_id: d.model_id ?? undefined };
 }
 
 /** Resolves with `promise`, or rejects as soon as `signal` aborts (an executor that ignores its signal cannot hang a step). */

@@ -68,6 +68,8 @@ export function createWorkflowService(options: { store: ReceiptStore; registry: 
       // runResearchBrief appends its `planned` receipt synchronously, before its first await.
       const done = runResearchBrief({ executionId, task, store, registry, signal: controller.signal, now }).finally(() => running.delete(executionId));
       running.set(executionId, { controller, done });
+      // The id is about to be acknowledged (202): make the execution and its root receipt durable.
+      store.flush();
       log.info('execution started', { execution_id: executionId, sources: task.sources.length });
       return { execution_id: executionId, is_replay: false };
     },

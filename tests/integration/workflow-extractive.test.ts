@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyReceiptChain } from '../../src/lib/protocol/receipt-chain.js';
-import { decodeReceiptBody, encodeReceiptBody } from '../../native-oracle/receipts/index.js';
+import { decodeReceipt, encodeReceipt } from '../../native-oracle/receipts/index.js';
 import { events, getJson, postJson, startWorkflowOracle, task, tempDir, type WorkflowOracle } from './workflow-fixtures.js';
 
 const FULL_RUN = [
@@ -133,10 +133,10 @@ describe('research_brief with the extractive engine only (no model)', () => {
     expect(() => db.prepare('DELETE FROM receipts').run()).toThrow('append-only');
     db.exec('DROP TRIGGER receipts_no_update');
     const exec = db.prepare('SELECT id FROM executions WHERE execution_id = ?').pluck().get(id) as number;
-    const row = db.prepare('SELECT body FROM receipts WHERE exec = ? AND seq = 6').pluck().get(exec) as Buffer;
-    const receipt = decodeReceiptBody(row);
+    const row = db.prepare('SELECT sig, body FROM receipts WHERE exec = ? AND seq = 6').get(exec) as { sig: Buffer; body: Buffer };
+    const receipt = decodeReceipt(row.body, row.sig);
     expect(receipt.event_kind).toBe('completed');
-    db.prepare('UPDATE receipts SET body = ? WHERE exec = ? AND seq = 6').run(encodeReceiptBody({ ...receipt, summary: 'A much nicer summary.' }), exec);
+    db.prepare('UPDATE receipts SET body = ? WHERE exec = ? AND seq = 6').run(encodeReceipt({ ...receipt, summary: 'A much nicer summary.' }).body, exec);
     db.close();
     oracle = await startWorkflowOracle({ dataDir: tmp.dir });
     const receipts = await getJson(`${oracle.url}/v1/executions/${id}/receipts`);

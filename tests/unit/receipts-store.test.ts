@@ -8,8 +8,8 @@ import type { UnsignedReceipt } from '../../src/lib/protocol/receipts.js';
 import {
   createNodeSigner,
   createReceiptStore,
-  decodeReceiptBody,
-  encodeReceiptBody,
+  decodeReceipt,
+  encodeReceipt,
   loadOrCreateNodeSigner,
   NodeKeyError,
   ORPHAN_REASON
@@ -103,9 +103,9 @@ describe('receipt store (real SQLite file)', () => {
     store.close();
     const db = new Database(path);
     db.exec('DROP TRIGGER receipts_no_update');
-    const row = db.prepare('SELECT exec, body FROM receipts WHERE seq = 2').get() as { exec: number; body: Buffer };
-    const edited = { ...decodeReceiptBody(row.body), actual_cost_usd: 0.01 };
-    db.prepare('UPDATE receipts SET body = ? WHERE exec = ? AND seq = 2').run(encodeReceiptBody(edited), row.exec);
+    const row = db.prepare('SELECT exec, sig, body FROM receipts WHERE seq = 2').get() as { exec: number; sig: Buffer; body: Buffer };
+    const edited = { ...decodeReceipt(row.body, row.sig), actual_cost_usd: 0.01 };
+    db.prepare('UPDATE receipts SET body = ? WHERE exec = ? AND seq = 2').run(encodeReceipt(edited).body, row.exec);
     db.close();
     const reopened = createReceiptStore({ path, signer: createNodeSigner(new Uint8Array(32).fill(2)) });
     const report = reopened.verify(EXEC);

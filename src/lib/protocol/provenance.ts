@@ -59,34 +59,30 @@ export function buildProvenance(receipts: readonly ReceiptLike[], executionId?: 
     if (r.event_kind === 'failed') return hasFallbackChild(r.receipt_id) ? 'fallback' : 'failed';
     return 'main';
   };
-  const nodes: ProvenanceNode[] = sorted.map((r) => {
-    const node: ProvenanceNode = {
-      receipt_id: r.receipt_id,
-      parent_receipt_id: r.parent_receipt_id ?? null,
-      step_id: r.step_id,
-      attempt_id: r.attempt_id,
-      event_kind: r.event_kind,
-      timestamp_ms: r.timestamp_ms,
-      seq: r.seq ?? 0,
-      step_kind: r.step_kind ?? null,
-      label: `${r.step_kind ?? r.step_id} · ${r.event_kind}`,
-      branch: branchOf(r)
-    };
-    const optional = [
-      'supply_tier',
-      'trust_tier',
-      'latency_ms',
-      'estimated_cost_usd',
-      'actual_cost_usd',
-      'failure_reason',
-      'fallback_reason',
-      'summary',
-      'selected_candidate',
-      'model_metadata'
-    ] as const;
-    for (const key of optional) if (r[key] != null) (node as Record<string, unknown>)[key] = r[key];
-    return node;
-  });
+  // Literal objects with every key (undefined when absent, dropped by JSON) keep one hidden
+  // class for all nodes: adding keys one by one made 100k-node rebuilds ~2x slower.
+  const nodes: ProvenanceNode[] = sorted.map((r) => ({
+    receipt_id: r.receipt_id,
+    parent_receipt_id: r.parent_receipt_id ?? null,
+    step_id: r.step_id,
+    attempt_id: r.attempt_id,
+    event_kind: r.event_kind,
+    timestamp_ms: r.timestamp_ms,
+    seq: r.seq ?? 0,
+    step_kind: r.step_kind ?? null,
+    label: `${r.step_kind ?? r.step_id} · ${r.event_kind}`,
+    supply_tier: r.supply_tier ?? undefined,
+    trust_tier: r.trust_tier ?? undefined,
+    latency_ms: r.latency_ms ?? undefined,
+    estimated_cost_usd: r.estimated_cost_usd ?? undefined,
+    actual_cost_usd: r.actual_cost_usd ?? undefined,
+    failure_reason: r.failure_reason ?? undefined,
+    fallback_reason: r.fallback_reason ?? undefined,
+    summary: r.summary ?? undefined,
+    selected_candidate: r.selected_candidate ?? undefined,
+    model_metadata: r.model_metadata ?? undefined,
+    branch: branchOf(r)
+  }));
   const byId = new Map(sorted.map((r) => [r.receipt_id, r]));
   const edges: ProvenanceEdge[] = [];
   const missing = new Set<string>();

@@ -16,7 +16,7 @@
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, concatBytes, hexToBytes, utf8ToBytes } from '@noble/hashes/utils.js';
-import { canonicalBytes } from './canonical-json.js';
+import { canonicalBytes, canonicalize } from './canonical-json.js';
 import type { ExecutionReceipt, UnsignedReceipt } from './receipts.js';
 
 export const RECEIPT_SCHEME = 'shard-receipt/1';
@@ -53,6 +53,8 @@ export function receiptHash(receipt: Record<string, unknown> | ExecutionReceipt)
   return bytesToHex(sha256(canonicalBytes(body)));
 }
 
+const utf8 = new TextEncoder();
+
 /** The bytes that are signed for a receipt of hash `hashHex` (step 3). */
 export function signMessage(hashHex: string): Uint8Array {
   return concatBytes(DOMAIN, hexToBytes(hashHex));
@@ -60,22 +62,25 @@ export function signMessage(hashHex: string): Uint8Array {
 
 /**
  * Seals a receipt: fills `seq`, `prev_hash` and `node_identity`, then signs it. Returns the
- * sealed receipt and its hash (the next receipt's prev_hash). Throws CanonicalJsonError when the
- * receipt holds a value with no JSON form.
+ * sealed receipt, its hash (the next receipt's prev_hash), the canonical JSON that was hashed
+ * (`bodyJson`, what a store may keep verbatim) and the raw signature. Throws
+ * CanonicalJsonError when the receipt holds a value with no JSON form.
  */
 export function sealReceipt(
   unsigned: UnsignedReceipt,
   chain: { seq: number; prevHash: string | null; signer: ReceiptSigner }
-): { receipt: ExecutionReceipt; hash: string } {
+): { receipt: ExecutionReceipt; hash: string; bodyJson: string; signatureBytes: Uint8Array } {
+  const { signature: _ignored, ...fields } = unsigned as UnsignedReceipt & { signature?: unknown };
   const body = {
-    ...stripUndefined(unsigned),
+    ...stripUndefined(fields),
     seq: chain.seq,
     prev_hash: chain.prevHash,
     node_identity: chain.signer.publicKeyHex
   };
-  const hash = receiptHash(body);
-  const signature = bytesToHex(chain.signer.sign(signMessage(hash)));
-  return { receipt: { ...body, signature } as ExecutionReceipt, hash };
+  const bodyJson = canonicalize(body);
+  const hash = bytesToHex(sha256(utf8.encode(bodyJson)));
+  const signatureBytes = chain.signer.sign(signMessage(hash));
+  return { receipt: { ...body, signature: bytesToHex(signatureBytes) } as ExecutionReceipt, hash, bodyJson, signatureBytes };
 }
 
 function stripUndefined<T extends object>(value: T): T {

@@ -52,7 +52,8 @@ export const CapabilityDescriptorSchema = z.object({
   price_per_1k_input_usd: z.number().nullish(),
   price_per_1k_output_usd: z.number().nullish(),
   score: z.number().nullish(),
-  tags: z.array(z.string()),
+  /** Capability tags; always present in /v1/capabilities, omitted in receipt snapshots. */
+  tags: z.array(z.string()).optional(),
   role: z.string().nullish(),
   healthy: z.boolean().nullish(),
   selection_reason: z.string().nullish()
