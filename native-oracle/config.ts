@@ -43,6 +43,10 @@ export interface OracleConfig {
   maxConcurrent?: number;
   /** Built PWA served at `/`. */
   staticDir: string;
+  /** Default draft source of local requests; `auto` = the draft model when its file exists, else prompt lookup. */
+  draft: DraftChoice;
+  /** Draft model GGUF file used by `draft: model` (and `auto`). */
+  draftModelPath: string;
   /** Start without a model (health "degraded", chat 503) instead of exiting. */
   allowNoModel: boolean;
   logLevel: LogLevel;
@@ -55,6 +59,9 @@ export interface OracleConfig {
   /** Requests that may wait for a generation slot. */
   queueMax: number;
 }
+
+export const DRAFT_CHOICES = ['auto', 'none', 'prompt-lookup', 'model'] as const;
+export type DraftChoice = (typeof DRAFT_CHOICES)[number];
 
 export type ParsedCommand = { kind: 'help' } | { kind: 'run'; config: OracleConfig };
 
@@ -120,6 +127,23 @@ const FLAGS: FlagSpec[] = [
     type: 'string',
     describe: 'generations at once (llama.cpp sequences)',
     fallback: () => 'engine default'
+  },
+  {
+    flag: 'draft',
+    env: 'SHARD_DRAFT',
+    arg: 'source',
+    type: 'string',
+    describe:
+      'default draft source: auto (draft model if its file exists, else prompt-lookup) | none | prompt-lookup | model',
+    fallback: () => 'auto'
+  },
+  {
+    flag: 'draft-model',
+    env: 'SHARD_DRAFT_MODEL',
+    arg: 'path',
+    type: 'string',
+    describe: 'draft model GGUF file for --draft model/auto',
+    fallback: (env) => join(defaultDataDir(env), 'models', 'draft.gguf')
   },
   {
     flag: 'static-dir',
@@ -283,6 +307,14 @@ export function parseOracleConfig(options: {
   const modelsDir = join(defaultDataDir(env), 'models');
   const modelPick = pick('model');
   const staticPick = pick('static-dir');
+  const draftPick = pick('draft');
+  const draft = (draftPick?.raw.trim().toLowerCase() ?? 'auto') as DraftChoice;
+  if (!DRAFT_CHOICES.includes(draft)) {
+    throw new ConfigError(
+      `${draftPick!.name} must be one of ${DRAFT_CHOICES.join(', ')}; got "${draftPick!.raw}"`
+    );
+  }
+  const draftModelPick = pick('draft-model');
   const allowPick = pick('allow-no-model');
   const hostPick = pick('host');
   const host = hostPick ? hostPick.raw.trim() : DEFAULT_HOST;
@@ -297,6 +329,8 @@ export function parseOracleConfig(options: {
     contextSize: optionalInt('context-size', 64, 1_048_576),
     maxConcurrent: optionalInt('max-concurrent', 1, 64),
     staticDir: staticPick ? resolve(staticPick.raw) : join(REPO_ROOT, 'build'),
+    draft,
+    draftModelPath: draftModelPick ? resolve(draftModelPick.raw) : join(modelsDir, 'draft.gguf'),
     allowNoModel: allowPick ? boolValue(allowPick.name, allowPick.raw) : false,
     logLevel,
     apiKeys: (env.SHARD_API_KEYS ?? '')

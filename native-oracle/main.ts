@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { modelsDir } from '../src/lib/server/data-dir.js';
 import { createLogger, setLogLevel } from '../src/lib/server/log.js';
 import { ConfigError, oracleUsage, parseOracleConfig } from './config.js';
-import type { TargetEngine } from './engine/index.js';
+import type { DraftSource, TargetEngine } from './engine/index.js';
 import { createOracleServer, type OraclePlugin } from './server.js';
 import { workflowPlugin } from './workflows/index.js';
 
@@ -43,6 +43,8 @@ async function main(argv: string[]): Promise<number> {
   modelsDir(process.env);
 
   let engine: TargetEngine | null = null;
+  let draftModel: { dispose(): Promise<void> } | null = null;
+  let draftName = 'none';
   if (!existsSync(config.modelPath)) {
     if (!config.allowNoModel) {
       process.stderr.write(
@@ -56,17 +58,35 @@ async function main(argv: string[]): Promise<number> {
   } else {
     try {
       // Loaded lazily so --help and --allow-no-model never load llama.cpp.
-      const { createTargetEngine } = await import('./engine/index.js');
+      const { createTargetEngine, createPromptLookupSource, createDraftModelSource } =
+        await import('./engine/index.js');
+      let defaultDraftSource: DraftSource | null = null;
+      const isDraftModelWanted =
+        config.draft === 'model' || (config.draft === 'auto' && existsSync(config.draftModelPath));
+      if (isDraftModelWanted) {
+        const source = await createDraftModelSource({
+          modelPath: config.draftModelPath,
+          threads: config.threads,
+          ...(config.contextSize !== undefined ? { contextSize: config.contextSize } : {}),
+          ...(config.maxConcurrent !== undefined ? { sequences: config.maxConcurrent } : {})
+        });
+        draftModel = source;
+        defaultDraftSource = source;
+      } else if (config.draft !== 'none') {
+        defaultDraftSource = createPromptLookupSource();
+      }
       engine = await createTargetEngine({
         modelPath: config.modelPath,
         threads: config.threads,
+        defaultDraftSource,
         ...(config.contextSize !== undefined ? { contextSize: config.contextSize } : {}),
         ...(config.maxConcurrent !== undefined ? { maxConcurrent: config.maxConcurrent } : {})
       });
+      draftName = defaultDraftSource?.name ?? 'none';
+      log.info('model loaded', { model: engine.modelId, draft: draftName });
     } catch (err) {
-      process.stderr.write(
-        `shard oracle: could not load the model ${config.modelPath}: ${(err as Error).message}\n`
-      );
+      await draftModel?.dispose().catch(() => undefined);
+      process.stderr.write(`shard oracle: could not load the models: ${(err as Error).message}\n`);
       return 1;
     }
   }
@@ -92,12 +112,13 @@ async function main(argv: string[]): Promise<number> {
       e.code === 'EADDRINUSE' ? `port ${config.port} is already in use (try --port 0)` : e.message;
     process.stderr.write(`shard oracle: cannot listen on ${config.host}:${config.port}: ${why}\n`);
     await engine?.dispose();
+    await draftModel?.dispose();
     return 1;
   }
   process.stdout.write(
     `Shard oracle ready: ${server.url}\n` +
       `  open ${server.url}/ in a browser; OpenAI API at ${server.url}/v1` +
-      `${engine ? ` (model ${engine.modelId})` : ' (no model loaded)'}\n`
+      `${engine ? ` (model ${engine.modelId}, draft ${draftName})` : ' (no model loaded)'}\n`
   );
 
   return new Promise<number>((resolve) => {
@@ -113,6 +134,7 @@ async function main(argv: string[]): Promise<number> {
         try {
           await server.stop();
           await engine?.dispose();
+          await draftModel?.dispose();
           resolve(0);
         } catch (err) {
           log.error('shutdown failed', { err });

@@ -120,9 +120,12 @@ describe('admission (real engine, one sequence, queue of 1)', () => {
       seen += decoder.decode(value);
     }
     expect(seen.includes('[DONE]')).toBe(false);
+    const before = (await (await fetch(`${server.url}/health`)).json()).chat;
     ac.abort();
     await reader.cancel().catch(() => undefined);
     await waitForQueue((s) => s.active === 0);
+    const after = (await (await fetch(`${server.url}/health`)).json()).chat;
+    expect(after).toEqual({ ...before, aborted: before.aborted + 1 });
     // With one sequence, this only succeeds if the aborted generation released it.
     const next = await client.chat.completions.create({
       model: engine.modelId,

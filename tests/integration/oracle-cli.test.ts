@@ -75,6 +75,8 @@ describe('oracle CLI', () => {
       '(default: 2)',
       '--log-level <level>',
       '--allow-no-model',
+      '--draft <source>',
+      '--draft-model <path>',
       '--help',
       'SHARD_API_KEYS',
       'SHARD_RATE_LIMIT_PER_MINUTE',
@@ -120,13 +122,16 @@ describe('oracle CLI', () => {
     let url: string;
 
     beforeAll(async () => {
-      const { targetPath } = await ensureTestModels();
-      oracle = startOracle(['--port', '0', '--model', targetPath, '--threads', '1'], {
-        SHARD_API_KEYS: 'sk-cli-a,sk-cli-b',
-        SHARD_RATE_LIMIT_PER_MINUTE: '1000',
-        SHARD_MAX_PROMPT_CHARS: '500',
-        SHARD_LOG_LEVEL: 'warn'
-      });
+      const { targetPath, draftPath } = await ensureTestModels();
+      oracle = startOracle(
+        ['--port', '0', '--model', targetPath, '--draft-model', draftPath, '--threads', '1'],
+        {
+          SHARD_API_KEYS: 'sk-cli-a,sk-cli-b',
+          SHARD_RATE_LIMIT_PER_MINUTE: '1000',
+          SHARD_MAX_PROMPT_CHARS: '500',
+          SHARD_LOG_LEVEL: 'warn'
+        }
+      );
       url = await oracle.ready;
     });
 
@@ -166,6 +171,26 @@ describe('oracle CLI', () => {
       expect(tooLong).toBeInstanceOf(OpenAI.APIError);
       expect((tooLong as InstanceType<typeof OpenAI.APIError>).status).toBe(413);
       expect((await (await fetch(`${url}/health`)).json()).status).toBe('ok');
+    });
+
+    it('drafts with the draft model it loaded (--draft auto) when speculation is on', async () => {
+      expect(oracle.output().stdout).toContain('draft draft-model');
+      const res = await fetch(`${url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'x-api-key': 'sk-cli-a',
+          'x-shard-speculation': 'on'
+        },
+        body: JSON.stringify({
+          messages: [{ role: 'user', content: 'Tell a story.' }],
+          max_tokens: 16
+        })
+      });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('x-shard-inference-mode')).toBe('speculative');
+      expect(res.headers.get('x-shard-draft-source')).toBe('draft-model');
+      expect(Number(res.headers.get('x-shard-drafted'))).toBeGreaterThan(0);
     });
 
     it('finishes a running stream on SIGTERM and exits 0', async () => {

@@ -4,7 +4,12 @@
  */
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTargetEngine, type TargetEngine } from '../../native-oracle/engine/index.js';
+import {
+  createDraftModelSource,
+  createTargetEngine,
+  type DraftModelSource,
+  type TargetEngine
+} from '../../native-oracle/engine/index.js';
 import { createOracleServer, type OracleServer } from '../../native-oracle/server.js';
 import { ensureTestModels } from '../helpers/models.js';
 
@@ -14,12 +19,19 @@ const PROMPT = [
 ];
 
 let engine: TargetEngine;
+let draft: DraftModelSource;
 let server: OracleServer;
 let client: OpenAI;
 
 beforeAll(async () => {
-  const { targetPath } = await ensureTestModels();
-  engine = await createTargetEngine({ modelPath: targetPath, threads: 1, maxConcurrent: 2 });
+  const { targetPath, draftPath } = await ensureTestModels();
+  draft = await createDraftModelSource({ modelPath: draftPath, threads: 1 });
+  engine = await createTargetEngine({
+    modelPath: targetPath,
+    threads: 1,
+    maxConcurrent: 2,
+    defaultDraftSource: draft
+  });
   server = createOracleServer({ engine, host: '127.0.0.1', port: 0, rateLimitPerMinute: 0 });
   await server.start();
   client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
@@ -28,6 +40,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.stop();
   await engine?.dispose();
+  await draft?.dispose();
 });
 
 /** Parses an SSE body into its `data:` payloads, asserting the framing on the way. */
@@ -72,12 +85,13 @@ describe('OpenAI-compatible chat completions (real engine)', () => {
 
   it('streams the same greedy content as the non-streaming call, with usage when asked', async () => {
     const request = { model: engine.modelId, messages: PROMPT, max_tokens: 24, temperature: 0 };
-    const whole = await client.chat.completions.create(request);
-    const stream = await client.chat.completions.create({
-      ...request,
-      stream: true,
-      stream_options: { include_usage: true }
-    });
+    // Same decoding path for both (plain greedy), so the outputs must match byte for byte.
+    const options = { headers: { 'x-shard-speculation': 'off' } };
+    const whole = await client.chat.completions.create(request, options);
+    const stream = await client.chat.completions.create(
+      { ...request, stream: true, stream_options: { include_usage: true } },
+      options
+    );
     const chunks: OpenAI.Chat.Completions.ChatCompletionChunk[] = [];
     for await (const chunk of stream) chunks.push(chunk);
     const content = chunks.map((c) => c.choices[0]?.delta.content ?? '').join('');
@@ -131,6 +145,45 @@ describe('OpenAI-compatible chat completions (real engine)', () => {
       (data as unknown as { shard: { governor: { is_speculating: boolean } } }).shard.governor
         .is_speculating
     ).toBe(false);
+  });
+
+  it('x-shard-speculation: on drafts with the draft model and reports the stats in headers and body', async () => {
+    const { data, response } = await client.chat.completions
+      .create(
+        { model: engine.modelId, messages: PROMPT, max_tokens: 32 },
+        { headers: { 'x-shard-speculation': 'on' } }
+      )
+      .withResponse();
+    const shard = (data as unknown as { shard: Record<string, number | string | null> }).shard;
+    expect(shard.mode).toBe('speculative');
+    expect(shard.draft_source).toBe('draft-model');
+    expect(shard.drafted).toBeGreaterThan(0);
+    expect(shard.accepted).toBeLessThanOrEqual(shard.drafted as number);
+    expect(shard.acceptance_rate).toBeCloseTo(
+      (shard.accepted as number) / (shard.drafted as number),
+      10
+    );
+    expect(response.headers.get('x-shard-inference-mode')).toBe('speculative');
+    expect(response.headers.get('x-shard-draft-source')).toBe('draft-model');
+    expect(Number(response.headers.get('x-shard-drafted'))).toBe(shard.drafted);
+    expect(Number(response.headers.get('x-shard-accepted'))).toBe(shard.accepted);
+    expect(data.usage!.completion_tokens).toBe(32);
+  });
+
+  it('the body field shard.speculation selects speculation when no header is sent', async () => {
+    const res = await fetch(`${server.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ messages: PROMPT, max_tokens: 8, shard: { speculation: 'on' } })
+    });
+    expect(res.headers.get('x-shard-inference-mode')).toBe('speculative');
+    const off = await fetch(`${server.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-shard-speculation': 'off' },
+      body: JSON.stringify({ messages: PROMPT, max_tokens: 8, shard: { speculation: 'on' } })
+    });
+    // The header wins over the body.
+    expect(off.headers.get('x-shard-inference-mode')).toBe('standard');
   });
 
   it('stops at a stop string with finish_reason "stop"', async () => {

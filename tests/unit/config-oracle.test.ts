@@ -25,7 +25,9 @@ describe('oracle config', () => {
       rateLimitPerMinute: 60,
       maxPromptChars: 16_000,
       maxBodyBytes: 1_048_576,
-      queueMax: 16
+      queueMax: 16,
+      draft: 'auto',
+      draftModelPath: join('/tmp/shard-config-test', 'models', 'draft.gguf')
     });
     expect(c.contextSize).toBeUndefined();
     expect(c.maxConcurrent).toBeUndefined();
@@ -75,6 +77,13 @@ describe('oracle config', () => {
         e
       )
     ).toMatchObject({ host: '::1', port: 0, threads: 2, logLevel: 'warn', maxConcurrent: 3 });
+    expect(
+      run(['--draft', 'none', '--draft-model', 'd.gguf'], { SHARD_DRAFT: 'model' })
+    ).toMatchObject({
+      draft: 'none',
+      draftModelPath: resolve('d.gguf')
+    });
+    expect(run([], { SHARD_DRAFT: 'Prompt-Lookup' }).draft).toBe('prompt-lookup');
   });
 
   it.each([
@@ -84,7 +93,11 @@ describe('oracle config', () => {
     [['--port', '70000'], /--port must be between 0 and 65535, got 70000/],
     [['--threads', '0'], /--threads must be between 1 and 256/],
     [['--log-level', 'loud'], /--log-level must be one of error, warn, info, debug; got "loud"/],
-    [['--port'], /argument missing/]
+    [['--port'], /argument missing/],
+    [
+      ['--draft', 'telepathy'],
+      /--draft must be one of auto, none, prompt-lookup, model; got "telepathy"/
+    ]
   ])('rejects %j with a specific message', (argv, message) => {
     expect(() => parseOracleConfig({ argv, env })).toThrow(ConfigError);
     expect(() => parseOracleConfig({ argv, env })).toThrow(message);
@@ -117,6 +130,10 @@ describe('oracle config', () => {
       '--log-level <level>',
       'SHARD_LOG_LEVEL',
       '--allow-no-model',
+      '--draft <source>',
+      'SHARD_DRAFT',
+      '--draft-model <path>',
+      'SHARD_DRAFT_MODEL',
       'SHARD_API_KEYS',
       'SHARD_RATE_LIMIT_PER_MINUTE',
       'SHARD_MAX_PROMPT_CHARS',
