@@ -138,7 +138,13 @@ export async function createDraftModelSource(
                       ? {
                           generateNext: {
                             probabilities: true,
-                            options: { temperature: sampling.temperature, topP: sampling.topP }
+                            // topK 0 = whole vocabulary (node-llama-cpp defaults to 40).
+                            options: {
+                              temperature: sampling.temperature,
+                              topP: sampling.topP,
+                              topK: 0,
+                              minP: 0
+                            }
                           }
                         }
                       : { generateNext: { token: true, options: { temperature: 0 } } }

@@ -61,6 +61,8 @@ const DEFAULT_MAX_CONCURRENT = 2;
 const DEFAULT_MAX_TOKENS = 256;
 const DEFAULT_DRAFT_LENGTH = 8;
 const MAX_DRAFT_LENGTH = 64;
+/** How long dispose() waits for running generations to notice the abort. */
+const DISPOSE_WAIT_MS = 5000;
 /** Governors kept (one per draft source name); the least recently used is dropped beyond this. */
 const MAX_GOVERNORS = 64;
 
@@ -197,7 +199,14 @@ class LlamaTargetEngine implements TargetEngine {
     if (this.isDisposed) return;
     this.isDisposed = true;
     for (const slot of this.active) slot.controller?.abort(new EngineDisposedError());
-    if (this.active.size > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
+    // A consumer that stopped iterating without return() never reaches an abort check; do not
+    // wait for it forever.
+    if (this.active.size > 0) {
+      await Promise.race([
+        new Promise<void>((resolve) => this.idle.push(resolve)),
+        new Promise<void>((resolve) => setTimeout(resolve, DISPOSE_WAIT_MS).unref())
+      ]);
+    }
     await this.context.dispose();
     await this.model.dispose();
     await this.llama.dispose();
@@ -340,7 +349,9 @@ class LlamaTargetEngine implements TargetEngine {
         const grammarState = new LlamaGrammarEvaluationState({ model: this.model, grammar });
         const iterator = sequence.evaluate(pending, {
           temperature,
-          topP: topP < 1 ? topP : undefined,
+          topP,
+          topK: 0,
+          minP: 0,
           seed: options.seed,
           grammarEvaluationState: grammarState
         });
@@ -410,7 +421,9 @@ class LlamaTargetEngine implements TargetEngine {
           const cacheBefore = sequence.nextTokenIndex;
           const generateNext = isGreedy
             ? { token: true, options: { temperature: 0 } }
-            : { probabilities: true, options: { temperature, topP } };
+            : // topK 0 = whole vocabulary (node-llama-cpp's default is 40); llama.cpp applies top-p
+              // before the temperature (its sampler chain order).
+              { probabilities: true, options: { temperature, topP, topK: 0, minP: 0 } };
           const t0 = performance.now();
           const results = await sequence.controlledEvaluate(
             batch.map((t, i) => (i >= firstOutput ? [t, { generateNext }] : t))

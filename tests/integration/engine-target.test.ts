@@ -252,6 +252,82 @@ describe('target engine: sampling', () => {
   });
 });
 
+describe('target engine: rejection sampling on the real model', () => {
+  it('the first sampled token follows the target distribution when drafts are used (chi-square)', async () => {
+    const TEMPERATURE = 2.5;
+    const RUNS = 500;
+    const prompt = prompts[3];
+    // The target's exact distribution at the first position, from llama.cpp itself.
+    await rawSequence.clearHistory();
+    const context = [1, ...engine.tokenize(prompt)] as Token[];
+    const last = context.length - 1;
+    const results = await rawSequence.controlledEvaluate(
+      context.map((t, i) =>
+        i === last
+          ? [
+              t,
+              {
+                generateNext: {
+                  probabilities: true,
+                  options: { temperature: TEMPERATURE, topK: 0, topP: 1, minP: 0 }
+                }
+              }
+            ]
+          : t
+      )
+    );
+    const p = results[last]!.next.probabilities!;
+    const counts = new Map<number, number>();
+    let drafted = 0;
+    let accepted = 0;
+    for (let seed = 1; seed <= RUNS; seed++) {
+      const r = await run({
+        prompt,
+        maxTokens: 2,
+        temperature: TEMPERATURE,
+        seed,
+        draftSource,
+        speculation: 'on',
+        draftLength: 1
+      });
+      counts.set(r.tokens[0], (counts.get(r.tokens[0]) ?? 0) + 1);
+      drafted += r.stats.drafted;
+      accepted += r.stats.accepted;
+    }
+    // Bins: tokens expected at least 5 times; the rest pooled into one bin.
+    let chi2 = 0;
+    let bins = 0;
+    let pooledExpected = 0;
+    let pooledObserved = 0;
+    for (const [token, prob] of p) {
+      const expected = prob * RUNS;
+      const observed = counts.get(token) ?? 0;
+      if (expected >= 5) {
+        chi2 += (observed - expected) ** 2 / expected;
+        bins++;
+      } else {
+        pooledExpected += expected;
+        pooledObserved += observed;
+      }
+    }
+    if (pooledExpected >= 5) {
+      chi2 += (pooledObserved - pooledExpected) ** 2 / pooledExpected;
+      bins++;
+    }
+    const df = bins - 1;
+    const h = 2 / (9 * df);
+    const critical = df * Math.pow(1 - h + 3.090232 * Math.sqrt(h), 3); // upper 0.1 %
+    console.info(
+      `first-token chi-square ${chi2.toFixed(2)} (df ${df}, critical ${critical.toFixed(2)}), drafts accepted ${accepted}/${drafted}`
+    );
+    expect(df).toBeGreaterThanOrEqual(2); // the distribution is really spread at this temperature
+    expect(chi2).toBeLessThan(critical);
+    expect(drafted).toBe(RUNS);
+    expect(accepted).toBeGreaterThan(0);
+    expect(accepted).toBeLessThan(RUNS); // some rejections, so the residual path is exercised
+  });
+});
+
 describe('target engine: requests', () => {
   it('renders chats with the model template and counts their tokens', async () => {
     const messages = [
