@@ -7,8 +7,9 @@
  *
  * 1. Precaches the app shell (built JS/CSS, static files, prerendered pages) so a reload while
  *    offline still shows the app; client-side routes fall back to the cached shell.
- * 2. API paths (/v1, /health, /metrics) always go to the network and are never cached: answers,
- *    receipts and health must be live.
+ * 2. API paths (/v1, /health, /metrics) are not handled here at all, so they go straight to the
+ *    network and are never cached: answers, receipts and health must be live (and the scout's
+ *    /health round-trip probe measures the network, not this worker).
  * 3. Model files under /models/ are cache-first, so a returning scout starts without a download.
  * 4. Tells open pages when a new version activated; activates a waiting version on request.
  *
@@ -22,7 +23,7 @@ import {
   precacheAndRoute
 } from 'workbox-precaching';
 import { NavigationRoute, registerRoute } from 'workbox-routing';
-import { CacheFirst, NetworkOnly } from 'workbox-strategies';
+import { CacheFirst } from 'workbox-strategies';
 
 const sw = self as unknown as ServiceWorkerGlobalScope;
 
@@ -43,12 +44,6 @@ precacheAndRoute(
   }))
 );
 cleanupOutdatedCaches();
-
-registerRoute(
-  ({ url, request }) =>
-    url.origin === sw.location.origin && API_PATH.test(url.pathname) && request.method === 'GET',
-  new NetworkOnly()
-);
 
 registerRoute(
   ({ url }) => url.origin === sw.location.origin && MODEL_PATH.test(url.pathname),

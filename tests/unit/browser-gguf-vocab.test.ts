@@ -13,6 +13,7 @@ import {
   readGgufVocab,
   type GgufVocab
 } from '../../workers/scout/browser/gguf-vocab.js';
+import { tokenizerFingerprint } from '../../native-oracle/engine/target-engine.js';
 import { ensureTestModels, type PairManifest } from '../helpers/models.js';
 
 let vocab: GgufVocab;
@@ -34,12 +35,13 @@ afterAll(async () => {
 });
 
 describe('readGgufVocab', () => {
-  it('reads the vocabulary and the same tokenizer fingerprint as the generator', () => {
+  it('reads the vocabulary and the same tokenizer fingerprint as the oracle target engine', () => {
     expect(vocab.model).toBe('llama');
     expect(vocab.pieces.length).toBe(manifest.vocabSize);
     expect(vocab.bosId).toBe(model.tokens.bos);
     expect(vocab.eosId).toBe(model.tokens.eos);
-    expect(vocab.fingerprint).toBe(manifest.tokenizerFingerprint);
+    const ggml = model.fileInfo.metadata.tokenizer.ggml;
+    expect(vocab.fingerprint).toBe(tokenizerFingerprint(ggml.tokens, ggml.token_type ?? []));
   });
 
   it('asks for more bytes when the header is cut short, and rejects non-GGUF bytes', () => {

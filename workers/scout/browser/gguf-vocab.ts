@@ -56,9 +56,9 @@ export interface GgufVocab {
   eosId: number | null;
   addBos: boolean;
   /**
-   * sha256 (hex) of JSON {tokens, types}, where a piece that is valid UTF-8 is its text and any
-   * other piece is `raw:<hex>`: the same rule the model generator uses, so a scout and an oracle
-   * with the same vocabulary report the same fingerprint.
+   * sha256 (hex) of JSON {tokens, types} with every piece read as UTF-8 (invalid bytes become
+   * U+FFFD): the rule of the oracle's target engine (`tokenizerFingerprint` in
+   * native-oracle/engine/target-engine.ts), so the handshake's comparison matches.
    */
   fingerprint: string;
 }
@@ -244,14 +244,11 @@ export function readGgufVocab(bytes: Uint8Array): GgufVocab {
 }
 
 function fingerprintOf(pieces: Uint8Array[], types: Int32Array): string {
-  const printable = pieces.map((p) => {
-    try {
-      return utf8.decode(p);
-    } catch {
-      return `raw:${bytesToHex(p)}`;
-    }
-  });
-  const json = JSON.stringify({ tokens: printable, types: Array.from(types) });
+  // Pieces that are not valid UTF-8 on their own (raw high bytes) read as U+FFFD, as they do in
+  // the oracle's GGUF reader.
+  const loose = new TextDecoder('utf-8');
+  const tokens = pieces.map((p) => loose.decode(p));
+  const json = JSON.stringify({ tokens, types: Array.from(types) });
   return bytesToHex(sha256(new TextEncoder().encode(json)));
 }
 

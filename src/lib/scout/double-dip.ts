@@ -1,0 +1,68 @@
+/**
+ * Double-dip probe: when an oracle runs on this very machine (its /health answers in under
+ * LOCAL_ORACLE_RTT_MS), drafting in the browser would compete with it for the same CPU/GPU.
+ * The scout then does not draft and chat goes to the local oracle instead. The user can still
+ * scout anyway; the decision is always shown.
+ */
+
+/** An oracle answering /health faster than this runs on this machine. */
+export const LOCAL_ORACLE_RTT_MS = 2;
+/** Probes per decision; the fastest counts (the first pays for the connection). */
+export const PROBES = 3;
+
+export type DoubleDipDecision =
+  | { kind: 'draft'; reason: string; rttMs: number | null }
+  | { kind: 'local-oracle'; reason: string; rttMs: number; endpoint: string };
+
+/** Pure rule (unit-tested): fastest healthy RTT below the threshold means a local oracle. */
+export function decideDoubleDip(probe: {
+  endpoint: string;
+  rttMs: number | null;
+  isHealthy: boolean;
+}): DoubleDipDecision {
+  if (probe.rttMs === null || !probe.isHealthy) {
+    return {
+      kind: 'draft',
+      reason: 'No oracle runs on this device, so this browser can draft.',
+      rttMs: probe.rttMs
+    };
+  }
+  if (probe.rttMs < LOCAL_ORACLE_RTT_MS) {
+    return {
+      kind: 'local-oracle',
+      reason: `An oracle runs on this device (/health in ${probe.rttMs.toFixed(2)} ms). Drafting here would compete with it, so chat goes to it directly and this browser does not draft.`,
+      rttMs: probe.rttMs,
+      endpoint: probe.endpoint
+    };
+  }
+  return {
+    kind: 'draft',
+    reason: `The oracle is on another machine (/health in ${probe.rttMs.toFixed(1)} ms), so this browser can draft for it.`,
+    rttMs: probe.rttMs
+  };
+}
+
+/** Measures /health at `endpoint` (best of PROBES); never throws. */
+export async function probeLocalOracle(
+  endpoint: string,
+  signal?: AbortSignal
+): Promise<DoubleDipDecision> {
+  let best: number | null = null;
+  let isHealthy = false;
+  for (let i = 0; i < PROBES; i++) {
+    try {
+      const started = performance.now();
+      const res = await fetch(endpoint, {
+        cache: 'no-store',
+        signal: signal ?? AbortSignal.timeout(2000)
+      });
+      const body = (await res.json()) as { status?: string; ready_for_inference?: boolean };
+      const rtt = performance.now() - started;
+      isHealthy = body.ready_for_inference === true || body.status === 'ok';
+      best = best === null ? rtt : Math.min(best, rtt);
+    } catch {
+      break;
+    }
+  }
+  return decideDoubleDip({ endpoint, rttMs: best, isHealthy });
+}

@@ -1,0 +1,74 @@
+/**
+ * The whole mesh for browser tests, on loopback with free ports: a relay process (relay/main.ts),
+ * and in this process the target engine (llama.cpp on the generated target model), the oracle's
+ * libp2p peer joined to the relay over WebSockets (so its relayed addresses are browser-dialable),
+ * and the oracle HTTP server serving build/, /models/*.gguf, the API and the mesh views.
+ */
+import '../../../src/lib/server/node-compat.js';
+import { dirname, resolve } from 'node:path';
+import { createTargetEngine, type TargetEngine } from '../../../native-oracle/engine/index.js';
+import { createOracleMesh, type OracleMesh } from '../../../native-oracle/mesh/index.js';
+import { meshPlugin } from '../../../native-oracle/mesh/plugin.js';
+import { createOracleServer, type OracleServer } from '../../../native-oracle/server.js';
+import {
+  spawnRelay,
+  type RelayReady,
+  type SpawnedProcess
+} from '../../integration/mesh-harness.js';
+import { ensureTestModels } from '../../helpers/models.js';
+
+export interface MeshStack {
+  url: string;
+  server: OracleServer;
+  engine: TargetEngine;
+  mesh: OracleMesh;
+  relay: SpawnedProcess<RelayReady>;
+  relayWsAddr: string;
+  close(): Promise<void>;
+}
+
+/** Starts relay, engine, mesh and server; `close()` stops them in reverse order. */
+export async function startMeshStack(): Promise<MeshStack> {
+  const models = await ensureTestModels();
+  const relay = await spawnRelay();
+  const relayWsAddr = relay.ready.multiaddrs.find((a) => a.includes('/ws/'));
+  if (!relayWsAddr)
+    throw new Error(`relay has no WebSocket address: ${relay.ready.multiaddrs.join(', ')}`);
+  const engine = await createTargetEngine({ modelPath: models.targetPath, threads: 1 });
+  // Ungoverned: these tests check that browser drafts are used, not whether they pay off.
+  const mesh = await createOracleMesh({
+    engine,
+    relays: [relayWsAddr],
+    announceSeconds: 1,
+    isGoverned: false
+  });
+  const server = createOracleServer({
+    engine,
+    host: '127.0.0.1',
+    port: 0,
+    staticDir: resolve('build'),
+    modelsDir: dirname(models.draftPath),
+    plugins: [meshPlugin(mesh)],
+    shutdownGraceMs: 500
+  });
+  try {
+    await server.start();
+  } catch (err) {
+    await relay.stop();
+    await engine.dispose();
+    throw err;
+  }
+  return {
+    url: server.url,
+    server,
+    engine,
+    mesh,
+    relay,
+    relayWsAddr,
+    async close() {
+      await server.stop();
+      await relay.stop();
+      await engine.dispose();
+    }
+  };
+}

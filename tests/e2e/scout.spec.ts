@@ -1,0 +1,114 @@
+/**
+ * The browser scout end to end in Debian's Chromium: the /scout page downloads the generated draft
+ * model from the oracle, runs wllama in its worker, joins the oracle through the relay, and an
+ * OpenAI-client completion on the oracle uses its drafts. A second tab does not become a second
+ * scout and takes over when the first closes.
+ */
+import { expect, test, type Page } from '@playwright/test';
+import { mkdirSync } from 'node:fs';
+import OpenAI from 'openai';
+import { startMeshStack, type MeshStack } from './helpers/stack.js';
+
+const ARTIFACTS = 'tests/artifacts';
+const PROMPT = 'The quick brown fox said that the river';
+let stack: MeshStack;
+
+test.beforeAll(async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  stack = await startMeshStack();
+});
+
+test.afterAll(async () => {
+  await stack?.close();
+});
+
+/** Numeric value of a stat tile. */
+async function stat(page: Page, testid: string): Promise<number> {
+  return Number((await page.getByTestId(testid).textContent())?.trim());
+}
+
+/** Opens /scout and starts scouting, passing the double-dip decision the way a user would. */
+async function startScouting(page: Page): Promise<void> {
+  await page.goto(`${stack.url}/scout`);
+  await expect(page.getByTestId('scout-role')).toHaveText(/This tab is the scout/);
+  const decision = page.getByTestId('double-dip');
+  await expect(decision).toBeVisible();
+  const toggle = page.getByTestId('scout-toggle');
+  if ((await decision.textContent())?.includes('Oracle on this device')) {
+    // The oracle runs on this machine: drafting is held back until the user overrides it.
+    await expect(toggle).toBeDisabled();
+    await decision.getByRole('checkbox').check();
+  }
+  await expect(toggle).toBeEnabled();
+  await toggle.click();
+  await expect(page.getByTestId('scout-phase')).toHaveText('Scouting', { timeout: 120_000 });
+  await expect(page.getByTestId('conn-oracles')).toContainText('1 accepted', { timeout: 60_000 });
+}
+
+async function chat(maxTokens: number, speculation: 'on' | 'off') {
+  const client = new OpenAI({ baseURL: `${stack.url}/v1`, apiKey: 'unused' });
+  const { data, response } = await client.chat.completions
+    .create(
+      {
+        model: stack.engine.modelId,
+        messages: [{ role: 'user', content: PROMPT }],
+        max_tokens: maxTokens,
+        temperature: 0
+      },
+      { headers: { 'x-shard-speculation': speculation } }
+    )
+    .withResponse();
+  return {
+    text: data.choices[0].message.content ?? '',
+    draftSource: response.headers.get('x-shard-draft-source'),
+    drafted: Number(response.headers.get('x-shard-drafted')),
+    accepted: Number(response.headers.get('x-shard-accepted'))
+  };
+}
+
+test('a /scout tab drafts with wllama for the oracle and a completion uses its drafts', async ({
+  page
+}) => {
+  await startScouting(page);
+  await expect(page.getByTestId('engine-in-use')).toContainText('wllama · draft.gguf');
+  await expect(page.getByTestId('benchmark')).toContainText('tok/s');
+  await stack.mesh.waitForScouts(1, AbortSignal.timeout(30_000));
+
+  const plain = await chat(32, 'off');
+  const drafted = await chat(32, 'on');
+  // Drafts never change the answer: every committed token is the target's own.
+  expect(drafted.text).toBe(plain.text);
+  expect(drafted.draftSource).toMatch(/^scout:/);
+  expect(drafted.drafted).toBeGreaterThan(0);
+  expect(drafted.accepted).toBeGreaterThan(0);
+
+  // The page shows what the oracle verified.
+  await expect.poll(() => stat(page, 'stat-accepted'), { timeout: 15_000 }).toBeGreaterThan(0);
+  expect(await stat(page, 'stat-drafted')).toBeGreaterThanOrEqual(
+    await stat(page, 'stat-accepted')
+  );
+  await expect(page.getByTestId('stat-rate')).toHaveText(/%$/);
+  // The oracle knows this browser as a verified scout under the peer id the page shows.
+  const scoutId = (await page.getByTestId('scout-id').textContent())?.trim();
+  const browserPeer = stack.mesh.peers().find((p) => p.peer_id === scoutId);
+  expect(browserPeer).toMatchObject({ role: 'scout', verified: true });
+  await expect(page.getByTestId('wake-lock')).toHaveText('Yes, while scouting');
+
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.screenshot({ path: `${ARTIFACTS}/scout-desktop.png`, fullPage: true });
+  await page.setViewportSize({ width: 390, height: 844 });
+  // Elements wider than the phone screen, named so a failure says what to fix.
+  const overflowing = await page.evaluate(() =>
+    [...document.querySelectorAll('body *')]
+      .filter((el) => el.getBoundingClientRect().right > window.innerWidth + 0.5)
+      .map(
+        (el) =>
+          `${el.tagName.toLowerCase()}.${el.className} ${Math.round(el.getBoundingClientRect().right)}px`
+      )
+  );
+  expect(overflowing).toEqual([]);
+  await page.screenshot({ path: `${ARTIFACTS}/scout-mobile.png`, fullPage: true });
+
+  await page.getByTestId('scout-toggle').click();
+  await expect(page.getByTestId('scout-phase')).toHaveText('Not scouting');
+});

@@ -1,0 +1,114 @@
+/**
+ * WebGPU for the browser scout: a cheap probe (adapter, shader-f16) and the web-llm draft
+ * engine. web-llm fetches MLC model builds from public model hosts at run time and checks the
+ * GPU only after downloading, so the probe runs first and every failure becomes a plain-words
+ * reason the scout shows while it falls back to wllama.
+ */
+import type { DraftEngine } from '../core.js';
+
+/** web-llm is unusable here; `message` says why in plain words. */
+export class WebGpuUnavailableError extends Error {
+  override name = 'WebGpuUnavailableError';
+}
+
+export type WebGpuProbe =
+  | { isAvailable: true; adapter: string; hasShaderF16: boolean }
+  | { isAvailable: false; reason: string };
+
+interface GpuAdapterLike {
+  features: { has(name: string): boolean };
+  info?: { vendor?: string; architecture?: string; description?: string };
+}
+interface GpuLike {
+  requestAdapter(options?: { powerPreference?: string }): Promise<GpuAdapterLike | null>;
+}
+
+/** Asks for a WebGPU adapter; never throws. */
+export async function probeWebGpu(): Promise<WebGpuProbe> {
+  const gpu = (globalThis.navigator as { gpu?: GpuLike } | undefined)?.gpu;
+  if (!gpu) return { isAvailable: false, reason: 'this browser has no WebGPU' };
+  try {
+    const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+    if (!adapter)
+      return { isAvailable: false, reason: 'WebGPU is present but no GPU adapter is available' };
+    const info = adapter.info;
+    const name =
+      [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(' ') ||
+      'unknown GPU';
+    return { isAvailable: true, adapter: name, hasShaderF16: adapter.features.has('shader-f16') };
+  } catch (err) {
+    return {
+      isAvailable: false,
+      reason: `WebGPU adapter request failed: ${(err as Error).message}`
+    };
+  }
+}
+
+export interface WebLlmEngineOptions {
+  /** An MLC model id from web-llm's prebuilt list, e.g. `Qwen2.5-0.5B-Instruct-q4f16_1-MLC`. */
+  modelId: string;
+  /**
+   * Fingerprint of the model's vocabulary as the oracle computes it; an oracle refuses a scout
+   * whose fingerprint differs from its target's. Default `mlc:<modelId>` (matches no GGUF target).
+   */
+  tokenizerFingerprint?: string;
+  onProgress?(p: { progress: number; text: string }): void;
+}
+
+/**
+ * Loads a web-llm model and drafts with its token-level API (`forwardTokensAndSample`, greedy).
+ * Throws WebGpuUnavailableError with the reason when there is no adapter, no shader-f16 for an
+ * f16 build, or the model cannot be fetched.
+ */
+export async function createWebLlmEngine(options: WebLlmEngineOptions): Promise<DraftEngine> {
+  const probe = await probeWebGpu();
+  if (!probe.isAvailable) throw new WebGpuUnavailableError(probe.reason);
+  if (/f16/.test(options.modelId) && !probe.hasShaderF16) {
+    throw new WebGpuUnavailableError(
+      `the GPU (${probe.adapter}) lacks shader-f16, which ${options.modelId} needs`
+    );
+  }
+  let engine: import('@mlc-ai/web-llm').MLCEngine;
+  try {
+    const webllm = await import('@mlc-ai/web-llm');
+    engine = await webllm.CreateMLCEngine(
+      options.modelId,
+      {
+        initProgressCallback: (r) => options.onProgress?.({ progress: r.progress, text: r.text })
+      },
+      { temperature: 0, top_p: 1 }
+    );
+  } catch (cause) {
+    const message = (cause as Error).message ?? String(cause);
+    throw new WebGpuUnavailableError(
+      /fetch/i.test(message)
+        ? `web-llm could not download ${options.modelId} (no network to its model host)`
+        : `web-llm could not start ${options.modelId}: ${message}`,
+      { cause }
+    );
+  }
+  let drafted = 0;
+  let draftMs = 0;
+  return {
+    name: `web-llm:${options.modelId}`,
+    tokenizerFingerprint: options.tokenizerFingerprint ?? `mlc:${options.modelId}`,
+    models: [options.modelId],
+    async draft(context, k, signal) {
+      const started = performance.now();
+      const tokens: number[] = [];
+      // 1. Prefill the whole context and sample the first token; 2. decode one token at a time.
+      let next = await engine.forwardTokensAndSample([...context], true);
+      tokens.push(next);
+      while (tokens.length < k) {
+        signal?.throwIfAborted();
+        next = await engine.forwardTokensAndSample([next], false);
+        tokens.push(next);
+      }
+      drafted += tokens.length;
+      draftMs += performance.now() - started;
+      return tokens;
+    },
+    tokensPerSecond: () => (draftMs > 0 ? (drafted / draftMs) * 1000 : 0),
+    dispose: () => engine.unload()
+  };
+}
