@@ -33,6 +33,20 @@ export const chatCompletionRequestSchema = z.object({
   stream: z.boolean().nullish(),
   stream_options: z.object({ include_usage: z.boolean().nullish() }).nullish(),
   n: z.literal(1, 'only n=1 is supported').nullish(),
+  response_format: z
+    .discriminatedUnion('type', [
+      z.object({ type: z.literal('text') }),
+      z.object({ type: z.literal('json_object') }),
+      z.object({
+        type: z.literal('json_schema'),
+        json_schema: z.object({
+          name: z.string().optional(),
+          schema: z.record(z.string(), z.unknown()),
+          strict: z.boolean().nullish()
+        })
+      })
+    ])
+    .nullish(),
   /** Shard extension: per-request speculation choice (header x-shard-speculation wins). */
   shard: z.object({ speculation: speculationSchema.optional() }).nullish()
 });

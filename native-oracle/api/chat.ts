@@ -149,6 +149,14 @@ export function registerChatRoutes(router: Router, options: ChatRouteOptions): v
       const id = `chatcmpl-${randomBytes(12).toString('hex')}`;
       const created = Math.floor(Date.now() / 1000);
       const draftSource = options.draftSourceProvider?.()?.({ id, speculation });
+      const format = body.response_format;
+      // json_object has no schema of its own: any JSON object satisfies it.
+      const jsonSchema =
+        format?.type === 'json_schema'
+          ? format.json_schema.schema
+          : format?.type === 'json_object'
+            ? { type: 'object' }
+            : undefined;
       const stop =
         body.stop == null ? undefined : typeof body.stop === 'string' ? [body.stop] : body.stop;
 
@@ -160,6 +168,7 @@ export function registerChatRoutes(router: Router, options: ChatRouteOptions): v
         seed: body.seed ?? undefined,
         stop: stop && stop.length > 0 ? stop : undefined,
         speculation,
+        ...(jsonSchema ? { jsonSchema } : {}),
         ...(draftSource !== undefined ? { draftSource } : {}),
         signal: ctx.signal
       });

@@ -127,6 +127,13 @@ describe('request validation', () => {
       /stream: /
     ],
     [
+      'an unknown response_format type',
+      '{"messages": [{"role": "user", "content": "x"}], "response_format": {"type": "xml"}}',
+      400,
+      'invalid_request',
+      /response_format\.type: /
+    ],
+    [
       'a bad shard.speculation',
       '{"messages": [{"role": "user", "content": "x"}], "shard": {"speculation": "max"}}',
       400,

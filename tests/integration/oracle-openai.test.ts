@@ -206,6 +206,30 @@ describe('OpenAI-compatible chat completions (real engine)', () => {
     expect(stopped.choices[0]!.message.content).toBe(text.slice(0, text.indexOf(stop)));
   });
 
+  it('constrains the output to a JSON schema given as response_format', async () => {
+    const reply = await client.chat.completions.create({
+      model: engine.modelId,
+      messages: PROMPT,
+      max_tokens: 60,
+      response_format: {
+        type: 'json_schema',
+        json_schema: {
+          name: 'verdict',
+          schema: {
+            type: 'object',
+            properties: { ok: { type: 'boolean' }, level: { enum: ['low', 'high'] } },
+            required: ['ok', 'level']
+          }
+        }
+      }
+    });
+    const parsed = JSON.parse(reply.choices[0]!.message.content!);
+    expect(Object.keys(parsed).sort()).toEqual(['level', 'ok']);
+    expect(typeof parsed.ok).toBe('boolean');
+    expect(['low', 'high']).toContain(parsed.level);
+    expect(reply.choices[0]!.finish_reason).toBe('stop');
+  });
+
   it('lists and retrieves the model, and 404s an unknown one', async () => {
     const list = await client.models.list();
     expect(list.data.map((m) => m.id)).toEqual([engine.modelId]);
