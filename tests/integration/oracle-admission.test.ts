@@ -158,4 +158,40 @@ describe('admission (real engine, one sequence, queue of 1)', () => {
     }
     await waitForQueue((s) => s.active === 0 && s.queued === 0);
   });
+
+  it('stop() lets the grace period pass, then cuts a running stream and frees its sequence', async () => {
+    const second = createOracleServer({
+      engine,
+      host: '127.0.0.1',
+      port: 0,
+      rateLimitPerMinute: 0,
+      shutdownGraceMs: 100
+    });
+    await second.start();
+    const res = await fetch(`${second.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ messages: MESSAGES, max_tokens: 3000, stream: true })
+    });
+    const reader = res.body!.getReader();
+    await reader.read();
+    await second.stop();
+    let text = '';
+    const decoder = new TextDecoder();
+    for (;;) {
+      const part = await reader.read().catch(() => ({ done: true, value: undefined }));
+      if (part.done) break;
+      text += decoder.decode(part.value);
+    }
+    expect(text.includes('[DONE]')).toBe(false);
+    expect(second.admission.snapshot().active).toBe(0);
+    await expect(fetch(`${second.url}/health`)).rejects.toThrow();
+    // The engine's only sequence is free again for the first server.
+    const next = await client.chat.completions.create({
+      model: engine.modelId,
+      messages: MESSAGES,
+      max_tokens: 2
+    });
+    expect(next.usage!.completion_tokens).toBe(2);
+  });
 });

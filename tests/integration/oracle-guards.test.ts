@@ -19,7 +19,12 @@ let limited: OracleServer;
 
 beforeAll(async () => {
   const { targetPath } = await ensureTestModels();
-  engine = await createTargetEngine({ modelPath: targetPath, threads: 1, maxConcurrent: 1 });
+  engine = await createTargetEngine({
+    modelPath: targetPath,
+    threads: 1,
+    maxConcurrent: 1,
+    contextSize: 256
+  });
   const common = { engine, host: '127.0.0.1', port: 0 };
   open = createOracleServer({
     ...common,
@@ -243,6 +248,31 @@ describe('size limits', () => {
     expect(JSON.parse(text).error.message).toMatch(/exceeds the limit of 4096 bytes/);
     await expectStillServing(open);
   });
+});
+
+describe('context window', () => {
+  it.each([false, true])(
+    'answers a prompt longer than the context with 400 context_length_exceeded (stream: %s)',
+    async (stream) => {
+      const content = Array.from({ length: 400 }, (_, i) => `w${i}`).join(' ');
+      const out = await post(
+        keyed,
+        JSON.stringify({ messages: [{ role: 'user', content }], stream }),
+        {
+          'content-type': 'application/json',
+          authorization: `Bearer ${KEY}`
+        }
+      );
+      expect(out.res.status).toBe(400);
+      expect(out.res.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(out.body.error).toMatchObject({
+        type: 'invalid_request_error',
+        code: 'context_length_exceeded',
+        message: expect.stringMatching(/the context holds 256/)
+      });
+      await expectStillServing(keyed, { authorization: `Bearer ${KEY}` });
+    }
+  );
 });
 
 describe('API keys', () => {
