@@ -24,7 +24,7 @@ import { executionStatus } from '../../src/lib/protocol/provenance.js';
 import { receiptHash, sealReceipt, verifyReceiptChain, type ChainVerification, type ReceiptSigner } from '../../src/lib/protocol/receipt-chain.js';
 import type { ExecutionReceipt, ExecutionStatus, UnsignedReceipt } from '../../src/lib/protocol/receipts.js';
 import { decodeReceipt, encodeBodyJson } from './codec.js';
-import { IdempotencyConflictError, ReceiptAppendError } from './errors.js';
+import { IdempotencyConflictError, ReceiptAppendError, ReceiptDecodeError } from './errors.js';
 import { nodeVerifySignature } from './keys.js';
 
 const log = createLogger('shard:oracle:receipts');
@@ -80,9 +80,14 @@ CREATE TABLE IF NOT EXISTS executions (
   request_hash TEXT NOT NULL,
   idempotency_key TEXT UNIQUE
 );
+CREATE TABLE IF NOT EXISTS signers (
+  id INTEGER PRIMARY KEY,
+  public_key_hex TEXT NOT NULL UNIQUE
+);
 CREATE TABLE IF NOT EXISTS receipts (
   exec INTEGER NOT NULL,
   seq INTEGER NOT NULL,
+  signer INTEGER NOT NULL,
   sig BLOB NOT NULL,
   body BLOB NOT NULL,
   PRIMARY KEY (exec, seq)
@@ -100,6 +105,10 @@ CREATE TRIGGER IF NOT EXISTS executions_no_update BEFORE UPDATE ON executions
   BEGIN SELECT RAISE(ABORT, 'executions are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS executions_no_delete BEFORE DELETE ON executions
   BEGIN SELECT RAISE(ABORT, 'executions are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS signers_no_update BEFORE UPDATE ON signers
+  BEGIN SELECT RAISE(ABORT, 'signers are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS signers_no_delete BEFORE DELETE ON signers
+  BEGIN SELECT RAISE(ABORT, 'signers are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS execution_ends_no_update BEFORE UPDATE ON execution_ends
   BEGIN SELECT RAISE(ABORT, 'execution_ends are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS execution_ends_no_delete BEFORE DELETE ON execution_ends
@@ -130,9 +139,11 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
     insertExec: db.prepare('INSERT INTO executions (execution_id, created_at_ms, request_hash, idempotency_key) VALUES (?, ?, ?, ?)'),
     execId: db.prepare('SELECT id FROM executions WHERE execution_id = ?').pluck(),
     byKey: db.prepare('SELECT execution_id, request_hash FROM executions WHERE idempotency_key = ?'),
-    insertReceipt: db.prepare('INSERT INTO receipts (exec, seq, sig, body) VALUES (?, ?, ?, ?)'),
-    lastReceipt: db.prepare('SELECT seq, sig, body FROM receipts WHERE exec = ? ORDER BY seq DESC LIMIT 1'),
-    receipts: db.prepare('SELECT sig, body FROM receipts WHERE exec = ? ORDER BY seq'),
+    insertReceipt: db.prepare('INSERT INTO receipts (exec, seq, signer, sig, body) VALUES (?, ?, ?, ?, ?)'),
+    lastReceipt: db.prepare('SELECT seq, signer, sig, body FROM receipts WHERE exec = ? ORDER BY seq DESC LIMIT 1'),
+    receipts: db.prepare('SELECT signer, sig, body FROM receipts WHERE exec = ? ORDER BY seq'),
+    signers: db.prepare('SELECT id, public_key_hex FROM signers'),
+    insertSigner: db.prepare('INSERT OR IGNORE INTO signers (public_key_hex) VALUES (?)'),
     insertEnd: db.prepare('INSERT OR IGNORE INTO execution_ends (exec, status, ended_at_ms) VALUES (?, ?, ?)'),
     listExec: db.prepare(
       `SELECT e.execution_id, e.created_at_ms, x.status AS ended_status FROM executions e
@@ -165,6 +176,17 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
     }
   }
 
+  // Signer keys by row id (receipts name their signer by id; the body dictionary needs the key).
+  stmt.insertSigner.run(signer.publicKeyHex);
+  const signerKeys = new Map<number, string>();
+  for (const row of stmt.signers.all() as Array<{ id: number; public_key_hex: string }>) signerKeys.set(row.id, row.public_key_hex);
+  const ownSignerId = [...signerKeys].find(([, k]) => k === signer.publicKeyHex)![0];
+  const decodeRow = (r: { signer: number; sig: Buffer; body: Buffer }) => {
+    const key = signerKeys.get(r.signer);
+    if (key === undefined) throw new ReceiptDecodeError(`receipt names unknown signer ${r.signer}`);
+    return decodeReceipt(r.body, r.sig, key);
+  };
+
   const heads = new Map<string, ChainHead>();
   const MAX_CACHED_HEADS = 10_000;
 
@@ -173,8 +195,8 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
     if (cached) return cached;
     const exec = stmt.execId.get(executionId) as number | undefined;
     if (exec === undefined) throw new ReceiptAppendError(`unknown execution ${executionId}; createExecution first`);
-    const last = stmt.lastReceipt.get(exec) as { seq: number; sig: Buffer; body: Buffer } | undefined;
-    const h: ChainHead = last ? { exec, seq: last.seq, hash: receiptHash(decodeReceipt(last.body, last.sig)) } : { exec, seq: -1, hash: null };
+    const last = stmt.lastReceipt.get(exec) as { seq: number; signer: number; sig: Buffer; body: Buffer } | undefined;
+    const h: ChainHead = last ? { exec, seq: last.seq, hash: receiptHash(decodeRow(last)) } : { exec, seq: -1, hash: null };
     if (heads.size >= MAX_CACHED_HEADS) heads.clear();
     heads.set(executionId, h);
     return h;
@@ -207,7 +229,13 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
       const { receipt, hash, bodyJson, signatureBytes } = sealReceipt(unsigned, { seq, prevHash: h.hash, signer });
       try {
         inGroup();
-        stmt.insertReceipt.run(h.exec, seq, Buffer.from(signatureBytes.buffer, signatureBytes.byteOffset, signatureBytes.byteLength), encodeBodyJson(bodyJson));
+        stmt.insertReceipt.run(
+          h.exec,
+          seq,
+          ownSignerId,
+          Buffer.from(signatureBytes.buffer, signatureBytes.byteOffset, signatureBytes.byteLength),
+          encodeBodyJson(bodyJson, signer.publicKeyHex)
+        );
       } catch (err) {
         heads.delete(unsigned.execution_id);
         throw new ReceiptAppendError(`append failed for ${unsigned.execution_id} seq ${seq}`, { cause: err });
@@ -230,7 +258,7 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
     list(executionId) {
       const exec = stmt.execId.get(executionId) as number | undefined;
       if (exec === undefined) return [];
-      return (stmt.receipts.all(exec) as Array<{ sig: Buffer; body: Buffer }>).map((r) => decodeReceipt(r.body, r.sig));
+      return (stmt.receipts.all(exec) as Array<{ signer: number; sig: Buffer; body: Buffer }>).map(decodeRow);
     },
 
     listExecutions({ limit = 50, beforeMs = Number.MAX_SAFE_INTEGER } = {}) {

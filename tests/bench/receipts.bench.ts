@@ -115,7 +115,7 @@ try {
   const sealed = sample.map((r, i) => sealReceipt(r, { seq: i, prevHash: null, signer }).bodyJson);
   const sealUs = ((performance.now() - t) * 1000) / sample.length;
   t = performance.now();
-  for (const json of sealed) encodeBodyJson(json);
+  for (const json of sealed) encodeBodyJson(json, signer.publicKeyHex);
   const encodeUs = ((performance.now() - t) * 1000) / sample.length;
   progress(`per receipt: seal ${sealUs.toFixed(1)} us, encode ${encodeUs.toFixed(1)} us`);
 

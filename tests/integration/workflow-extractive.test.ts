@@ -133,8 +133,8 @@ describe('research_brief with the extractive engine only (no model)', () => {
     expect(() => db.prepare('DELETE FROM receipts').run()).toThrow('append-only');
     db.exec('DROP TRIGGER receipts_no_update');
     const exec = db.prepare('SELECT id FROM executions WHERE execution_id = ?').pluck().get(id) as number;
-    const row = db.prepare('SELECT sig, body FROM receipts WHERE exec = ? AND seq = 6').get(exec) as { sig: Buffer; body: Buffer };
-    const receipt = decodeReceipt(row.body, row.sig);
+    const row = db.prepare('SELECT s.public_key_hex AS key, r.sig, r.body FROM receipts r JOIN signers s ON s.id = r.signer WHERE r.exec = ? AND r.seq = 6').get(exec) as { key: string; sig: Buffer; body: Buffer };
+    const receipt = decodeReceipt(row.body, row.sig, row.key);
     expect(receipt.event_kind).toBe('completed');
     db.prepare('UPDATE receipts SET body = ? WHERE exec = ? AND seq = 6').run(encodeReceipt({ ...receipt, summary: 'A much nicer summary.' }).body, exec);
     db.close();

@@ -104,7 +104,8 @@ describe('receipt store (real SQLite file)', () => {
     const db = new Database(path);
     db.exec('DROP TRIGGER receipts_no_update');
     const row = db.prepare('SELECT exec, sig, body FROM receipts WHERE seq = 2').get() as { exec: number; sig: Buffer; body: Buffer };
-    const edited = { ...decodeReceipt(row.body, row.sig), actual_cost_usd: 0.01 };
+    const key = createNodeSigner(new Uint8Array(32).fill(2)).publicKeyHex;
+    const edited = { ...decodeReceipt(row.body, row.sig, key), actual_cost_usd: 0.01 };
     db.prepare('UPDATE receipts SET body = ? WHERE exec = ? AND seq = 2').run(encodeReceipt(edited).body, row.exec);
     db.close();
     const reopened = createReceiptStore({ path, signer: createNodeSigner(new Uint8Array(32).fill(2)) });

@@ -21,14 +21,17 @@ import type {
 type ReceiptLike = Pick<ExecutionReceipt, 'receipt_id' | 'execution_id' | 'step_id' | 'attempt_id' | 'event_kind' | 'timestamp_ms'> &
   Partial<ExecutionReceipt>;
 
-/** Deterministic order: (timestamp_ms, seq, receipt_id). */
+const isSorted = new WeakSet<readonly unknown[]>();
+
+/** Deterministic order: (timestamp_ms, seq, receipt_id). Returns a new array. */
 export function sortReceipts<T extends ReceiptLike>(receipts: readonly T[]): T[] {
-  return [...receipts].sort(
-    (a, b) =>
-      a.timestamp_ms - b.timestamp_ms ||
-      (a.seq ?? 0) - (b.seq ?? 0) ||
-      (a.receipt_id < b.receipt_id ? -1 : a.receipt_id > b.receipt_id ? 1 : 0)
-  );
+  if (isSorted.has(receipts)) return receipts as T[];
+  // Decorate-sort-undecorate: numeric keys compared without property lookups in the comparator.
+  const keyed = receipts.map((r, i) => ({ t: r.timestamp_ms, s: r.seq ?? 0, id: r.receipt_id, i }));
+  keyed.sort((a, b) => a.t - b.t || a.s - b.s || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const out = keyed.map((k) => receipts[k.i]!);
+  isSorted.add(out);
+  return out;
 }
 
 const hasResult = (r: ReceiptLike) => r.event_kind === 'completed' && r.result != null;
