@@ -58,6 +58,8 @@ export interface OracleConfig {
   maxBodyBytes: number;
   /** Requests that may wait for a generation slot. */
   queueMax: number;
+  /** Extra Host names accepted while listening on loopback (DNS-rebinding guard). */
+  allowedHosts: string[];
 }
 
 export const DRAFT_CHOICES = ['auto', 'none', 'prompt-lookup', 'model'] as const;
@@ -201,6 +203,12 @@ const ENV_ONLY: Array<{ env: string; describe: string; fallback: string }> = [
     fallback: String(DEFAULT_QUEUE_MAX)
   },
   {
+    env: 'SHARD_ALLOWED_HOSTS',
+    describe:
+      'comma-separated extra Host names accepted while listening on loopback; other names get 403 (DNS-rebinding guard, off when --host is not loopback)',
+    fallback: 'localhost and loopback addresses only'
+  },
+  {
     env: 'SHARD_DATA_DIR',
     describe:
       'data directory; generated models live in <data>/models and are served at /models/<name>.gguf',
@@ -235,6 +243,13 @@ export function oracleUsage(env: NodeJS.ProcessEnv = process.env): string {
     'then abort them) and free the model.'
   );
   return lines.join('\n');
+}
+
+function csv(raw: string | undefined): string[] {
+  return (raw ?? '')
+    .split(',')
+    .map((k) => k.trim())
+    .filter((k) => k !== '');
 }
 
 function intValue(name: string, raw: string, min: number, max: number): number {
@@ -333,10 +348,7 @@ export function parseOracleConfig(options: {
     draftModelPath: draftModelPick ? resolve(draftModelPick.raw) : join(modelsDir, 'draft.gguf'),
     allowNoModel: allowPick ? boolValue(allowPick.name, allowPick.raw) : false,
     logLevel,
-    apiKeys: (env.SHARD_API_KEYS ?? '')
-      .split(',')
-      .map((k) => k.trim())
-      .filter((k) => k !== ''),
+    apiKeys: csv(env.SHARD_API_KEYS),
     rateLimitPerMinute: envInt(
       'SHARD_RATE_LIMIT_PER_MINUTE',
       DEFAULT_RATE_LIMIT_PER_MINUTE,
@@ -345,7 +357,8 @@ export function parseOracleConfig(options: {
     ),
     maxPromptChars: envInt('SHARD_MAX_PROMPT_CHARS', DEFAULT_MAX_PROMPT_CHARS, 1, 100_000_000),
     maxBodyBytes: envInt('SHARD_MAX_BODY_BYTES', DEFAULT_MAX_BODY_BYTES, 1024, 1024 * 1024 * 1024),
-    queueMax: envInt('SHARD_QUEUE_MAX', DEFAULT_QUEUE_MAX, 0, 100_000)
+    queueMax: envInt('SHARD_QUEUE_MAX', DEFAULT_QUEUE_MAX, 0, 100_000),
+    allowedHosts: csv(env.SHARD_ALLOWED_HOSTS)
   };
   return { kind: 'run', config };
 }

@@ -102,6 +102,7 @@ async function main(argv: string[]): Promise<number> {
     maxPromptChars: config.maxPromptChars,
     maxBodyBytes: config.maxBodyBytes,
     queueMax: config.queueMax,
+    allowedHosts: config.allowedHosts,
     plugins: PLUGINS
   });
   try {

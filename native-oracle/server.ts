@@ -19,7 +19,12 @@ import type { TargetEngine } from './engine/index.js';
 import { ServiceUnavailableError, toHttp } from './http/errors.js';
 import { registerModelFileRoutes } from './http/model-files.js';
 import { DEFAULT_MAX_BODY_BYTES, Router, sendJson } from './http/router.js';
-import { createAuthMiddleware, createRateLimitMiddleware } from './http/security.js';
+import {
+  checkHostHeader,
+  createAuthMiddleware,
+  createRateLimitMiddleware,
+  isLoopbackHost
+} from './http/security.js';
 import { createStaticHandler, ISOLATION_HEADERS } from './http/static.js';
 import { createLogger } from '../src/lib/server/log.js';
 
@@ -85,6 +90,11 @@ export interface OracleServerOptions {
   queueMax?: number;
   /** Default 10 000 ms. */
   shutdownGraceMs?: number;
+  /**
+   * Extra Host names accepted when listening on loopback (DNS-rebinding guard); default none.
+   * The guard is off when `host` is not a loopback address.
+   */
+  allowedHosts?: readonly string[];
   /** Draft source per chat request; default the engine's own. A plugin may replace it. */
   draftSourceProvider?: DraftSourceProvider;
 }
@@ -181,6 +191,8 @@ export function createOracleServer(options: OracleServerOptions): OracleServer {
   }
 
   const serveStatic = options.staticDir ? createStaticHandler(options.staticDir) : undefined;
+  const isHostChecked = isLoopbackHost(options.host);
+  const allowedHosts = options.allowedHosts ?? [];
   const inFlight = new Set<Promise<void>>();
   let isStopping = false;
   let server: Server | undefined;
@@ -193,6 +205,14 @@ export function createOracleServer(options: OracleServerOptions): OracleServer {
       pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
     } catch {
       // Unparseable target: the router answers 404 for it below.
+    }
+    if (isHostChecked) {
+      const refusal = checkHostHeader(req.headers.host, allowedHosts);
+      if (refusal) {
+        const mapped = toHttp(refusal, 'openai');
+        sendJson(res, mapped.status, mapped.body, mapped.headers);
+        return;
+      }
     }
     if (isStopping && pathname !== '/health' && pathname !== '/v1/system/health') {
       const mapped = toHttp(
@@ -228,6 +248,16 @@ export function createOracleServer(options: OracleServerOptions): OracleServer {
     async start(): Promise<void> {
       if (server) throw new Error('the oracle server is already started');
       const s = createServer((req, res) => {
+        const startedAt = Date.now();
+        res.once('close', () =>
+          log.debug('request', {
+            method: req.method,
+            path: (req.url ?? '').split('?')[0],
+            status: res.statusCode,
+            ms: Date.now() - startedAt,
+            isComplete: res.writableFinished
+          })
+        );
         const p = handle(req, res).catch((err) => {
           log.error('request failed outside the router', { err });
           if (!res.headersSent) sendJson(res, 500, toHttp(err, 'openai').body);

@@ -35,6 +35,14 @@ export class UnauthorizedError extends HttpError {
   }
 }
 
+/** 403: the request is understood but refused (e.g. a Host header this server does not serve). */
+export class ForbiddenError extends HttpError {
+  override name = 'ForbiddenError';
+  constructor(message: string, code = 'forbidden') {
+    super(message, 403, code);
+  }
+}
+
 /** 404: no such route or resource. */
 export class NotFoundError extends HttpError {
   override name = 'NotFoundError';
@@ -129,6 +137,7 @@ function fromNamedError(err: unknown): HttpError | undefined {
 const OPENAI_TYPE_BY_STATUS: Record<number, string> = {
   400: 'invalid_request_error',
   401: 'authentication_error',
+  403: 'permission_error',
   404: 'not_found_error',
   405: 'invalid_request_error',
   409: 'invalid_request_error',

@@ -5,7 +5,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { RateLimiter } from '../admission/rate-limit.js';
-import { RateLimitedError, UnauthorizedError } from './errors.js';
+import { ForbiddenError, RateLimitedError, UnauthorizedError } from './errors.js';
 import type { Middleware, RequestContext, RouteOptions } from './router.js';
 
 /** Whether auth and rate limits apply to a route: its own flag, else "is it under /v1/". */
@@ -64,4 +64,36 @@ export function createRateLimitMiddleware(options: { limiter: RateLimiter }): Mi
       );
     }
   };
+}
+
+const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
+
+/** True for addresses that only this machine can reach. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.trim().toLowerCase();
+  return LOOPBACK_NAMES.has(h) || h.startsWith('127.') || h.endsWith('.localhost');
+}
+
+/**
+ * DNS-rebinding guard for a server bound to loopback: a web page on another site can point its
+ * own host name at 127.0.0.1 and then call this server from the user's browser; such requests
+ * carry that foreign name in `Host`. Returns an error for a Host that is neither a loopback name
+ * nor in `allowedHosts`, undefined when the request may proceed.
+ */
+export function checkHostHeader(
+  hostHeader: string | undefined,
+  allowedHosts: readonly string[]
+): ForbiddenError | undefined {
+  if (!hostHeader) return new ForbiddenError('missing Host header', 'host_not_allowed');
+  let name: string;
+  try {
+    name = new URL(`http://${hostHeader}`).hostname.toLowerCase();
+  } catch {
+    return new ForbiddenError('malformed Host header', 'host_not_allowed');
+  }
+  if (isLoopbackHost(name) || allowedHosts.some((h) => h.toLowerCase() === name)) return undefined;
+  return new ForbiddenError(
+    `host "${name}" is not served here; this oracle listens on loopback only (add it to SHARD_ALLOWED_HOSTS, or listen on a public address with --host)`,
+    'host_not_allowed'
+  );
 }

@@ -45,7 +45,8 @@ describe('oracle config', () => {
       SHARD_MAX_PROMPT_CHARS: '100',
       SHARD_MAX_BODY_BYTES: '2048',
       SHARD_QUEUE_MAX: '0',
-      SHARD_ALLOW_NO_MODEL: 'true'
+      SHARD_ALLOW_NO_MODEL: 'true',
+      SHARD_ALLOWED_HOSTS: 'oracle.lan, box.local'
     };
     expect(run([], e)).toMatchObject({
       host: '0.0.0.0',
@@ -58,7 +59,8 @@ describe('oracle config', () => {
       maxPromptChars: 100,
       maxBodyBytes: 2048,
       queueMax: 0,
-      allowNoModel: true
+      allowNoModel: true,
+      allowedHosts: ['oracle.lan', 'box.local']
     });
     expect(
       run(
@@ -141,6 +143,7 @@ describe('oracle config', () => {
       'SHARD_MAX_BODY_BYTES',
       '1048576',
       'SHARD_QUEUE_MAX',
+      'SHARD_ALLOWED_HOSTS',
       'npm run models'
     ]) {
       expect(text).toContain(needle);

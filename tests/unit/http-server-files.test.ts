@@ -2,6 +2,7 @@
  * The oracle server without a model (the real degraded mode, not a mock): static app, model
  * files with Range, isolation headers, auth on /v1, plugins. Real HTTP on 127.0.0.1:0.
  */
+import { request as httpRequest } from 'node:http';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -251,6 +252,47 @@ describe('oracle server without a model', () => {
     expect(header.status).toBe(200);
     expect((await fetch(`${keyed.url}/health`)).status).toBe(200);
     expect((await fetch(`${keyed.url}/models/draft.gguf`)).status).toBe(200);
+  });
+
+  it('refuses foreign Host names while bound to loopback (DNS rebinding), except allowed ones', async () => {
+    const get = (url: string, host: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const u = new URL(url);
+        const req = httpRequest(
+          { host: u.hostname, port: u.port, path: '/v1/models', headers: { host } },
+          (res) => {
+            let body = '';
+            res.setEncoding('utf8');
+            res.on('data', (d: string) => (body += d));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+          }
+        );
+        req.on('error', reject);
+        req.end();
+      });
+    const evil = await get(server.url, 'evil.example:80');
+    expect(evil.status).toBe(403);
+    expect(JSON.parse(evil.body).error).toMatchObject({
+      type: 'permission_error',
+      code: 'host_not_allowed',
+      message: expect.stringMatching(/host "evil.example" is not served here/)
+    });
+    for (const host of ['localhost:1', '127.0.0.1', '[::1]:9', 'app.localhost']) {
+      expect((await get(server.url, host)).status).toBe(200);
+    }
+    const withAllowed = createOracleServer({
+      engine: null,
+      host: '127.0.0.1',
+      port: 0,
+      allowedHosts: ['oracle.lan']
+    });
+    await withAllowed.start();
+    try {
+      expect((await get(withAllowed.url, 'oracle.lan:9091')).status).toBe(200);
+      expect((await get(withAllowed.url, 'other.lan')).status).toBe(403);
+    } finally {
+      await withAllowed.stop();
+    }
   });
 
   it('runs plugin stop hooks on stop and then refuses connections', async () => {
