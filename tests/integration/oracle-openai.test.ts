@@ -230,6 +230,18 @@ describe('OpenAI-compatible chat completions (real engine)', () => {
     expect(reply.choices[0]!.finish_reason).toBe('stop');
   });
 
+  it('passes sampling settings through: a seeded sample repeats and differs from greedy', async () => {
+    const base = { model: engine.modelId, messages: PROMPT, max_completion_tokens: 32 };
+    const off = { headers: { 'x-shard-speculation': 'off' } };
+    const greedy = await client.chat.completions.create({ ...base, temperature: 0 }, off);
+    const sampled = { ...base, temperature: 1.5, top_p: 0.95, seed: 7 };
+    const a = await client.chat.completions.create(sampled, off);
+    const b = await client.chat.completions.create(sampled, off);
+    expect(a.usage!.completion_tokens).toBe(32);
+    expect(a.choices[0]!.message.content).toBe(b.choices[0]!.message.content);
+    expect(a.choices[0]!.message.content).not.toBe(greedy.choices[0]!.message.content);
+  });
+
   it('lists and retrieves the model, and 404s an unknown one', async () => {
     const list = await client.models.list();
     expect(list.data.map((m) => m.id)).toEqual([engine.modelId]);
