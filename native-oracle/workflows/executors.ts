@@ -136,7 +136,9 @@ export function createRemoteExecutor(options: RemoteExecutorOptions): StepExecut
             messages: req.messages,
             stream: false,
             max_tokens: req.max_tokens,
-            temperature: 0
+            temperature: 0,
+            // Oracles map a json_schema response format to a llama.cpp grammar (planning).
+            ...(req.json_schema ? { response_format: { type: 'json_schema', json_schema: { name: `${req.step_kind}_output`, schema: req.json_schema } } } : {})
           }),
           signal
         });

@@ -145,6 +145,6 @@ export async function getJson(url: string) {
 }
 
 /** `step_id:event_kind` of each receipt, in order. */
-export function events(receipts: Array<{ step_id: string; event_kind: string }>): string[] {
+export function events(receipts: ReadonlyArray<Record<string, any>>): string[] {
   return receipts.map((r) => `${r.step_id}:${r.event_kind}`);
 }
