@@ -21,6 +21,8 @@ const log = createLogger('shard:oracle:mesh:draft');
 export const GOVERNOR_PROBE_EVERY_ROUNDS = 8;
 /** Wait cap per round with the governor off (a silent scout cannot stall a round longer). */
 export const UNGOVERNED_MAX_WAIT_MS = 1_000;
+/** Per-token acceptance assumed before any round was verified. */
+export const PRIOR_ACCEPTANCE = 0.6;
 /** Smoothing of the acceptance and timing estimates (weight of the newest sample). */
 const EMA_ALPHA = 0.25;
 
@@ -174,6 +176,7 @@ export function createRemoteDraftSource(
       lastPosition = context.length;
       lastFromFallback = false;
       // 2. Lease and open the scout links on the first round.
+      const isFirstRound = links === null;
       if (links === null) {
         opening ??= options.openLinks(controller.signal);
         links = await opening;
@@ -185,10 +188,9 @@ export function createRemoteDraftSource(
         lastReturnAt = performance.now();
         return fallbackDraft(req);
       }
-      // Every live scout learns the committed context (and the last verify result).
-      for (const link of open) link.sync(context, pendingResult ?? undefined);
-      pendingResult = null;
-      // 3. Governor: skip drafting while it is predicted slower, probing now and then.
+      // 3. Governor: skip drafting while it is predicted slower, probing now and then. Skipped
+      // rounds send nothing, so idle scouts do not draft (and, on a shared CPU, do not slow the
+      // oracle down).
       if (!isWorthDrafting(k) && roundsSinceProbe < GOVERNOR_PROBE_EVERY_ROUNDS) {
         roundsSinceProbe += 1;
         stats.skippedByGovernor += 1;
@@ -197,28 +199,42 @@ export function createRemoteDraftSource(
         return fallbackDraft(req);
       }
       roundsSinceProbe = 0;
-      // 4. Take drafts already waiting; wait for more only as long as it is predicted to pay.
+      // Every live scout learns the committed context (and the last verify result).
+      for (const link of open) link.sync(context, pendingResult ?? undefined);
+      pendingResult = null;
+      // 4. Take drafts already waiting; wait for more only while it is predicted to pay.
       let found = best(context, k);
-      if (found.tokens.length < k) {
-        const tt = plainTokenMs.value ?? options.initialTargetTokenMs ?? 30;
-        // Waiting longer than about one plain decode step costs more than the tokens it may win.
-        const patience = isGoverned
-          ? found.tokens.length > 0
-            ? tt * 0.5
-            : tt
-          : UNGOVERNED_MAX_WAIT_MS;
-        const deadline = now + patience;
-        // A dead chain is worth waiting for too: the scout restarts at the committed end.
-        while (found.tokens.length < k && !signal.aborted) {
-          const remaining = deadline - performance.now();
-          if (remaining <= 0 || live().length === 0) break;
-          await Promise.race(live().map((l) => l.waitForChange(remaining, signal)));
-          found = best(context, k);
+      const tt = plainTokenMs.value ?? options.initialTargetTokenMs ?? 30;
+      const a = acceptance.value ?? PRIOR_ACCEPTANCE;
+      const paces = live()
+        .map((l) => l.draftMsPerToken)
+        .filter((x): x is number => x !== null);
+      const td = paces.length > 0 ? Math.min(...paces) : tt / 4;
+      // A fresh chain gets about one plain decode step to show its first token.
+      const deadline = now + (isGoverned ? tt : UNGOVERNED_MAX_WAIT_MS);
+      while (found.tokens.length < k && !signal.aborted && live().length > 0) {
+        const n = found.tokens.length;
+        let until = deadline;
+        if (isGoverned && n > 0) {
+          // Marginal rule: the next batch (m = n tokens, batches double) adds
+          // a^(n+1)·(1 − a^m)/(1 − a) expected committed tokens, each worth a plain step tt,
+          // and costs about m·td of waiting. Stop when it costs more than it wins.
+          const m = Math.min(n, k - n);
+          const gain = ((a ** (n + 1) * (1 - a ** m)) / (1 - Math.min(a, 0.999))) * tt;
+          if (gain <= m * td) break;
+          until = Math.min(deadline, performance.now() + 1.5 * m * td + 1);
         }
+        const remaining = until - performance.now();
+        if (remaining <= 0) break;
+        await Promise.race(live().map((l) => l.waitForChange(remaining, signal)));
+        const next = best(context, k);
+        if (next.tokens.length === n && performance.now() >= until) break;
+        found = next;
       }
       const waited = performance.now() - now;
       stats.waitedMs += waited;
-      waitMs.add(waited);
+      // The first round also opened the streams; that one-off cost says nothing about later waits.
+      if (!isFirstRound) waitMs.add(waited);
       lastReturnAt = performance.now();
       if (found.tokens.length === 0) {
         lastDrafted = 0;

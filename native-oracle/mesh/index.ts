@@ -65,11 +65,18 @@ export interface OracleMeshOptions {
   /** Own listen addresses; default TCP on 127.0.0.1, any port. */
   listen?: string[];
   privateKey?: PrivateKey;
-  /** Scouts leased per generation session; default 2 (the second hedges a slow first). */
+  /**
+   * Scouts leased per generation session; default 1. Greedy scouts on the same draft model
+   * produce the same chain, so a second one only hedges against a slow or failing first.
+   */
   scoutsPerSession?: number;
   /** Draft tokens per verify round asked of scouts; default 8. */
   draftLength?: number;
-  /** How far scouts may draft past the committed context; default 3 × draftLength. */
+  /**
+   * How far scouts may draft past the committed context; default draftLength. Larger values let
+   * a scout keep drafting while the oracle verifies, which pays when whole rounds are accepted
+   * and the scout has its own CPU.
+   */
   lookahead?: number;
   /** Speculation governor; default true. */
   isGoverned?: boolean;
@@ -153,8 +160,8 @@ export async function createOracleMesh(options: OracleMeshOptions): Promise<Orac
   const privateKey = options.privateKey ?? (await generateKeyPair('Ed25519'));
   const node = await createMeshNode({ privateKey, listen: options.listen, isStarted: false });
   const k = options.draftLength ?? 8;
-  const lookahead = options.lookahead ?? 3 * k;
-  const scoutsPerSession = options.scoutsPerSession ?? 2;
+  const lookahead = options.lookahead ?? k;
+  const scoutsPerSession = options.scoutsPerSession ?? 1;
   const vocabularySize =
     options.vocabularySize ??
     (options.engine as { vocabularySize?: number }).vocabularySize ??

@@ -54,6 +54,9 @@ export class ScoutLink {
   private readonly openedAt = performance.now();
   private firstTokenAt: number | null = null;
   private sendTail: Promise<void> = Promise.resolve();
+  private lastFrameAt: number | null = null;
+  /** Smoothed milliseconds per drafted token along a chain; null before two frames. */
+  draftMsPerToken: number | null = null;
 
   private constructor(
     private readonly stream: Stream,
@@ -215,8 +218,19 @@ export class ScoutLink {
               `draft token id beyond the vocabulary of ${limit}`
             );
           }
+          const epochBefore = this.mirror.epoch;
           this.mirror.accept(frame);
-          if (this.firstTokenAt === null) this.firstTokenAt = performance.now();
+          const now = performance.now();
+          // Draft pace along one chain: time between frames over the tokens they carried.
+          if (frame.epoch === epochBefore && this.lastFrameAt !== null) {
+            const perToken = (now - this.lastFrameAt) / frame.tokens.length;
+            this.draftMsPerToken =
+              this.draftMsPerToken === null
+                ? perToken
+                : this.draftMsPerToken + 0.25 * (perToken - this.draftMsPerToken);
+          }
+          this.lastFrameAt = now;
+          if (this.firstTokenAt === null) this.firstTokenAt = now;
           this.tokensReceived += frame.tokens.length;
           this.notify();
         } else if (frame.type === 'close') {

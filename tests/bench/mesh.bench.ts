@@ -144,36 +144,68 @@ async function measureRtt(): Promise<Record<string, { p50: number; p99: number; 
 }
 
 const PROMPTS = ['The quick brown fox said that the river', 'Once upon a time the old man'];
+/** Repetitions of each (alone, cooperative) pair; pairs run back to back so load drift cancels. */
+const REPEATS = Number(process.env.MESH_BENCH_REPEATS ?? 2);
 
-async function tokensPerSecond(
+type SourceFactory = () => ReturnType<OracleMesh['scoutDraftSource']>;
+
+async function generateOnce(
   engine: TargetEngine,
-  makeSource: () => ReturnType<OracleMesh['scoutDraftSource']> | null,
-  speculation: 'auto' | 'on' | 'off'
+  prompt: string,
+  speculation: 'auto' | 'on' | 'off',
+  source: ReturnType<OracleMesh['scoutDraftSource']> | null
 ) {
-  let tokens = 0;
-  let ms = 0;
-  let drafted = 0;
-  let accepted = 0;
-  const texts: string[] = [];
-  for (const prompt of PROMPTS) {
-    const source = makeSource();
-    for await (const event of engine.generate({
-      prompt,
-      maxTokens,
-      speculation,
-      ...(source ? { draftSource: source } : {})
-    })) {
-      if (event.type === 'done') {
-        tokens += event.stats.completionTokens;
-        ms += event.stats.durationMs;
-        drafted += event.stats.drafted;
-        accepted += event.stats.accepted;
-        texts.push(event.text);
-      }
+  for await (const event of engine.generate({
+    prompt,
+    maxTokens,
+    speculation,
+    ...(source ? { draftSource: source } : {})
+  })) {
+    if (event.type === 'done') {
+      source?.end();
+      return event;
     }
-    source?.end();
   }
-  return { tps: (tokens * 1000) / ms, acceptance: drafted > 0 ? accepted / drafted : 0, texts };
+  throw new Error('generation ended without done');
+}
+
+/**
+ * Cooperative tokens/s over oracle-alone tokens/s, from interleaved runs (alone, coop, alone,
+ * coop, ...) so that load from other processes on the machine hits both sides alike. Also
+ * checks that every cooperative output equals the oracle-alone output for its prompt.
+ */
+async function speedup(
+  engine: TargetEngine,
+  makeSource: SourceFactory,
+  speculation: 'auto' | 'on'
+) {
+  const totals = { aloneTokens: 0, aloneMs: 0, coopTokens: 0, coopMs: 0, drafted: 0, accepted: 0 };
+  let isIdentical = true;
+  for (let r = 0; r < REPEATS; r++) {
+    for (const prompt of PROMPTS) {
+      const alone = await generateOnce(engine, prompt, 'off', null);
+      const source = makeSource();
+      const coop = await generateOnce(engine, prompt, speculation, source);
+      if (source)
+        note(`  session ${JSON.stringify(source.stats)} engine ${coop.stats.governor.reason}`);
+      totals.aloneTokens += alone.stats.completionTokens;
+      totals.aloneMs += alone.stats.durationMs;
+      totals.coopTokens += coop.stats.completionTokens;
+      totals.coopMs += coop.stats.durationMs;
+      totals.drafted += coop.stats.drafted;
+      totals.accepted += coop.stats.accepted;
+      isIdentical &&= coop.text === alone.text;
+    }
+  }
+  const aloneTps = (totals.aloneTokens * 1000) / totals.aloneMs;
+  const coopTps = (totals.coopTokens * 1000) / totals.coopMs;
+  return {
+    ratio: coopTps / aloneTps,
+    aloneTps,
+    coopTps,
+    acceptance: totals.drafted > 0 ? totals.accepted / totals.drafted : 0,
+    isIdentical
+  };
 }
 
 async function measureCoop() {
@@ -189,13 +221,10 @@ async function measureCoop() {
   const scouts: Array<SpawnedProcess<Record<string, unknown>>> = [];
   const result: Record<string, unknown> = {};
   try {
-    // Warm-up, then the baseline: the oracle alone, plain decoding.
-    await tokensPerSecond(engine, () => null, 'off');
-    const alone = await tokensPerSecond(engine, () => null, 'off');
-    result.oracle_alone_tokens_per_s = round(alone.tps, 2);
-    note(`oracle alone: ${alone.tps.toFixed(1)} tok/s`);
+    await generateOnce(engine, PROMPTS[0], 'off', null);
     const on: Record<string, number> = {};
     const off: Record<string, number> = {};
+    const aloneTps: number[] = [];
     let isIdentical = true;
     for (const count of [1, 4]) {
       while (scouts.length < count) {
@@ -204,33 +233,35 @@ async function measureCoop() {
             'workers/scout/node-scout.ts',
             ['--relay', relay.ready.multiaddrs[0], '--model', pair.draftPath, '--threads', '1'],
             'scout:ready',
-            {
-              env: { SHARD_DATA_DIR: mkdtempSync(join(tmpdir(), 'shard-bench-')) }
-            }
+            { env: { SHARD_DATA_DIR: mkdtempSync(join(tmpdir(), 'shard-bench-')) } }
           )
         );
       }
       await mesh.waitForScouts(count, AbortSignal.timeout(60_000));
-      const governed = await tokensPerSecond(
+      const governed = await speedup(
         engine,
         () => mesh.scoutDraftSource({ isGoverned: true }),
         'auto'
       );
-      const ungoverned = await tokensPerSecond(
+      const ungoverned = await speedup(
         engine,
         () => mesh.scoutDraftSource({ isGoverned: false }),
         'on'
       );
-      on[`scouts_${count}`] = round(governed.tps / alone.tps);
-      off[`scouts_${count}`] = round(ungoverned.tps / alone.tps);
+      on[`scouts_${count}`] = round(governed.ratio);
+      off[`scouts_${count}`] = round(ungoverned.ratio);
+      aloneTps.push(governed.aloneTps, ungoverned.aloneTps);
       result[`acceptance_scouts_${count}`] = round(ungoverned.acceptance);
-      isIdentical &&= [...governed.texts, ...ungoverned.texts].every(
-        (t, i) => t === alone.texts[i % alone.texts.length]
-      );
+      isIdentical &&= governed.isIdentical && ungoverned.isIdentical;
       note(
-        `${count} scout(s): governor on ${on[`scouts_${count}`]}x, off ${off[`scouts_${count}`]}x, acceptance ${ungoverned.acceptance.toFixed(2)}`
+        `${count} scout(s): governor on ${on[`scouts_${count}`]}x, off ${off[`scouts_${count}`]}x ` +
+          `(alone ${governed.aloneTps.toFixed(1)}/${ungoverned.aloneTps.toFixed(1)} tok/s), acceptance ${ungoverned.acceptance.toFixed(2)}`
       );
     }
+    result.oracle_alone_tokens_per_s = round(
+      aloneTps.reduce((x, y) => x + y, 0) / aloneTps.length,
+      2
+    );
     result.coop_speedup_governor_on = on;
     result.coop_speedup_governor_off = off;
     result.coop_output_identical_to_alone = isIdentical;

@@ -70,16 +70,23 @@ describe('scout core session (mock: deterministic toy engine, in-memory channel)
     pair.send({ type: 'draft-request', position: 0, k: 4, lookahead: 12 });
     pair.send({ type: 'context', base: 0, tokens: [7, 8, 9] });
     mirror.noteCommittedEnd(3);
-    await pair.waitFrames(3);
+    // Batches double along the chain (1, 1, 2, 4, 4) until the lookahead of 12 is full.
+    await pair.waitFrames(5);
     for (const f of pair.sent) if (f.type === 'draft') mirror.accept(f);
+    expect(pair.sent.map((f) => (f.type === 'draft' ? f.tokens.length : 0))).toEqual([
+      1, 1, 2, 4, 4
+    ]);
     expect(mirror.lookup([7, 8, 9], 8).tokens).toEqual([10, 11, 12, 13, 14, 15, 16, 17]);
     // The oracle accepts two drafts and corrects the third: a new chain from the corrected end.
     pair.send({ type: 'verify-result', position: 3, drafted: 4, accepted: 2, correction: 40 });
     pair.send({ type: 'context', base: 3, tokens: [10, 11, 40] });
     mirror.noteCommittedEnd(6);
-    const before = pair.sent.length;
-    await pair.waitFrames(before + 1);
-    for (const f of pair.sent.slice(before)) if (f.type === 'draft') mirror.accept(f);
+    let seen = pair.sent.length;
+    while (mirror.lookup([7, 8, 9, 10, 11, 40], 4).tokens.length < 4) {
+      await pair.waitFrames(seen + 1);
+      for (const f of pair.sent.slice(seen)) if (f.type === 'draft') mirror.accept(f);
+      seen = pair.sent.length;
+    }
     expect(mirror.lookup([7, 8, 9, 10, 11, 40], 4).tokens).toEqual([41, 42, 43, 44]);
     expect(stats).toMatchObject({ accepted: 2, verified: 4, protocolErrors: 0 });
     pair.send({ type: 'close', reason: 'done' });
@@ -135,7 +142,7 @@ describe('scout core session (mock: deterministic toy engine, in-memory channel)
     expect(pair.sent).toHaveLength(0);
     pair.send({ type: 'context', base: 1, tokens: [5] });
     await pair.waitFrames(1);
-    expect(pair.sent[0]).toMatchObject({ type: 'draft', position: 2, tokens: [6, 7] });
+    expect(pair.sent[0]).toMatchObject({ type: 'draft', position: 2, tokens: [6] });
     pair.send(null);
     expect((await done).reason).toBe('oracle closed the stream');
   });

@@ -7,8 +7,9 @@
  *  1. Reader: applies the oracle's frames. `context` moves the committed context (the chain
  *     survives when the oracle accepted along it, else a new chain starts); `draft-request`
  *     (re)starts drafting at the committed end; `verify-result` updates the acceptance stats.
- *  2. Drafter: while active, drafts `k` tokens at a time along the chain, up to `lookahead`
- *     tokens past the committed context, and sends each batch as a `draft` frame. A batch
+ *  2. Drafter: while active, drafts along the chain in doubling batches (1, 1, 2, 4, ... up to
+ *     `k`), up to `lookahead` tokens past the committed context, and sends each batch as a
+ *     `draft` frame. A batch
  *     drafted for a chain that changed meanwhile is dropped (it continues a stale view).
  * Invariant: every sent frame continues `committed + chain` exactly as the oracle will check it
  * (`ChainMirror`), so an honest scout is never reported for out-of-order or stale drafts.
@@ -182,9 +183,12 @@ export async function runScoutSession(options: ScoutSessionOptions): Promise<{ r
       }
       const epoch = chain.epoch;
       const view = chain.view();
+      const batch = Math.max(1, Math.min(k, room, chain.chain.length));
       let tokens: number[];
       try {
-        tokens = await engine.draft(view, Math.min(k, room), controller.signal);
+        // Batches double along a chain (1, 1, 2, 4, ... k): the first token of a fresh chain
+        // reaches the oracle after one draft step, the rest follow in larger, cheaper frames.
+        tokens = await engine.draft(view, batch, controller.signal);
       } catch (err) {
         if (controller.signal.aborted) break;
         stats.engineErrors += 1;
@@ -203,7 +207,7 @@ export async function runScoutSession(options: ScoutSessionOptions): Promise<{ r
         isActive = false;
         continue;
       }
-      const frame = chain.extend(tokens.slice(0, Math.min(k, room)));
+      const frame = chain.extend(tokens.slice(0, batch));
       if (!frame) continue;
       stats.drafted += frame.tokens.length;
       const tps = engine.tokensPerSecond?.();
