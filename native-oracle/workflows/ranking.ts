@@ -4,10 +4,10 @@
  * receipt (`selection_reason`), so a reader can see why the winner won.
  *
  * score = 0.4·|step.required_tags ∩ tags| + 0.2·|policy.capability_tags ∩ tags|
- *       + latency_score (1/(1 + predicted_ms/1500))
+ *       + latency_weight(step)·1/(1 + predicted_ms/1500)   (synthesis 0.5, others 1.0)
  *       + fallback_bias (1 − 0.12·index of the supply tier in policy.fallback_order)
  *       + trust_bonus (0.12 + 0.02·(trust rank − floor rank))
- *       + quality_weight(step)·quality      (synthesis 1.0, planner 0.5, summaries 0.2)
+ *       + quality_weight(step)·quality      (synthesis 1.5, planner 0.5, summaries 0.2)
  *       + locality (summaries: +0.35 personal/private, −0.30 public)
  *       − cost_weight(step)·estimated_cost / max estimated cost of the eligible set
  *                                            (summaries 0.6, planner 0.3, synthesis 0.1)
@@ -63,7 +63,9 @@ export interface Ranking {
 }
 
 const TIER_LATENCY_MS: Record<SupplyTier, number> = { personal: 900, private: 1400, public: 2100 };
-const QUALITY_WEIGHT: Record<WorkStepKind, number> = { synthesize_brief: 1.0, planner: 0.5, summarize_source: 0.2 };
+// Synthesis is where a stronger model pays off and where waiting longer is acceptable.
+const QUALITY_WEIGHT: Record<WorkStepKind, number> = { synthesize_brief: 1.5, planner: 0.5, summarize_source: 0.2 };
+const LATENCY_WEIGHT: Record<WorkStepKind, number> = { synthesize_brief: 0.5, planner: 1, summarize_source: 1 };
 const COST_WEIGHT: Record<WorkStepKind, number> = { summarize_source: 0.6, planner: 0.3, synthesize_brief: 0.1 };
 
 /** Estimated USD of one step: (prompt tokens + max output tokens) at the candidate's prices. */
@@ -130,7 +132,7 @@ export function rankCandidates(input: RankInput): Ranking {
     const components: Record<string, number> = {
       required_matches: 0.4 * step.required_tags.filter((t) => (d.tags ?? []).includes(t)).length,
       policy_matches: 0.2 * policy.capability_tags.filter((t) => (d.tags ?? []).includes(t)).length,
-      latency_score: 1 / (1 + latency / 1500),
+      latency_score: LATENCY_WEIGHT[step.step_kind] / (1 + latency / 1500),
       fallback_bias: (() => {
         const i = policy.fallback_order.indexOf(d.supply_tier);
         return i < 0 ? 0.5 : 1 - 0.12 * i;
