@@ -104,7 +104,10 @@ export interface OracleServer {
   readonly url: string;
   readonly router: Router;
   readonly admission: AdmissionQueue;
-  /** Listens, then starts plugins. Rejects when the port cannot be bound. */
+  /**
+   * Listens, then starts plugins in order. Rejects when the port cannot be bound or a plugin's
+   * start fails (then started plugins are stopped and the port is released).
+   */
   start(): Promise<void>;
   /**
    * Stops accepting, lets running requests finish for `shutdownGraceMs`, aborts the rest (client
@@ -266,7 +269,6 @@ export function createOracleServer(options: OracleServerOptions): OracleServer {
         inFlight.add(p);
         void p.finally(() => inFlight.delete(p));
       });
-      server = s;
       await new Promise<void>((resolve, reject) => {
         const onError = (err: Error) => reject(err);
         s.once('error', onError);
@@ -276,8 +278,22 @@ export function createOracleServer(options: OracleServerOptions): OracleServer {
         });
       });
       s.on('error', (err) => log.error('server error', { err }));
+      server = s;
+      isStopping = false;
       url = formatUrl(s.address() as AddressInfo);
-      for (const h of handles) await h.start?.({ url });
+      const started: OraclePluginHandle[] = [];
+      try {
+        for (const h of handles) {
+          await h.start?.({ url });
+          started.push(h);
+        }
+      } catch (err) {
+        // A plugin that cannot start leaves nothing half-running: stop the others and close.
+        for (const h of started.reverse()) await Promise.resolve(h.stop?.()).catch(() => undefined);
+        server = undefined;
+        await new Promise<void>((resolve) => s.close(() => resolve()));
+        throw err;
+      }
       log.info('listening', { url, model: options.engine?.modelId ?? null });
     },
     async stop(): Promise<void> {

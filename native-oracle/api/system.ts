@@ -7,6 +7,9 @@ import type { AdmissionQueue } from '../admission/queue.js';
 import type { ChatCounters } from './chat.js';
 import type { TargetEngine } from '../engine/index.js';
 import type { Router } from '../http/router.js';
+import { createLogger } from '../../src/lib/server/log.js';
+
+const log = createLogger('shard:oracle:system');
 
 /** One known peer, in the predecessor's snake_case shape; extra fields pass through. */
 export interface PeerInfo {
@@ -30,6 +33,15 @@ export interface SystemRouteOptions {
 }
 
 export function registerSystemRoutes(router: Router, options: SystemRouteOptions): void {
+  // Health must answer even when the mesh's provider fails: count what can be counted.
+  const peerCount = () => {
+    try {
+      return options.peers().length;
+    } catch (err) {
+      log.warn('peers provider failed', { err });
+      return 0;
+    }
+  };
   const health = () => {
     const { engine } = options;
     const queue = options.admission.snapshot();
@@ -41,7 +53,7 @@ export function registerSystemRoutes(router: Router, options: SystemRouteOptions
         model: engine?.modelId ?? null,
         tokenizer_fingerprint: engine?.tokenizerFingerprint ?? null,
         uptime_ms: Date.now() - options.startedAtMs,
-        peers: options.peers().length,
+        peers: peerCount(),
         queue: {
           active: queue.active,
           queued: queue.queued,
