@@ -112,3 +112,39 @@ test('a /scout tab drafts with wllama for the oracle and a completion uses its d
   await page.getByTestId('scout-toggle').click();
   await expect(page.getByTestId('scout-phase')).toHaveText('Not scouting');
 });
+
+test('one scout per browser: a second tab follows, takes over when the first closes, and can stop it', async ({
+  context
+}) => {
+  const first = await context.newPage();
+  await startScouting(first);
+  const scoutId = (await first.getByTestId('scout-id').textContent())?.trim();
+
+  const second = await context.newPage();
+  await second.goto(`${stack.url}/scout`);
+  await expect(second.getByTestId('scout-role')).toHaveText(/Another tab is the scout/);
+  await expect(second.getByTestId('scout-phase')).toHaveText('Scouting');
+  await expect(second.getByTestId('scout-id')).toHaveText(scoutId!);
+  expect(stack.mesh.scoutCount()).toBe(1);
+
+  // The leader's tab closes: the follower is elected and resumes scouting by itself.
+  await first.close();
+  await expect(second.getByTestId('scout-role')).toHaveText(/This tab is the scout/);
+  await expect(second.getByTestId('scout-phase')).toHaveText('Scouting', { timeout: 120_000 });
+  await expect(second.getByTestId('conn-oracles')).toContainText('1 accepted', { timeout: 60_000 });
+  // Same browser, same identity: the key is kept in IndexedDB.
+  await expect(second.getByTestId('scout-id')).toHaveText(scoutId!);
+  await expect.poll(() => stack.mesh.scoutCount(), { timeout: 30_000 }).toBe(1);
+  const drafted = await chat(24, 'on');
+  expect(drafted.draftSource).toMatch(/^scout:/);
+  expect(drafted.drafted).toBeGreaterThan(0);
+
+  // A follower's Stop reaches the leader.
+  const third = await context.newPage();
+  await third.goto(`${stack.url}/scout`);
+  await expect(third.getByTestId('scout-role')).toHaveText(/Another tab is the scout/);
+  await expect(third.getByTestId('scout-phase')).toHaveText('Scouting');
+  await third.getByTestId('scout-toggle').click();
+  await expect(second.getByTestId('scout-phase')).toHaveText('Not scouting');
+  await expect(third.getByTestId('scout-phase')).toHaveText('Not scouting');
+});

@@ -211,11 +211,16 @@ export class ScoutController {
 
   private async becomeLeader(): Promise<void> {
     if (this.isDestroyed) return;
-    this.role = 'leader';
     const { default: ScoutWorker } = await import('$workers/scout.worker.ts?worker');
     this.worker = new ScoutWorker({ name: 'shard-scout' });
     this.service = wrap<ScoutService>(this.worker);
+    // What this tab mirrored from the previous leader is stale now: its worker is gone.
+    this.phase = 'idle';
+    this.snapshot = null;
+    this.prepared = null;
+    this.error = null;
     await this.service.subscribe(proxy((update: ScoutUpdate) => this.onUpdate(update)));
+    this.role = 'leader';
     this.addLog('This tab is the scout for this browser.');
     const isWanted = localStorage.getItem(WANTED_KEY) === '1';
     if (isWanted && !this.isHeldBack) {
