@@ -9,7 +9,9 @@
  * Part B (the engine): tokens/s of greedy generation with the generated draft model run locally
  * and with prompt lookup, against plain decoding, same prompts, same run, interleaved per prompt.
  *
- * Env: BENCH_THREADS (default 2), BENCH_TOKENS per prompt (default 64), BENCH_TRIALS (default 9).
+ * Env: BENCH_THREADS (default 1: on a shared 2-core machine two spinning llama.cpp threads
+ * collapse when another process takes a core), BENCH_TOKENS per prompt (default 64), BENCH_TRIALS (default 9),
+ * BENCH_REPS passes over the prompts (default 2).
  */
 import { getLlama, LlamaLogLevel, type Token } from 'node-llama-cpp';
 import { modelsDir } from '../../src/lib/server/data-dir.js';
@@ -23,9 +25,10 @@ import {
   type TargetEngine
 } from '../../native-oracle/engine/index.js';
 
-const THREADS = Number(process.env.BENCH_THREADS ?? 2);
+const THREADS = Number(process.env.BENCH_THREADS ?? 1);
 const TOKENS = Number(process.env.BENCH_TOKENS ?? 64);
 const TRIALS = Number(process.env.BENCH_TRIALS ?? 9);
+const REPS = Number(process.env.BENCH_REPS ?? 2);
 const KS = [1, 2, 4, 8, 16];
 const PROMPTS = [
   'the quick brown fox began to run across the field',
@@ -65,40 +68,65 @@ async function partA(targetPath: string) {
       results = await sequence.controlledEvaluate([[last, next]]);
       last = results[0]!.next.token!;
     }
+    // Trials interleave a step, a batch and the sequential steps for every K, and the ratios are
+    // taken within a trial: other processes sharing the CPU slow all three alike.
     const stepTimes: number[] = [];
-    for (let i = 0; i < Math.max(TRIALS * 3, 24); i++) {
-      const t0 = performance.now();
-      results = await sequence.controlledEvaluate([[last, next]]);
-      stepTimes.push(performance.now() - t0);
-      last = results[0]!.next.token!;
-    }
-    const stepMs = median(stepTimes);
-    progress(`single-token step: ${stepMs.toFixed(2)} ms (median of ${stepTimes.length})`);
-
-    const batchMs: Record<number, number> = {};
-    const sequentialMs: Record<number, number> = {};
+    const batchTimes: Record<number, number[]> = {};
+    const sequentialTimes: Record<number, number[]> = {};
+    const overStep: Record<number, number[]> = {};
+    const overSequential: Record<number, number[]> = {};
     for (const k of KS) {
-      const tokens = [last, ...Array.from({ length: k }, (_, i) => path[i % path.length])];
-      const base = sequence.nextTokenIndex;
-      const batch: number[] = [];
-      const sequential: number[] = [];
-      for (let trial = 0; trial < TRIALS; trial++) {
+      batchTimes[k] = [];
+      sequentialTimes[k] = [];
+      overStep[k] = [];
+      overSequential[k] = [];
+    }
+    const base = sequence.nextTokenIndex;
+    const rollback = () =>
+      sequence.eraseContextTokenRanges([{ start: base, end: sequence.nextTokenIndex }]);
+    for (let trial = 0; trial < TRIALS; trial++) {
+      for (const k of KS) {
+        const tokens = [last, ...Array.from({ length: k }, (_, i) => path[i % path.length])];
+        const steps: number[] = [];
+        for (let i = 0; i < 3; i++) {
+          const t0 = performance.now();
+          await sequence.controlledEvaluate([[last, next]]);
+          steps.push(performance.now() - t0);
+          await rollback();
+        }
+        const step = median(steps);
         let t0 = performance.now();
         await sequence.controlledEvaluate(tokens.map((t) => [t, next]));
-        batch.push(performance.now() - t0);
-        await sequence.eraseContextTokenRanges([{ start: base, end: sequence.nextTokenIndex }]);
+        const batch = performance.now() - t0;
+        await rollback();
         t0 = performance.now();
         for (const t of tokens) await sequence.controlledEvaluate([[t, next]]);
-        sequential.push(performance.now() - t0);
-        await sequence.eraseContextTokenRanges([{ start: base, end: sequence.nextTokenIndex }]);
+        const sequential = performance.now() - t0;
+        await rollback();
+        stepTimes.push(step);
+        batchTimes[k].push(batch);
+        sequentialTimes[k].push(sequential);
+        overStep[k].push(batch / step);
+        overSequential[k].push(batch / sequential);
       }
-      batchMs[k] = median(batch);
-      sequentialMs[k] = median(sequential);
+    }
+    const stepMs = median(stepTimes);
+    const batchMs: Record<number, number> = {};
+    const sequentialMs: Record<number, number> = {};
+    const batchOverStep: Record<number, number> = {};
+    const batchOverSequential: Record<number, number> = {};
+    for (const k of KS) {
+      batchMs[k] = median(batchTimes[k]);
+      sequentialMs[k] = median(sequentialTimes[k]);
+      batchOverStep[k] = median(overStep[k]);
+      batchOverSequential[k] = median(overSequential[k]);
       progress(
-        `K=${k}: batch ${batchMs[k].toFixed(2)} ms, ${k + 1} sequential steps ${sequentialMs[k].toFixed(2)} ms`
+        `K=${k}: batch ${batchMs[k].toFixed(2)} ms = ${batchOverStep[k].toFixed(2)} steps; ` +
+          `${k + 1} sequential steps ${sequentialMs[k].toFixed(2)} ms (batch/sequential ${batchOverSequential[k].toFixed(2)})`
       );
     }
-    return { stepMs, batchMs, sequentialMs };
+    progress(`single-token step: ${stepMs.toFixed(2)} ms (median of ${stepTimes.length})`);
+    return { stepMs, batchMs, sequentialMs, batchOverStep, batchOverSequential };
   } finally {
     await context.dispose();
     await model.dispose();
@@ -115,6 +143,8 @@ interface ModeTotals {
   speculativeRounds: number;
   identical: number;
   runs: number;
+  /** tokens/s of this mode ÷ plain, per (prompt, repetition), measured back to back. */
+  pairedRatios: number[];
 }
 
 async function generate(engine: TargetEngine, options: GenerateOptions) {
@@ -160,7 +190,8 @@ async function partB(targetPath: string, draftPath: string) {
       accepted: 0,
       speculativeRounds: 0,
       identical: 0,
-      runs: 0
+      runs: 0,
+      pairedRatios: []
     };
   try {
     await generate(engine, { prompt: PROMPTS[0], maxTokens: 16, speculation: 'off' }); // warm-up
@@ -170,32 +201,41 @@ async function partB(targetPath: string, draftPath: string) {
       draftSource: draft,
       speculation: 'on'
     });
-    for (const prompt of PROMPTS) {
-      let plainTokens: number[] = [];
-      for (const [name, mode] of Object.entries(modes)) {
-        const r = await generate(engine, {
-          prompt,
-          maxTokens: TOKENS,
-          draftSource: mode.source,
-          speculation: mode.speculation,
-          draftLength: mode.draftLength
-        });
-        if (name === 'plain') plainTokens = r.tokens;
-        const t = totals[name];
-        t.tokens += r.tokens.length;
-        t.ms += r.ms;
-        t.rounds += r.stats.rounds;
-        t.drafted += r.stats.drafted;
-        t.accepted += r.stats.accepted;
-        t.runs++;
-        if (
-          r.tokens.length === plainTokens.length &&
-          r.tokens.every((x, i) => x === plainTokens[i])
-        )
-          t.identical++;
-        progress(
-          `${name}: ${r.tokens.length} tokens in ${r.ms.toFixed(0)} ms (${((r.tokens.length / r.ms) * 1000).toFixed(1)} tok/s), accepted ${r.stats.accepted}/${r.stats.drafted}, governor: ${r.stats.governor.reason}`
-        );
+    for (let rep = 0; rep < REPS; rep++) {
+      for (const prompt of PROMPTS) {
+        let plainTokens: number[] = [];
+        let plainTps = 0;
+        for (const [name, mode] of Object.entries(modes)) {
+          const r = await generate(engine, {
+            prompt,
+            maxTokens: TOKENS,
+            draftSource: mode.source,
+            speculation: mode.speculation,
+            draftLength: mode.draftLength
+          });
+          const tokensPerS = (r.tokens.length / r.ms) * 1000;
+          if (name === 'plain') {
+            plainTokens = r.tokens;
+            plainTps = tokensPerS;
+          }
+          const t = totals[name];
+          t.tokens += r.tokens.length;
+          t.ms += r.ms;
+          t.rounds += r.stats.rounds;
+          t.drafted += r.stats.drafted;
+          t.accepted += r.stats.accepted;
+          t.runs++;
+          t.pairedRatios.push(tokensPerS / plainTps);
+          if (
+            r.tokens.length === plainTokens.length &&
+            r.tokens.every((x, i) => x === plainTokens[i])
+          )
+            t.identical++;
+          progress(
+            `${name}: ${r.tokens.length} tokens in ${r.ms.toFixed(0)} ms (${tokensPerS.toFixed(1)} tok/s), ` +
+              `accepted ${r.stats.accepted}/${r.stats.drafted}, governor: ${r.stats.governor.reason}`
+          );
+        }
       }
     }
   } finally {
@@ -208,6 +248,7 @@ async function partB(targetPath: string, draftPath: string) {
     return {
       tokens_per_s: round(tps(t), 2),
       speedup_vs_plain: round(tps(t) / tps(totals.plain)),
+      speedup_vs_plain_paired_median: round(median(t.pairedRatios)),
       acceptance_rate: t.drafted > 0 ? round(t.accepted / t.drafted) : 0,
       committed_tokens_per_round: round(t.tokens / t.rounds),
       drafted: t.drafted,
@@ -244,9 +285,10 @@ async function main(): Promise<void> {
     },
     threads: THREADS,
     step_ms: round(a.stepMs),
-    verify_batch_over_step_k8: round(a.batchMs[8] / a.stepMs),
+    verify_batch_over_step_k8: round(a.batchOverStep[8]),
+    verify_batch_over_step: Object.fromEntries(KS.map((k) => [`k${k}`, round(a.batchOverStep[k])])),
     verify_batch_over_sequential: Object.fromEntries(
-      KS.map((k) => [`k${k}`, round(a.batchMs[k] / a.sequentialMs[k])])
+      KS.map((k) => [`k${k}`, round(a.batchOverSequential[k])])
     ),
     verify_batch_ms: Object.fromEntries(KS.map((k) => [`k${k}`, round(a.batchMs[k], 2)])),
     speculative_speedup: b.draft_model_auto.speedup_vs_plain,
