@@ -67,6 +67,40 @@ describe('graceful degradation and policy edge cases (real HTTP upstreams that f
     expect((await getJson(`${o.url}/v1/executions/${id}/receipts/verify`)).json.valid).toBe(true);
   });
 
+  it('an in-process candidate whose executor throws is recorded as failed and falls back', async () => {
+    let calls = 0;
+    const thrower = {
+      descriptor: { candidate_id: 'thrower', display_name: 'throwing executor', kind: 'local_engine' as const, supply_tier: 'personal' as const, trust_tier: 'local' as const, tags: ['planning', 'summarization', 'synthesis', 'reasoning', 'low_cost'], price_per_1k_input_usd: 0, price_per_1k_output_usd: 0, latency_ms: 1, healthy: true },
+      quality: 1,
+      timeout_ms: 5_000,
+      executor: {
+        run: async () => {
+          calls += 1;
+          throw new TypeError('executor exploded');
+        }
+      }
+    };
+    const o = await startWorkflowOracle({ dataDir: tempDirIn(), extraCandidates: [thrower] });
+    oracles.push(o);
+    const res = await postJson(`${o.url}/v1/agents/tasks?wait=true`, task());
+    expect(res.status).toBe(201);
+    const failed = res.json.receipts.filter((r: { event_kind: string }) => r.event_kind === 'failed');
+    expect(failed.length).toBe(calls);
+    expect(failed.every((r: { failure_reason: string; selected_candidate: { candidate_id: string } }) => r.failure_reason === 'executor_error:executor exploded' && r.selected_candidate.candidate_id === 'thrower')).toBe(true);
+    expect(events(res.json.receipts).slice(0, 7)).toEqual([
+      'workflow:planned',
+      'planner:candidate_ranked',
+      'planner:dispatched',
+      'planner:failed',
+      'planner:fallback_applied',
+      'planner:dispatched',
+      'planner:completed'
+    ]);
+    // After three consecutive failures the registry reports it unhealthy.
+    const caps = (await getJson(`${o.url}/v1/capabilities`)).json.capabilities;
+    expect(caps.find((c: { candidate_id: string }) => c.candidate_id === 'thrower').healthy).toBe(calls < 3);
+  });
+
   it('a candidate hanging past the deadline ends the execution failed with a partial artifact', async () => {
     const o = await start({ remotes: [remote('remote-hang', hanging.url)] });
     const res = await postJson(`${o.url}/v1/agents/tasks?wait=true`, task({ policy: { deadline_ms: 1500 } }));

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TargetEngine } from '../../native-oracle/engine/index.js';
 import { createOracleServer, type OracleServer } from '../../native-oracle/server.js';
-import { workflowPlugin, type WorkflowConfigInput, type WorkflowService } from '../../native-oracle/workflows/index.js';
+import { workflowPlugin, type RegisteredCandidate, type WorkflowConfigInput, type WorkflowService } from '../../native-oracle/workflows/index.js';
 
 export const SOURCES = [
   {
@@ -45,7 +45,12 @@ export interface WorkflowOracle {
 }
 
 /** Starts an oracle (createOracleServer + workflowPlugin) on 127.0.0.1:0. */
-export async function startWorkflowOracle(options: { dataDir: string; config?: WorkflowConfigInput; engine?: TargetEngine | null }): Promise<WorkflowOracle> {
+export async function startWorkflowOracle(options: {
+  dataDir: string;
+  config?: WorkflowConfigInput;
+  engine?: TargetEngine | null;
+  extraCandidates?: RegisteredCandidate[];
+}): Promise<WorkflowOracle> {
   let service!: WorkflowService;
   const server = createOracleServer({
     engine: options.engine ?? null,
@@ -53,7 +58,14 @@ export async function startWorkflowOracle(options: { dataDir: string; config?: W
     port: 0,
     rateLimitPerMinute: 0,
     shutdownGraceMs: 2_000,
-    plugins: [workflowPlugin({ dataDir: options.dataDir, config: options.config ?? {}, onReady: (s) => (service = s) })]
+    plugins: [
+      workflowPlugin({
+        dataDir: options.dataDir,
+        config: options.config ?? {},
+        extraCandidates: options.extraCandidates ?? [],
+        onReady: (s) => (service = s)
+      })
+    ]
   });
   await server.start();
   return { url: server.url, server, service, stop: () => server.stop() };
