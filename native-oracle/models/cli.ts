@@ -5,6 +5,7 @@
 import { resolve } from 'node:path';
 import { modelsDir } from '../../src/lib/server/data-dir.js';
 import {
+  BENCH_F32_PAIR,
   BENCH_PAIR,
   DEFAULT_PAIR,
   ensureModelPair,
@@ -19,9 +20,11 @@ into the models dir (.shard/models, or $SHARD_DATA_DIR/models). Does nothing whe
 already there and their hashes match.
 
 Options:
-  --bench          also write the benchmark pair (bench-target.gguf ~110M params F16,
+  --bench          also write the benchmark pair (bench-target.gguf ~150M params F16,
                    bench-draft.gguf = its first layer); used by npm run bench:verify
   --bench-only     write only the benchmark pair
+  --bench-f32      also write the F32 variant of the benchmark pair (bench-f32-*.gguf;
+                   BENCH_TYPE=F32 npm run bench:verify)
   --dir <path>     write into <path> instead of the models dir
   --alpha <x>      residual scale of the target's extra layers (default ${DEFAULT_PAIR.alpha});
                    lower = higher acceptance
@@ -35,6 +38,7 @@ function parseArgs(argv: string[]) {
   const opts = {
     bench: false,
     benchOnly: false,
+    benchF32: false,
     dir: '',
     alpha: NaN,
     seed: NaN,
@@ -55,6 +59,9 @@ function parseArgs(argv: string[]) {
         break;
       case '--bench-only':
         opts.benchOnly = true;
+        break;
+      case '--bench-f32':
+        opts.benchF32 = true;
         break;
       case '--dir':
         opts.dir = next();
@@ -129,6 +136,15 @@ async function main(): Promise<void> {
       onProgress: log
     });
     log(`bench pair: ${pair.targetPath}, ${pair.draftPath}`);
+  }
+  if (opts.benchF32) {
+    const pair = await ensureModelPair({
+      dir,
+      config: { ...BENCH_F32_PAIR, ...custom },
+      force: opts.force,
+      onProgress: log
+    });
+    log(`bench F32 pair: ${pair.targetPath}, ${pair.draftPath}`);
   }
   log(`done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }

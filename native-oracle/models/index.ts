@@ -20,6 +20,7 @@ import {
 } from './generate.js';
 
 export {
+  BENCH_F32_PAIR,
   BENCH_PAIR,
   DEFAULT_PAIR,
   MEASUREMENT_PROMPTS,
@@ -43,7 +44,7 @@ export interface EnsureModelPairOptions {
   dir: string;
   /** Default DEFAULT_PAIR. */
   config?: PairConfig;
-  /** File name prefix; default '' for the default pair, 'bench-' when config.name is 'bench'. */
+  /** File name prefix; default '' for the default pair, `<name>-` for any other (`bench-`). */
   prefix?: string;
   /** Regenerate even when valid files exist. Default false. */
   force?: boolean;
@@ -89,7 +90,7 @@ async function isValid(
  */
 export async function ensureModelPair(options: EnsureModelPairOptions): Promise<ModelPair> {
   const config = options.config ?? DEFAULT_PAIR;
-  const prefix = options.prefix ?? (config.name === 'bench' ? 'bench-' : '');
+  const prefix = options.prefix ?? (config.name === 'default' ? '' : `${config.name}-`);
   const manifestPath = join(options.dir, `${prefix}models.json`);
   const paths = (m: PairManifest) => ({
     targetPath: join(options.dir, m.target.file),

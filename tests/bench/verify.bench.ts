@@ -11,11 +11,11 @@
  *
  * Env: BENCH_THREADS (default 1: on a shared 2-core machine two spinning llama.cpp threads
  * collapse when another process takes a core), BENCH_TOKENS per prompt (default 64), BENCH_TRIALS (default 9),
- * BENCH_REPS passes over the prompts (default 2).
+ * BENCH_REPS passes over the prompts (default 2), BENCH_TYPE F16 (default) or F32 (the F32 pair).
  */
 import { getLlama, LlamaLogLevel, type Token } from 'node-llama-cpp';
 import { modelsDir } from '../../src/lib/server/data-dir.js';
-import { BENCH_PAIR, ensureModelPair } from '../../native-oracle/models/index.js';
+import { BENCH_F32_PAIR, BENCH_PAIR, ensureModelPair } from '../../native-oracle/models/index.js';
 import {
   createDraftModelSource,
   createPromptLookupSource,
@@ -29,6 +29,7 @@ const THREADS = Number(process.env.BENCH_THREADS ?? 1);
 const TOKENS = Number(process.env.BENCH_TOKENS ?? 64);
 const TRIALS = Number(process.env.BENCH_TRIALS ?? 9);
 const REPS = Number(process.env.BENCH_REPS ?? 2);
+const PAIR = process.env.BENCH_TYPE?.toUpperCase() === 'F32' ? BENCH_F32_PAIR : BENCH_PAIR;
 const KS = [1, 2, 4, 8, 16];
 const PROMPTS = [
   'the quick brown fox began to run across the field',
@@ -267,7 +268,7 @@ async function partB(targetPath: string, draftPath: string) {
 async function main(): Promise<void> {
   const pair = await ensureModelPair({
     dir: modelsDir(),
-    config: BENCH_PAIR,
+    config: PAIR,
     onProgress: progress
   });
   progress(
@@ -280,8 +281,8 @@ async function main(): Promise<void> {
     model: {
       target_params: pair.manifest.target.parameters,
       draft_params: pair.manifest.draft.parameters,
-      type: BENCH_PAIR.tensorType,
-      alpha: BENCH_PAIR.alpha
+      type: PAIR.tensorType,
+      alpha: PAIR.alpha
     },
     threads: THREADS,
     step_ms: round(a.stepMs),
