@@ -43,6 +43,8 @@ export interface OracleConfig {
   maxConcurrent?: number;
   /** Built PWA served at `/`. */
   staticDir: string;
+  /** Relay multiaddrs the mesh joins; empty = the oracle runs without a mesh. */
+  relays: string[];
   /** Default draft source of local requests; `auto` = the draft model when its file exists, else prompt lookup. */
   draft: DraftChoice;
   /** Draft model GGUF file used by `draft: model` (and `auto`). */
@@ -73,6 +75,8 @@ interface FlagSpec {
   env?: string;
   arg?: string;
   type: 'string' | 'boolean';
+  /** Repeatable flag; its env var is comma-separated. */
+  isMultiple?: boolean;
   describe: string;
   fallback: (env: NodeJS.ProcessEnv) => string;
 }
@@ -146,6 +150,16 @@ const FLAGS: FlagSpec[] = [
     type: 'string',
     describe: 'draft model GGUF file for --draft model/auto',
     fallback: (env) => join(defaultDataDir(env), 'models', 'draft.gguf')
+  },
+  {
+    flag: 'relay',
+    env: 'SHARD_RELAYS',
+    arg: 'multiaddr',
+    type: 'string',
+    isMultiple: true,
+    describe:
+      'relay to join the scout mesh through (repeatable; env comma-separated); no relay = no mesh',
+    fallback: () => 'none'
   },
   {
     flag: 'static-dir',
@@ -277,15 +291,17 @@ export function parseOracleConfig(options: {
   env?: NodeJS.ProcessEnv;
 }): ParsedCommand {
   const env = options.env ?? process.env;
-  let values: Record<string, string | boolean | undefined>;
+  let values: Record<string, string | boolean | string[] | undefined>;
   try {
     const parsed = parseArgs({
       args: options.argv,
-      options: Object.fromEntries(FLAGS.map((f) => [f.flag, { type: f.type }])),
+      options: Object.fromEntries(
+        FLAGS.map((f) => [f.flag, { type: f.type, multiple: f.isMultiple === true }])
+      ),
       strict: true,
       allowPositionals: false
     });
-    values = parsed.values as Record<string, string | boolean | undefined>;
+    values = parsed.values as Record<string, string | boolean | string[] | undefined>;
   } catch (err) {
     throw new ConfigError(`${(err as Error).message}. Run with --help for the list of options.`, {
       cause: err
@@ -330,6 +346,16 @@ export function parseOracleConfig(options: {
     );
   }
   const draftModelPick = pick('draft-model');
+  const relays = Array.isArray(values.relay)
+    ? values.relay.map((r) => r.trim()).filter((r) => r !== '')
+    : csv(env.SHARD_RELAYS);
+  for (const relay of relays) {
+    if (!relay.startsWith('/') || !relay.includes('/p2p/')) {
+      throw new ConfigError(
+        `relay address must be a multiaddr ending in /p2p/<peer id>, e.g. /ip4/127.0.0.1/tcp/4101/ws/p2p/12D3Koo...; got "${relay}"`
+      );
+    }
+  }
   const allowPick = pick('allow-no-model');
   const hostPick = pick('host');
   const host = hostPick ? hostPick.raw.trim() : DEFAULT_HOST;
@@ -344,6 +370,7 @@ export function parseOracleConfig(options: {
     contextSize: optionalInt('context-size', 64, 1_048_576),
     maxConcurrent: optionalInt('max-concurrent', 1, 64),
     staticDir: staticPick ? resolve(staticPick.raw) : join(REPO_ROOT, 'build'),
+    relays,
     draft,
     draftModelPath: draftModelPick ? resolve(draftModelPick.raw) : join(modelsDir, 'draft.gguf'),
     allowNoModel: allowPick ? boolValue(allowPick.name, allowPick.raw) : false,

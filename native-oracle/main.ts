@@ -4,7 +4,8 @@
  * Run with --help for every flag, environment variable and default.
  *
  * Exit codes: 0 after a clean shutdown or --help, 1 when the model is missing or cannot be
- * loaded or the port cannot be bound, 2 for bad flags or environment values.
+ * loaded, the port cannot be bound or a plugin (workflows, mesh) cannot start, 2 for bad flags
+ * or environment values.
  */
 import '../src/lib/server/node-compat.js';
 import { existsSync } from 'node:fs';
@@ -12,7 +13,7 @@ import { modelsDir } from '../src/lib/server/data-dir.js';
 import { createLogger, setLogLevel } from '../src/lib/server/log.js';
 import { ConfigError, oracleUsage, parseOracleConfig } from './config.js';
 import type { DraftSource, TargetEngine } from './engine/index.js';
-import { createOracleServer, type OraclePlugin } from './server.js';
+import { createOracleServer, type OraclePlugin, type OracleServer } from './server.js';
 import { workflowPlugin } from './workflows/index.js';
 
 const log = createLogger('shard:oracle');
@@ -45,6 +46,7 @@ async function main(argv: string[]): Promise<number> {
   let engine: TargetEngine | null = null;
   let draftModel: { dispose(): Promise<void> } | null = null;
   let draftName = 'none';
+  let defaultDraftSource: DraftSource | null = null;
   if (!existsSync(config.modelPath)) {
     if (!config.allowNoModel) {
       process.stderr.write(
@@ -60,7 +62,6 @@ async function main(argv: string[]): Promise<number> {
       // Loaded lazily so --help and --allow-no-model never load llama.cpp.
       const { createTargetEngine, createPromptLookupSource, createDraftModelSource } =
         await import('./engine/index.js');
-      let defaultDraftSource: DraftSource | null = null;
       const isDraftModelWanted =
         config.draft === 'model' || (config.draft === 'auto' && existsSync(config.draftModelPath));
       if (isDraftModelWanted) {
@@ -91,27 +92,45 @@ async function main(argv: string[]): Promise<number> {
     }
   }
 
-  const server = createOracleServer({
-    engine,
-    host: config.host,
-    port: config.port,
-    staticDir: config.staticDir,
-    modelsDir: config.modelsDir,
-    apiKeys: config.apiKeys,
-    rateLimitPerMinute: config.rateLimitPerMinute,
-    maxPromptChars: config.maxPromptChars,
-    maxBodyBytes: config.maxBodyBytes,
-    queueMax: config.queueMax,
-    allowedHosts: config.allowedHosts,
-    plugins: PLUGINS
-  });
+  let server: OracleServer;
   try {
+    // The scout mesh joins when relays are given (loaded lazily: libp2p is heavy).
+    const plugins: OraclePlugin[] = [...PLUGINS];
+    if (config.relays.length > 0) {
+      if (!engine) {
+        log.warn('not joining the mesh: scouts draft for a target model, and none is loaded');
+      } else {
+        const { createOracleMesh } = await import('./mesh/index.js');
+        const { meshPlugin } = await import('./mesh/plugin.js');
+        const mesh = await createOracleMesh({ engine, relays: config.relays });
+        const fallback = defaultDraftSource;
+        plugins.push(meshPlugin(mesh, { fallback: () => fallback }));
+      }
+    }
+    server = createOracleServer({
+      engine,
+      host: config.host,
+      port: config.port,
+      staticDir: config.staticDir,
+      modelsDir: config.modelsDir,
+      apiKeys: config.apiKeys,
+      rateLimitPerMinute: config.rateLimitPerMinute,
+      maxPromptChars: config.maxPromptChars,
+      maxBodyBytes: config.maxBodyBytes,
+      queueMax: config.queueMax,
+      allowedHosts: config.allowedHosts,
+      plugins
+    });
     await server.start();
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     const why =
-      e.code === 'EADDRINUSE' ? `port ${config.port} is already in use (try --port 0)` : e.message;
-    process.stderr.write(`shard oracle: cannot listen on ${config.host}:${config.port}: ${why}\n`);
+      e.code === 'EADDRINUSE'
+        ? `cannot listen on ${config.host}:${config.port}: the port is already in use (try --port 0)`
+        : e.code === 'EADDRNOTAVAIL' || e.code === 'EACCES'
+          ? `cannot listen on ${config.host}:${config.port}: ${e.message}`
+          : `could not start: ${e.message}`;
+    process.stderr.write(`shard oracle: ${why}\n`);
     await engine?.dispose();
     await draftModel?.dispose();
     return 1;

@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTestModels } from '../helpers/models.js';
+import { spawnRelay, waitFor } from './mesh-harness.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const MAIN = join(ROOT, 'native-oracle/main.ts');
@@ -209,5 +210,51 @@ describe('oracle CLI', () => {
       expect(text.endsWith('data: [DONE]\n\n')).toBe(true);
       expect(await oracle.exited).toBe(0);
     });
+  });
+
+  it('joins the scout mesh through --relay and shows it in /v1/system/topology', async () => {
+    const { targetPath } = await ensureTestModels();
+    const relay = await spawnRelay();
+    try {
+      const relayAddr = relay.ready.multiaddrs.find((a) => a.includes('/ws'))!;
+      expect(relayAddr).toContain('/p2p/');
+      const o = startOracle(
+        [
+          '--port',
+          '0',
+          '--model',
+          targetPath,
+          '--threads',
+          '1',
+          '--draft',
+          'none',
+          '--relay',
+          relayAddr
+        ],
+        {
+          SHARD_LOG_LEVEL: 'warn'
+        }
+      );
+      const url = await o.ready;
+      try {
+        const topology = await waitFor('a relay reservation', async () => {
+          const t = await (await fetch(`${url}/v1/system/topology`)).json();
+          return t.relay_reservation_active ? t : null;
+        });
+        expect(topology).toMatchObject({
+          source: 'native-oracle',
+          role: 'oracle',
+          relays: [relayAddr]
+        });
+        expect(topology.circuit_addrs.length).toBeGreaterThan(0);
+        const peers = await (await fetch(`${url}/v1/system/peers`)).json();
+        expect(peers.count).toBe(peers.peers.length);
+      } finally {
+        o.child.kill('SIGTERM');
+        expect(await o.exited).toBe(0);
+      }
+    } finally {
+      await relay.stop();
+    }
   });
 });

@@ -86,6 +86,11 @@ describe('oracle config', () => {
       draftModelPath: resolve('d.gguf')
     });
     expect(run([], { SHARD_DRAFT: 'Prompt-Lookup' }).draft).toBe('prompt-lookup');
+    const r1 = '/ip4/127.0.0.1/tcp/4101/ws/p2p/12D3KooWRelayA';
+    const r2 = '/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWRelayB';
+    expect(run([]).relays).toEqual([]);
+    expect(run([], { SHARD_RELAYS: `${r1}, ${r2}` }).relays).toEqual([r1, r2]);
+    expect(run(['--relay', r2, '--relay', r1], { SHARD_RELAYS: r1 }).relays).toEqual([r2, r1]);
   });
 
   it.each([
@@ -96,6 +101,8 @@ describe('oracle config', () => {
     [['--threads', '0'], /--threads must be between 1 and 256/],
     [['--log-level', 'loud'], /--log-level must be one of error, warn, info, debug; got "loud"/],
     [['--port'], /argument missing/],
+    [['--relay', 'localhost:4001'], /relay address must be a multiaddr ending in \/p2p\/<peer id>/],
+    [['--relay', '/ip4/127.0.0.1/tcp/4001'], /got "\/ip4\/127.0.0.1\/tcp\/4001"/],
     [
       ['--draft', 'telepathy'],
       /--draft must be one of auto, none, prompt-lookup, model; got "telepathy"/
@@ -136,6 +143,8 @@ describe('oracle config', () => {
       'SHARD_DRAFT',
       '--draft-model <path>',
       'SHARD_DRAFT_MODEL',
+      '--relay <multiaddr>',
+      'SHARD_RELAYS',
       'SHARD_API_KEYS',
       'SHARD_RATE_LIMIT_PER_MINUTE',
       'SHARD_MAX_PROMPT_CHARS',
