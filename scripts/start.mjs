@@ -21,6 +21,7 @@ Environment:
   SHARD_RELAY_TCP_PORT   relay TCP port (default 4001)
   SHARD_RELAY_WS_PORT    relay WebSocket port (default 4101)
   SHARD_RELAY_HTTP_PORT  relay HTTP port for /health and /topology (default 4102)
+  SHARD_RELAY_HOST       relay listen address (default 127.0.0.1; 0.0.0.0 for other devices)
   SHARD_NO_RELAY=1       start the oracle alone
   SHARD_DATA_DIR         where models, keys and receipts live (default ./.shard)`);
   process.exit(0);
@@ -84,14 +85,23 @@ if (process.env.SHARD_NO_RELAY !== '1') {
   const ws = process.env.SHARD_RELAY_WS_PORT ?? '4101';
   const http = process.env.SHARD_RELAY_HTTP_PORT ?? '4102';
   step(`starting relay (tcp ${tcp}, ws ${ws}, http ${http})`);
-  launch('relay', 'relay/main.ts', ['--tcp-port', tcp, '--ws-port', ws, '--http-port', http]);
+  launch('relay', 'relay/main.ts', [
+    '--host',
+    process.env.SHARD_RELAY_HOST ?? '127.0.0.1',
+    '--tcp-port',
+    tcp,
+    '--ws-port',
+    ws,
+    '--http-port',
+    http
+  ]);
   try {
     const topology = await waitForJson(`http://127.0.0.1:${http}/topology`, 30_000);
-    const addrs = (topology.multiaddrs ?? topology.listen_addrs ?? []).filter((a) =>
-      a.includes('/tcp/')
-    );
-    const tcpAddr = addrs.find((a) => !a.includes('/ws')) ?? addrs[0];
-    if (tcpAddr) relayArgs.push('--relay', tcpAddr);
+    // The oracle joins over WebSockets, the transport browsers share, so browser scouts can
+    // reach it through the relay's circuit.
+    const wsAddr = (topology.wsAddrs ?? []).find((a) => a.includes('/ip4/127.0.0.1/'));
+    const addr = wsAddr ?? (topology.wsAddrs ?? [])[0] ?? (topology.tcpAddrs ?? [])[0];
+    if (addr) relayArgs.push('--relay', addr);
   } catch (err) {
     console.error(`[shard] relay did not come up: ${err.message}; the oracle runs without a mesh.`);
   }
