@@ -20,7 +20,7 @@ an oracle. Oracle flags (see \`npm run oracle -- --help\`) pass through, e.g. --
 Environment:
   SHARD_RELAY_TCP_PORT   relay TCP port (default 4001)
   SHARD_RELAY_WS_PORT    relay WebSocket port (default 4101)
-  SHARD_RELAY_HTTP_PORT  relay HTTP port for /health and /topology (default 4102)
+  SHARD_RELAY_HTTP_PORT  relay HTTP port for /health and /topology (default 4201)
   SHARD_RELAY_HOST       relay listen address (default 127.0.0.1; 0.0.0.0 for other devices)
   SHARD_NO_RELAY=1       start the oracle alone
   SHARD_DATA_DIR         where models, keys and receipts live (default ./.shard)`);
@@ -83,7 +83,7 @@ const relayArgs = [];
 if (process.env.SHARD_NO_RELAY !== '1') {
   const tcp = process.env.SHARD_RELAY_TCP_PORT ?? '4001';
   const ws = process.env.SHARD_RELAY_WS_PORT ?? '4101';
-  const http = process.env.SHARD_RELAY_HTTP_PORT ?? '4102';
+  const http = process.env.SHARD_RELAY_HTTP_PORT ?? '4201';
   step(`starting relay (tcp ${tcp}, ws ${ws}, http ${http})`);
   launch('relay', 'relay/main.ts', [
     '--host',
