@@ -5,7 +5,7 @@
  *
  * Arguments after `--` go to the oracle, e.g. `npm start -- --port 8080`.
  * Environment: SHARD_RELAY_TCP_PORT (4001), SHARD_RELAY_WS_PORT (4101), SHARD_RELAY_HTTP_PORT
- * (4102), SHARD_NO_RELAY=1 to run the oracle alone.
+ * (4201), SHARD_NO_RELAY=1 to run the oracle alone.
  */
 import { spawn } from 'node:child_process';
 import { ensureBuild, ensureModels, ensureNodeModules, root, step } from './ensure.mjs';
