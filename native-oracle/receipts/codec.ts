@@ -27,17 +27,45 @@ const DICTIONARY_V1 = Buffer.from(
     '"result":{"brief":"","planner_notes":"","selected_source_ids":[],"source_summaries":[{"source_id":"","summary":"","title":""}],"sub_questions":[{"question":"","relevant_source_ids":[]}]}',
     '"model_metadata":{"constrained":"grammar","inference_mode":"standard","model_id":"","served_by":""}',
     '"failure_reason":"request_failed:","fallback_reason":"upstream_status:","failure_reason":"deadline_exceeded","no_candidate_satisfied_policy","daemon_restart_before_completion","Attempt orphaned during daemon restart","Applying ranked fallback","Attempt failed on ","Research brief failed before completion","Research brief assembled","Research brief workflow accepted with ","No candidate satisfied policy constraints","workflow_failed","workflow_complete","workflow_received","advancing_to_next_ranked_candidate"',
-    '"candidate_rankings":[{"candidate_id":"","display_name":"","endpoint":"http://127.0.0.1:","healthy":true,"kind":"remote_oracle","latency_ms":','"model_id":"","price_per_1k_input_usd":0,"price_per_1k_output_usd":0,"score":','"selection_reason":"required_matches=','policy_matches=','latency_score=','fallback_bias=','trust_bonus=','quality=','remaining_budget_usd=','remaining_deadline_ms=',
+    '"candidate_rankings":[{"candidate_id":"","display_name":"","endpoint":"http://127.0.0.1:","healthy":true,"kind":"remote_oracle","latency_ms":',
+    '"model_id":"","price_per_1k_input_usd":0,"price_per_1k_output_usd":0,"score":',
+    '"selection_reason":"required_matches=',
+    'policy_matches=',
+    'latency_score=',
+    'fallback_bias=',
+    'trust_bonus=',
+    'quality=',
+    'remaining_budget_usd=',
+    'remaining_deadline_ms=',
     '"tags":["planning","summarization","synthesis","reasoning","specialist","low_cost","extractive","personal_local","private_mesh","public_specialist"]',
     '"selected_candidate":{"candidate_id":"extractive","display_name":"extractive engine","kind":"extractive","kind":"local_engine","supply_tier":"personal","trust_tier":"local","tags":[',
     '"summary":"Ranked 3 candidate(s); winner: ","summary":"Dispatching summarize_source via ","summary":"Dispatching planner via ","summary":"Dispatching synthesize_brief via ","Completed summarize_source on ","Completed planner on ","Completed synthesize_brief on ",',
     '"supply_tier":"personal","supply_tier":"private","supply_tier":"public","trust_tier":"local","trust_tier":"verified_mesh","trust_tier":"private_attested","trust_tier":"public_specialist"',
-    '"actual_cost_usd":0,"estimated_cost_usd":0,"input_tokens":','"latency_ms":','"output_tokens":',
+    '"actual_cost_usd":0,"estimated_cost_usd":0,"input_tokens":',
+    '"latency_ms":',
+    '"output_tokens":',
     '"agent_identity":"workflow-controller","agent_identity":"summarize_source","agent_identity":"planner","agent_identity":"synthesize_brief"',
     '"capability_match_reason":"required_matches=',
     '"step_id":"workflow","step_id":"planner","step_id":"summarize-","step_id":"synthesize-brief","step_id":"result","step_kind":"workflow","step_kind":"planner","step_kind":"summarize_source","step_kind":"synthesize_brief","step_kind":"workflow_result"',
     '"event_kind":"planned","outcome":"planned","event_kind":"candidate_ranked","outcome":"ranked","event_kind":"fallback_applied","outcome":"fallback_applied","event_kind":"orphaned","outcome":"orphaned","event_kind":"failed","outcome":"failed","event_kind":"completed","outcome":"completed","event_kind":"dispatched","outcome":"dispatched"',
-    '{"actual_cost_usd":0,"agent_identity":"","attempt_id":"exec-',':planner:rank",":planner:attempt:1",":synthesize-brief:attempt:1",":summarize-',':fallback:1","','"capability_match_reason":"","event_kind":"dispatched","execution_id":"exec-','","node_identity":"','","outcome":"dispatched","parent_receipt_id":"rcpt-','","prev_hash":"','","receipt_id":"rcpt-','","selected_candidate":{','"seq":','"signature":"','","step_id":"','","step_kind":"','","summary":"','","supply_tier":"','"timestamp_ms":17','"trust_tier":"','"workflow_kind":"research_brief"}'
+    '{"actual_cost_usd":0,"agent_identity":"","attempt_id":"exec-',
+    ':planner:rank",":planner:attempt:1",":synthesize-brief:attempt:1",":summarize-',
+    ':fallback:1","',
+    '"capability_match_reason":"","event_kind":"dispatched","execution_id":"exec-',
+    '","node_identity":"',
+    '","outcome":"dispatched","parent_receipt_id":"rcpt-',
+    '","prev_hash":"',
+    '","receipt_id":"rcpt-',
+    '","selected_candidate":{',
+    '"seq":',
+    '"signature":"',
+    '","step_id":"',
+    '","step_kind":"',
+    '","summary":"',
+    '","supply_tier":"',
+    '"timestamp_ms":17',
+    '"trust_tier":"',
+    '"workflow_kind":"research_brief"}'
   ].join('')
 );
 
@@ -63,17 +91,26 @@ function dictionaryFor(signerKeyHex: string): Buffer {
 export function encodeBodyJson(bodyJson: string, signerKeyHex: string): Buffer {
   const json = Buffer.from(bodyJson, 'utf8');
   const packed = deflateRawSync(json, { dictionary: dictionaryFor(signerKeyHex), ...ZLIB_OPTIONS });
-  return packed.length < json.length ? Buffer.concat([Buffer.of(FORMAT_DEFLATE_V1), packed]) : Buffer.concat([Buffer.of(FORMAT_PLAIN), json]);
+  return packed.length < json.length
+    ? Buffer.concat([Buffer.of(FORMAT_DEFLATE_V1), packed])
+    : Buffer.concat([Buffer.of(FORMAT_PLAIN), json]);
 }
 
 /** The stored form of a signed receipt: compressed canonical body + raw 64-byte signature. */
 export function encodeReceipt(receipt: ExecutionReceipt): { body: Buffer; sig: Buffer } {
   const { signature, ...body } = receipt;
-  return { body: encodeBodyJson(canonicalize(body), receipt.node_identity), sig: Buffer.from(signature, 'hex') };
+  return {
+    body: encodeBodyJson(canonicalize(body), receipt.node_identity),
+    sig: Buffer.from(signature, 'hex')
+  };
 }
 
 /** Rebuilds the receipt object exactly as it was signed. Throws ReceiptDecodeError. */
-export function decodeReceipt(body: Buffer | Uint8Array, sig: Buffer | Uint8Array, signerKeyHex: string): ExecutionReceipt {
+export function decodeReceipt(
+  body: Buffer | Uint8Array,
+  sig: Buffer | Uint8Array,
+  signerKeyHex: string
+): ExecutionReceipt {
   const buf = Buffer.isBuffer(body) ? body : Buffer.from(body);
   let json: string;
   try {
@@ -82,12 +119,18 @@ export function decodeReceipt(body: Buffer | Uint8Array, sig: Buffer | Uint8Arra
         json = buf.subarray(1).toString('utf8');
         break;
       case FORMAT_DEFLATE_V1:
-        json = inflateRawSync(buf.subarray(1), { dictionary: dictionaryFor(signerKeyHex), windowBits: ZLIB_OPTIONS.windowBits }).toString('utf8');
+        json = inflateRawSync(buf.subarray(1), {
+          dictionary: dictionaryFor(signerKeyHex),
+          windowBits: ZLIB_OPTIONS.windowBits
+        }).toString('utf8');
         break;
       default:
         throw new ReceiptDecodeError(`unknown receipt body format byte ${buf[0]}`);
     }
-    return { ...(JSON.parse(json) as Omit<ExecutionReceipt, 'signature'>), signature: Buffer.from(sig).toString('hex') } as ExecutionReceipt;
+    return {
+      ...(JSON.parse(json) as Omit<ExecutionReceipt, 'signature'>),
+      signature: Buffer.from(sig).toString('hex')
+    } as ExecutionReceipt;
   } catch (err) {
     if (err instanceof ReceiptDecodeError) throw err;
     throw new ReceiptDecodeError('stored receipt body cannot be decoded', { cause: err });

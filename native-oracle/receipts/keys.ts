@@ -4,7 +4,14 @@
  * node:crypto (about 20x faster than pure JS here); Ed25519 is deterministic, so signatures are
  * byte-identical to what noble produces and the browser verifies them with noble.
  */
-import { createPrivateKey, createPublicKey, randomBytes, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto';
+import {
+  createPrivateKey,
+  createPublicKey,
+  randomBytes,
+  sign as nodeSign,
+  verify as nodeVerify,
+  type KeyObject
+} from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ReceiptSigner, SignatureVerifier } from '../../src/lib/protocol/receipt-chain.js';
@@ -22,8 +29,13 @@ export interface NodeSigner extends ReceiptSigner {
 
 /** Builds a signer from a raw 32-byte Ed25519 secret key (seed). */
 export function createNodeSigner(secretKey: Uint8Array): NodeSigner {
-  if (secretKey.length !== 32) throw new NodeKeyError(`Ed25519 secret key must be 32 bytes, got ${secretKey.length}`);
-  const privateKey = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, Buffer.from(secretKey)]), format: 'der', type: 'pkcs8' });
+  if (secretKey.length !== 32)
+    throw new NodeKeyError(`Ed25519 secret key must be 32 bytes, got ${secretKey.length}`);
+  const privateKey = createPrivateKey({
+    key: Buffer.concat([PKCS8_PREFIX, Buffer.from(secretKey)]),
+    format: 'der',
+    type: 'pkcs8'
+  });
   const spki = createPublicKey(privateKey).export({ format: 'der', type: 'spki' });
   const publicKeyHex = spki.subarray(SPKI_PREFIX.length).toString('hex');
   return {
@@ -41,7 +53,11 @@ export const nodeVerifySignature: SignatureVerifier = (signature, message, publi
   let key = publicKeys.get(hex);
   if (!key) {
     try {
-      key = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, Buffer.from(publicKey)]), format: 'der', type: 'spki' });
+      key = createPublicKey({
+        key: Buffer.concat([SPKI_PREFIX, Buffer.from(publicKey)]),
+        format: 'der',
+        type: 'spki'
+      });
     } catch {
       return false;
     }
@@ -79,7 +95,16 @@ export function loadOrCreateNodeSigner(dataDir: string): NodeSigner {
   const tmp = `${file}.${process.pid}.tmp`;
   writeFileSync(
     tmp,
-    JSON.stringify({ version: 1, algorithm: 'ed25519', public_key_hex: signer.publicKeyHex, secret_key_hex: Buffer.from(signer.secretKey).toString('hex') }, null, 2),
+    JSON.stringify(
+      {
+        version: 1,
+        algorithm: 'ed25519',
+        public_key_hex: signer.publicKeyHex,
+        secret_key_hex: Buffer.from(signer.secretKey).toString('hex')
+      },
+      null,
+      2
+    ),
     { mode: 0o600 }
   );
   chmodSync(tmp, 0o600);

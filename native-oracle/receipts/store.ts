@@ -21,8 +21,18 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createLogger } from '../../src/lib/server/log.js';
 import { executionStatus } from '../../src/lib/protocol/provenance.js';
-import { receiptHash, sealReceipt, verifyReceiptChain, type ChainVerification, type ReceiptSigner } from '../../src/lib/protocol/receipt-chain.js';
-import type { ExecutionReceipt, ExecutionStatus, UnsignedReceipt } from '../../src/lib/protocol/receipts.js';
+import {
+  receiptHash,
+  sealReceipt,
+  verifyReceiptChain,
+  type ChainVerification,
+  type ReceiptSigner
+} from '../../src/lib/protocol/receipt-chain.js';
+import type {
+  ExecutionReceipt,
+  ExecutionStatus,
+  UnsignedReceipt
+} from '../../src/lib/protocol/receipts.js';
 import { decodeReceipt, encodeBodyJson } from './codec.js';
 import { IdempotencyConflictError, ReceiptAppendError, ReceiptDecodeError } from './errors.js';
 import { nodeVerifySignature } from './keys.js';
@@ -47,7 +57,12 @@ export interface ExecutionIndexRow {
 export interface ReceiptStore {
   readonly publicKeyHex: string;
   /** Registers an execution; must precede its first append. Throws IdempotencyConflictError. */
-  createExecution(row: { execution_id: string; created_at_ms: number; request_hash: string; idempotency_key?: string | null }): void;
+  createExecution(row: {
+    execution_id: string;
+    created_at_ms: number;
+    request_hash: string;
+    idempotency_key?: string | null;
+  }): void;
   /** The execution an idempotency key maps to, with the hash of its request body. */
   findByIdempotencyKey(key: string): { execution_id: string; request_hash: string } | null;
   hasExecution(executionId: string): boolean;
@@ -136,20 +151,32 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
   const signer = options.signer;
 
   const stmt = {
-    insertExec: db.prepare('INSERT INTO executions (execution_id, created_at_ms, request_hash, idempotency_key) VALUES (?, ?, ?, ?)'),
+    insertExec: db.prepare(
+      'INSERT INTO executions (execution_id, created_at_ms, request_hash, idempotency_key) VALUES (?, ?, ?, ?)'
+    ),
     execId: db.prepare('SELECT id FROM executions WHERE execution_id = ?').pluck(),
-    byKey: db.prepare('SELECT execution_id, request_hash FROM executions WHERE idempotency_key = ?'),
-    insertReceipt: db.prepare('INSERT INTO receipts (exec, seq, signer, sig, body) VALUES (?, ?, ?, ?, ?)'),
-    lastReceipt: db.prepare('SELECT seq, signer, sig, body FROM receipts WHERE exec = ? ORDER BY seq DESC LIMIT 1'),
+    byKey: db.prepare(
+      'SELECT execution_id, request_hash FROM executions WHERE idempotency_key = ?'
+    ),
+    insertReceipt: db.prepare(
+      'INSERT INTO receipts (exec, seq, signer, sig, body) VALUES (?, ?, ?, ?, ?)'
+    ),
+    lastReceipt: db.prepare(
+      'SELECT seq, signer, sig, body FROM receipts WHERE exec = ? ORDER BY seq DESC LIMIT 1'
+    ),
     receipts: db.prepare('SELECT signer, sig, body FROM receipts WHERE exec = ? ORDER BY seq'),
     signers: db.prepare('SELECT id, public_key_hex FROM signers'),
     insertSigner: db.prepare('INSERT OR IGNORE INTO signers (public_key_hex) VALUES (?)'),
-    insertEnd: db.prepare('INSERT OR IGNORE INTO execution_ends (exec, status, ended_at_ms) VALUES (?, ?, ?)'),
+    insertEnd: db.prepare(
+      'INSERT OR IGNORE INTO execution_ends (exec, status, ended_at_ms) VALUES (?, ?, ?)'
+    ),
     listExec: db.prepare(
       `SELECT e.execution_id, e.created_at_ms, x.status AS ended_status FROM executions e
        LEFT JOIN execution_ends x ON x.exec = e.id WHERE e.created_at_ms < ? ORDER BY e.created_at_ms DESC, e.id DESC LIMIT ?`
     ),
-    unended: db.prepare('SELECT e.id, e.execution_id FROM executions e LEFT JOIN execution_ends x ON x.exec = e.id WHERE x.exec IS NULL')
+    unended: db.prepare(
+      'SELECT e.id, e.execution_id FROM executions e LEFT JOIN execution_ends x ON x.exec = e.id WHERE x.exec IS NULL'
+    )
   };
 
   let commitScheduled = false;
@@ -179,7 +206,8 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
   // Signer keys by row id (receipts name their signer by id; the body dictionary needs the key).
   stmt.insertSigner.run(signer.publicKeyHex);
   const signerKeys = new Map<number, string>();
-  for (const row of stmt.signers.all() as Array<{ id: number; public_key_hex: string }>) signerKeys.set(row.id, row.public_key_hex);
+  for (const row of stmt.signers.all() as Array<{ id: number; public_key_hex: string }>)
+    signerKeys.set(row.id, row.public_key_hex);
   const ownSignerId = [...signerKeys].find(([, k]) => k === signer.publicKeyHex)![0];
   const decodeRow = (r: { signer: number; sig: Buffer; body: Buffer }) => {
     const key = signerKeys.get(r.signer);
@@ -194,9 +222,13 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
     const cached = heads.get(executionId);
     if (cached) return cached;
     const exec = stmt.execId.get(executionId) as number | undefined;
-    if (exec === undefined) throw new ReceiptAppendError(`unknown execution ${executionId}; createExecution first`);
-    const last = stmt.lastReceipt.get(exec) as { seq: number; signer: number; sig: Buffer; body: Buffer } | undefined;
-    const h: ChainHead = last ? { exec, seq: last.seq, hash: receiptHash(decodeRow(last)) } : { exec, seq: -1, hash: null };
+    if (exec === undefined)
+      throw new ReceiptAppendError(`unknown execution ${executionId}; createExecution first`);
+    const last = stmt.lastReceipt.get(exec) as
+      { seq: number; signer: number; sig: Buffer; body: Buffer } | undefined;
+    const h: ChainHead = last
+      ? { exec, seq: last.seq, hash: receiptHash(decodeRow(last)) }
+      : { exec, seq: -1, hash: null };
     if (heads.size >= MAX_CACHED_HEADS) heads.clear();
     heads.set(executionId, h);
     return h;
@@ -208,15 +240,25 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
     createExecution(row) {
       if (row.idempotency_key) {
         const existing = store.findByIdempotencyKey(row.idempotency_key);
-        if (existing) throw new IdempotencyConflictError(`idempotency key already used by ${existing.execution_id}`);
+        if (existing)
+          throw new IdempotencyConflictError(
+            `idempotency key already used by ${existing.execution_id}`
+          );
       }
       inGroup();
-      const info = stmt.insertExec.run(row.execution_id, row.created_at_ms, row.request_hash, row.idempotency_key ?? null);
+      const info = stmt.insertExec.run(
+        row.execution_id,
+        row.created_at_ms,
+        row.request_hash,
+        row.idempotency_key ?? null
+      );
       heads.set(row.execution_id, { exec: Number(info.lastInsertRowid), seq: -1, hash: null });
     },
 
     findByIdempotencyKey(key) {
-      return (stmt.byKey.get(key) as { execution_id: string; request_hash: string } | undefined) ?? null;
+      return (
+        (stmt.byKey.get(key) as { execution_id: string; request_hash: string } | undefined) ?? null
+      );
     },
 
     hasExecution(executionId) {
@@ -226,7 +268,11 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
     append(unsigned) {
       const h = head(unsigned.execution_id);
       const seq = h.seq + 1;
-      const { receipt, hash, bodyJson, signatureBytes } = sealReceipt(unsigned, { seq, prevHash: h.hash, signer });
+      const { receipt, hash, bodyJson, signatureBytes } = sealReceipt(unsigned, {
+        seq,
+        prevHash: h.hash,
+        signer
+      });
       try {
         inGroup();
         stmt.insertReceipt.run(
@@ -238,7 +284,9 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
         );
       } catch (err) {
         heads.delete(unsigned.execution_id);
-        throw new ReceiptAppendError(`append failed for ${unsigned.execution_id} seq ${seq}`, { cause: err });
+        throw new ReceiptAppendError(`append failed for ${unsigned.execution_id} seq ${seq}`, {
+          cause: err
+        });
       }
       h.seq = seq;
       h.hash = hash;
@@ -258,7 +306,9 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
     list(executionId) {
       const exec = stmt.execId.get(executionId) as number | undefined;
       if (exec === undefined) return [];
-      return (stmt.receipts.all(exec) as Array<{ signer: number; sig: Buffer; body: Buffer }>).map(decodeRow);
+      return (stmt.receipts.all(exec) as Array<{ signer: number; sig: Buffer; body: Buffer }>).map(
+        decodeRow
+      );
     },
 
     listExecutions({ limit = 50, beforeMs = Number.MAX_SAFE_INTEGER } = {}) {
@@ -266,7 +316,10 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
     },
 
     verify(executionId) {
-      return verifyReceiptChain(store.list(executionId), { trustedKeys: [signer.publicKeyHex], verify: nodeVerifySignature });
+      return verifyReceiptChain(store.list(executionId), {
+        trustedKeys: [signer.publicKeyHex],
+        verify: nodeVerifySignature
+      });
     },
 
     repairOrphans(nowMs = Date.now()) {
@@ -275,11 +328,14 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
         const receipts = store.list(row.execution_id);
         const status = executionStatus(receipts);
         if (status !== 'running' || receipts.length === 0) {
-          if (receipts.length > 0) store.markEnded(row.execution_id, status as Exclude<ExecutionStatus, 'running'>, nowMs);
+          if (receipts.length > 0)
+            store.markEnded(row.execution_id, status as Exclude<ExecutionStatus, 'running'>, nowMs);
           continue;
         }
         const parents = new Set(receipts.map((r) => r.parent_receipt_id).filter(Boolean));
-        const tails = receipts.filter((r) => !parents.has(r.receipt_id) && r.event_kind !== 'orphaned');
+        const tails = receipts.filter(
+          (r) => !parents.has(r.receipt_id) && r.event_kind !== 'orphaned'
+        );
         for (const tail of tails) {
           appended.push(
             store.append({
@@ -304,7 +360,10 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
           );
         }
         store.markEnded(row.execution_id, 'orphaned', nowMs);
-        log.warn('execution orphaned by restart', { execution_id: row.execution_id, tails: tails.length });
+        log.warn('execution orphaned by restart', {
+          execution_id: row.execution_id,
+          tails: tails.length
+        });
       }
       return appended;
     },

@@ -11,7 +11,13 @@ import type { ChatMessage, GenerateOptions, TargetEngine } from '../engine/index
 import type { SupplyTier } from '../../src/lib/protocol/policy.js';
 import type { ModelMetadata } from '../../src/lib/protocol/receipts.js';
 import { StepAttemptError } from './errors.js';
-import { countWords, extractivePlan, extractiveSummary, extractiveSynthesis, type ExtractiveSource } from './extractive.js';
+import {
+  countWords,
+  extractivePlan,
+  extractiveSummary,
+  extractiveSynthesis,
+  type ExtractiveSource
+} from './extractive.js';
 import type { WorkStepKind } from './ranking.js';
 
 /** Structured inputs of a step, for executors that do not read prompts (extractive). */
@@ -84,7 +90,9 @@ export function createEngineExecutor(engine: TargetEngine): StepExecutor {
       } catch (err) {
         if (signal.aborted) throw new StepAttemptError(abortReason(signal), { cause: err });
         const e = err as Error;
-        throw new StepAttemptError(`engine_error:${e.name}:${e.message}`.slice(0, 300), { cause: err });
+        throw new StepAttemptError(`engine_error:${e.name}:${e.message}`.slice(0, 300), {
+          cause: err
+        });
       }
       if (signal.aborted) throw new StepAttemptError(abortReason(signal));
       if (text.trim() === '') throw new StepAttemptError('missing_completion_text');
@@ -138,14 +146,24 @@ export function createRemoteExecutor(options: RemoteExecutorOptions): StepExecut
             max_tokens: req.max_tokens,
             temperature: 0,
             // Oracles map a json_schema response format to a llama.cpp grammar (planning).
-            ...(req.json_schema ? { response_format: { type: 'json_schema', json_schema: { name: `${req.step_kind}_output`, schema: req.json_schema } } } : {})
+            ...(req.json_schema
+              ? {
+                  response_format: {
+                    type: 'json_schema',
+                    json_schema: { name: `${req.step_kind}_output`, schema: req.json_schema }
+                  }
+                }
+              : {})
           }),
           signal
         });
       } catch (err) {
         if (signal.aborted) throw new StepAttemptError(abortReason(signal), { cause: err });
         const e = err as Error & { cause?: { code?: string; message?: string } };
-        throw new StepAttemptError(`request_failed:${e.cause?.code ?? e.cause?.message ?? e.message}`, { cause: err });
+        throw new StepAttemptError(
+          `request_failed:${e.cause?.code ?? e.cause?.message ?? e.message}`,
+          { cause: err }
+        );
       }
       let body: unknown;
       try {
@@ -155,18 +173,29 @@ export function createRemoteExecutor(options: RemoteExecutorOptions): StepExecut
       } catch (err) {
         if (err instanceof StepAttemptError) throw err;
         if (signal.aborted) throw new StepAttemptError(abortReason(signal), { cause: err });
-        throw new StepAttemptError(`invalid_json:${(err as Error).message}`.slice(0, 200), { cause: err });
+        throw new StepAttemptError(`invalid_json:${(err as Error).message}`.slice(0, 200), {
+          cause: err
+        });
       }
-      const b = body as { model?: string; choices?: Array<{ message?: { content?: unknown } }>; usage?: { prompt_tokens?: number; completion_tokens?: number } };
+      const b = body as {
+        model?: string;
+        choices?: Array<{ message?: { content?: unknown } }>;
+        usage?: { prompt_tokens?: number; completion_tokens?: number };
+      };
       const content = b.choices?.[0]?.message?.content;
-      if (typeof content !== 'string' || content.trim() === '') throw new StepAttemptError('missing_completion_text');
+      if (typeof content !== 'string' || content.trim() === '')
+        throw new StepAttemptError('missing_completion_text');
       const header = (name: string) => res.headers.get(name) ?? undefined;
       const meshForwarded = header('x-shard-mesh-forwarded');
       return {
         text: content.trim(),
         // Usage as reported by the remote; the cost of the step is computed from these counts.
-        input_tokens: Number.isInteger(b.usage?.prompt_tokens) ? b.usage!.prompt_tokens! : Math.ceil(JSON.stringify(req.messages).length / 4),
-        output_tokens: Number.isInteger(b.usage?.completion_tokens) ? b.usage!.completion_tokens! : Math.ceil(content.length / 4),
+        input_tokens: Number.isInteger(b.usage?.prompt_tokens)
+          ? b.usage!.prompt_tokens!
+          : Math.ceil(JSON.stringify(req.messages).length / 4),
+        output_tokens: Number.isInteger(b.usage?.completion_tokens)
+          ? b.usage!.completion_tokens!
+          : Math.ceil(content.length / 4),
         latency_ms: Math.round(performance.now() - started),
         model_metadata: {
           model_id: b.model ?? req.model ?? options.model ?? null,
@@ -194,7 +223,9 @@ export function createExtractiveExecutor(): StepExecutor {
           const plan = extractivePlan(input.question, input.sources);
           structured = plan;
           text = JSON.stringify(plan);
-          inputWords = countWords(input.question) + input.sources.reduce((s, x) => s + countWords(x.content), 0);
+          inputWords =
+            countWords(input.question) +
+            input.sources.reduce((s, x) => s + countWords(x.content), 0);
           break;
         }
         case 'summarize_source':
@@ -203,7 +234,9 @@ export function createExtractiveExecutor(): StepExecutor {
           break;
         case 'synthesize_brief':
           text = extractiveSynthesis(input.question, input.summaries, input.sub_questions);
-          inputWords = countWords(input.question) + input.summaries.reduce((s, x) => s + countWords(x.summary), 0);
+          inputWords =
+            countWords(input.question) +
+            input.summaries.reduce((s, x) => s + countWords(x.summary), 0);
           break;
       }
       return {
@@ -212,7 +245,11 @@ export function createExtractiveExecutor(): StepExecutor {
         input_tokens: inputWords,
         output_tokens: countWords(text),
         latency_ms: Math.round(performance.now() - started),
-        model_metadata: { model_id: 'extractive-bm25', inference_mode: 'extractive', served_by: 'local' }
+        model_metadata: {
+          model_id: 'extractive-bm25',
+          inference_mode: 'extractive',
+          served_by: 'local'
+        }
       };
     }
   };

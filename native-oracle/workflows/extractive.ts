@@ -15,7 +15,9 @@ const STOPWORDS = new Set(
 /** Lower-cased word tokens without stopwords; a trailing plural `s` is stripped (light stemming). */
 export function tokenize(text: string): string[] {
   const words = text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
-  return words.filter((w) => !STOPWORDS.has(w)).map((w) => (w.length > 3 && w.endsWith('s') && !w.endsWith('ss') ? w.slice(0, -1) : w));
+  return words
+    .filter((w) => !STOPWORDS.has(w))
+    .map((w) => (w.length > 3 && w.endsWith('s') && !w.endsWith('ss') ? w.slice(0, -1) : w));
 }
 
 /** Number of word tokens (stopwords included): the extractive engine's token count for usage. */
@@ -77,7 +79,10 @@ export interface ExtractivePlan {
 const round = (x: number) => Math.round(x * 100) / 100;
 
 /** Sources ranked by BM25 against `query` (title + content), ties in input order. */
-export function rankSources(query: string, sources: readonly ExtractiveSource[]): Array<{ id: string; score: number }> {
+export function rankSources(
+  query: string,
+  sources: readonly ExtractiveSource[]
+): Array<{ id: string; score: number }> {
   const bm = createBm25(sources.map((s) => tokenize(`${s.title ?? ''} ${s.content}`)));
   const q = tokenize(query);
   return sources
@@ -96,17 +101,25 @@ function clauses(question: string): string[] {
 }
 
 /** Deterministic planning: BM25-selected sources and clause-level sub-questions. */
-export function extractivePlan(question: string, sources: readonly ExtractiveSource[]): ExtractivePlan {
+export function extractivePlan(
+  question: string,
+  sources: readonly ExtractiveSource[]
+): ExtractivePlan {
   const ranked = rankSources(question, sources);
   const positive = ranked.filter((r) => r.score > 0);
   const selected = (positive.length > 0 ? positive : ranked).slice(0, 6).map((r) => r.id);
   const subs = clauses(question);
-  const subQuestions = (subs.length > 0 ? subs : [`Answer the main question: ${question}`]).map((sq) => {
-    const relevant = rankSources(sq, sources.filter((s) => selected.includes(s.id)))
-      .filter((r) => r.score > 0)
-      .map((r) => r.id);
-    return { question: sq, relevant_source_ids: relevant.length > 0 ? relevant : [...selected] };
-  });
+  const subQuestions = (subs.length > 0 ? subs : [`Answer the main question: ${question}`]).map(
+    (sq) => {
+      const relevant = rankSources(
+        sq,
+        sources.filter((s) => selected.includes(s.id))
+      )
+        .filter((r) => r.score > 0)
+        .map((r) => r.id);
+      return { question: sq, relevant_source_ids: relevant.length > 0 ? relevant : [...selected] };
+    }
+  );
   const top = ranked[0];
   return {
     planner_notes: `Deterministic plan: ${selected.length} of ${sources.length} source(s) selected by BM25 relevance to the question${
@@ -118,7 +131,12 @@ export function extractivePlan(question: string, sources: readonly ExtractiveSou
 }
 
 /** The `maxSentences` sentences of a source most relevant to the question and focus, in source order. */
-export function extractiveSummary(question: string, focus: readonly string[], source: ExtractiveSource, maxSentences = 3): string {
+export function extractiveSummary(
+  question: string,
+  focus: readonly string[],
+  source: ExtractiveSource,
+  maxSentences = 3
+): string {
   const sentences = splitSentences(source.content);
   if (sentences.length <= maxSentences) return sentences.join(' ');
   const bm = createBm25(sentences.map(tokenize));
@@ -128,11 +146,13 @@ export function extractiveSummary(question: string, focus: readonly string[], so
     .filter((s) => s.score > 0)
     .sort((a, b) => b.score - a.score || a.i - b.i)
     .slice(0, maxSentences);
-  const picked = best.length > 0 ? best.map((b) => b.i).sort((a, b) => a - b) : [0, 1].slice(0, maxSentences);
+  const picked =
+    best.length > 0 ? best.map((b) => b.i).sort((a, b) => a - b) : [0, 1].slice(0, maxSentences);
   return picked.map((i) => sentences[i]).join(' ');
 }
 
-const HEDGES = /\b(however|but|although|though|disputed|uncertain|unclear|may|might|contradict\w*|not)\b/iu;
+const HEDGES =
+  /\b(however|but|although|though|disputed|uncertain|unclear|may|might|contradict\w*|not)\b/iu;
 
 /** Assembles a brief from source summaries: answer, evidence, uncertainty, next step. */
 export function extractiveSynthesis(
@@ -141,7 +161,8 @@ export function extractiveSynthesis(
   subQuestions: ReadonlyArray<{ question: string; relevant_source_ids: string[] }>
 ): string {
   const sentences: Array<{ text: string; source: string }> = [];
-  for (const s of summaries) for (const text of splitSentences(s.summary)) sentences.push({ text, source: s.source_id });
+  for (const s of summaries)
+    for (const text of splitSentences(s.summary)) sentences.push({ text, source: s.source_id });
   const bm = createBm25(sentences.map((s) => tokenize(s.text)));
   const q = tokenize(question);
   let best = -1;
@@ -153,14 +174,30 @@ export function extractiveSynthesis(
       best = i;
     }
   });
-  const answer = best >= 0 ? `${sentences[best]!.text} [${sentences[best]!.source}]` : 'The sources do not address the question directly.';
-  const evidence = summaries.map((s) => `- [${s.source_id}]${s.title ? ` ${s.title}:` : ''} ${s.summary}`);
+  const answer =
+    best >= 0
+      ? `${sentences[best]!.text} [${sentences[best]!.source}]`
+      : 'The sources do not address the question directly.';
+  const evidence = summaries.map(
+    (s) => `- [${s.source_id}]${s.title ? ` ${s.title}:` : ''} ${s.summary}`
+  );
   const hedged = sentences.filter((s) => HEDGES.test(s.text)).slice(0, 3);
   const uncertainty =
-    hedged.length > 0 ? hedged.map((s) => `- ${s.text} [${s.source}]`).join('\n') : '- No disagreement found across the selected sources.';
-  const thinnest = [...subQuestions].sort((a, b) => a.relevant_source_ids.length - b.relevant_source_ids.length)[0];
+    hedged.length > 0
+      ? hedged.map((s) => `- ${s.text} [${s.source}]`).join('\n')
+      : '- No disagreement found across the selected sources.';
+  const thinnest = [...subQuestions].sort(
+    (a, b) => a.relevant_source_ids.length - b.relevant_source_ids.length
+  )[0];
   const next = thinnest
     ? `Check "${thinnest.question}" against more sources (currently ${thinnest.relevant_source_ids.length}).`
     : 'Check the answer against an independent source.';
-  return [`Answer: ${answer}`, 'Evidence:', ...evidence, 'Uncertainty:', uncertainty, `Next step: ${next}`].join('\n');
+  return [
+    `Answer: ${answer}`,
+    'Evidence:',
+    ...evidence,
+    'Uncertainty:',
+    uncertainty,
+    `Next step: ${next}`
+  ].join('\n');
 }

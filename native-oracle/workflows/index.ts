@@ -13,19 +13,43 @@ import { join } from 'node:path';
 import { dataDir as defaultDataDir } from '../../src/lib/server/data-dir.js';
 import type { TargetEngine } from '../engine/index.js';
 import type { Router } from '../http/router.js';
-import { createReceiptStore, loadOrCreateNodeSigner, type ReceiptStore } from '../receipts/index.js';
+import {
+  createReceiptStore,
+  loadOrCreateNodeSigner,
+  type ReceiptStore
+} from '../receipts/index.js';
 import type { ReceiptSigner } from '../../src/lib/protocol/receipt-chain.js';
-import { createCapacityRegistry, loadWorkflowConfig, parseWorkflowConfig, type RegisteredCandidate, type WorkflowConfigInput } from './registry.js';
+import {
+  createCapacityRegistry,
+  loadWorkflowConfig,
+  parseWorkflowConfig,
+  type RegisteredCandidate,
+  type WorkflowConfigInput
+} from './registry.js';
 import { registerWorkflowRoutes } from './routes.js';
 import { createWorkflowService, type WorkflowService } from './service.js';
 
-export { createCapacityRegistry, loadWorkflowConfig, parseWorkflowConfig, WorkflowConfigSchema } from './registry.js';
-export type { CapacityRegistry, RegisteredCandidate, WorkflowConfig, WorkflowConfigInput } from './registry.js';
+export {
+  createCapacityRegistry,
+  loadWorkflowConfig,
+  parseWorkflowConfig,
+  WorkflowConfigSchema
+} from './registry.js';
+export type {
+  CapacityRegistry,
+  RegisteredCandidate,
+  WorkflowConfig,
+  WorkflowConfigInput
+} from './registry.js';
 export { createWorkflowService, requestHash, type WorkflowService } from './service.js';
 export { registerWorkflowRoutes } from './routes.js';
 export { runResearchBrief, parsePlan, plannerJsonSchema } from './research-brief.js';
 export { rankCandidates, estimateCost, actualCost, fallbackBlockReason } from './ranking.js';
-export { createEngineExecutor, createExtractiveExecutor, createRemoteExecutor } from './executors.js';
+export {
+  createEngineExecutor,
+  createExtractiveExecutor,
+  createRemoteExecutor
+} from './executors.js';
 export type { StepExecutor, StepRequest, StepResult } from './executors.js';
 export { StepAttemptError, StepExhaustedError, WorkflowConfigError } from './errors.js';
 
@@ -54,10 +78,16 @@ export interface WorkflowRuntime {
  * Opens the store (repairing orphans), builds the registry and the service. Throws
  * WorkflowConfigError / NodeKeyError on bad configuration.
  */
-export function createWorkflowRuntime(engine: TargetEngine | null, options: WorkflowRuntimeOptions = {}): WorkflowRuntime {
+export function createWorkflowRuntime(
+  engine: TargetEngine | null,
+  options: WorkflowRuntimeOptions = {}
+): WorkflowRuntime {
   const env = options.env ?? process.env;
   const dir = options.dataDir ?? defaultDataDir(env);
-  const config = options.config !== undefined ? parseWorkflowConfig(options.config, env) : loadWorkflowConfig(env);
+  const config =
+    options.config !== undefined
+      ? parseWorkflowConfig(options.config, env)
+      : loadWorkflowConfig(env);
   const signer = options.signer ?? loadOrCreateNodeSigner(dir);
   const store = createReceiptStore({ path: join(dir, 'receipts.sqlite'), signer });
   store.repairOrphans();

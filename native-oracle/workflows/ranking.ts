@@ -15,8 +15,17 @@
  * Ties break by candidate_id ascending. Pure: same input, same ranking.
  */
 import { round6 } from '../../src/lib/protocol/provenance.js';
-import { satisfiesTrustFloor, TRUST_RANK, type ExecutionPolicy, type SupplyTier } from '../../src/lib/protocol/policy.js';
-import type { CapabilityDescriptor, RejectedCandidate, StepKind } from '../../src/lib/protocol/receipts.js';
+import {
+  satisfiesTrustFloor,
+  TRUST_RANK,
+  type ExecutionPolicy,
+  type SupplyTier
+} from '../../src/lib/protocol/policy.js';
+import type {
+  CapabilityDescriptor,
+  RejectedCandidate,
+  StepKind
+} from '../../src/lib/protocol/receipts.js';
 
 export type WorkStepKind = Extract<StepKind, 'planner' | 'summarize_source' | 'synthesize_brief'>;
 
@@ -64,18 +73,46 @@ export interface Ranking {
 
 const TIER_LATENCY_MS: Record<SupplyTier, number> = { personal: 900, private: 1400, public: 2100 };
 // Synthesis is where a stronger model pays off and where waiting longer is acceptable.
-const QUALITY_WEIGHT: Record<WorkStepKind, number> = { synthesize_brief: 1.5, planner: 0.5, summarize_source: 0.2 };
-const LATENCY_WEIGHT: Record<WorkStepKind, number> = { synthesize_brief: 0.5, planner: 1, summarize_source: 1 };
-const COST_WEIGHT: Record<WorkStepKind, number> = { summarize_source: 0.6, planner: 0.3, synthesize_brief: 0.1 };
+const QUALITY_WEIGHT: Record<WorkStepKind, number> = {
+  synthesize_brief: 1.5,
+  planner: 0.5,
+  summarize_source: 0.2
+};
+const LATENCY_WEIGHT: Record<WorkStepKind, number> = {
+  synthesize_brief: 0.5,
+  planner: 1,
+  summarize_source: 1
+};
+const COST_WEIGHT: Record<WorkStepKind, number> = {
+  summarize_source: 0.6,
+  planner: 0.3,
+  synthesize_brief: 0.1
+};
 
 /** Estimated USD of one step: (prompt tokens + max output tokens) at the candidate's prices. */
-export function estimateCost(d: CapabilityDescriptor, promptTokens: number, maxTokens: number): number {
-  return round6((promptTokens * (d.price_per_1k_input_usd ?? 0) + maxTokens * (d.price_per_1k_output_usd ?? 0)) / 1000);
+export function estimateCost(
+  d: CapabilityDescriptor,
+  promptTokens: number,
+  maxTokens: number
+): number {
+  return round6(
+    (promptTokens * (d.price_per_1k_input_usd ?? 0) +
+      maxTokens * (d.price_per_1k_output_usd ?? 0)) /
+      1000
+  );
 }
 
 /** Actual USD of one step from real token counts. */
-export function actualCost(d: CapabilityDescriptor, inputTokens: number, outputTokens: number): number {
-  return round6((inputTokens * (d.price_per_1k_input_usd ?? 0) + outputTokens * (d.price_per_1k_output_usd ?? 0)) / 1000);
+export function actualCost(
+  d: CapabilityDescriptor,
+  inputTokens: number,
+  outputTokens: number
+): number {
+  return round6(
+    (inputTokens * (d.price_per_1k_input_usd ?? 0) +
+      outputTokens * (d.price_per_1k_output_usd ?? 0)) /
+      1000
+  );
 }
 
 export function predictedLatencyMs(d: CapabilityDescriptor): number {
@@ -97,10 +134,18 @@ const f3 = (x: number) => x.toFixed(3);
 export function rankCandidates(input: RankInput): Ranking {
   const { step, policy, spent } = input;
   const rejected: RejectedCandidate[] = [];
-  const remainingBudget = policy.budget_limit === null ? null : Math.max(0, policy.budget_limit - spent.total_usd);
-  const remainingStep = policy.step_budget_limit === null ? null : Math.max(0, policy.step_budget_limit - spent.step_usd);
-  const remainingPublic = policy.max_public_spend === null ? null : Math.max(0, policy.max_public_spend - spent.public_usd);
-  const remainingDeadline = policy.deadline_ms === null ? null : policy.deadline_ms - input.elapsed_ms;
+  const remainingBudget =
+    policy.budget_limit === null ? null : Math.max(0, policy.budget_limit - spent.total_usd);
+  const remainingStep =
+    policy.step_budget_limit === null
+      ? null
+      : Math.max(0, policy.step_budget_limit - spent.step_usd);
+  const remainingPublic =
+    policy.max_public_spend === null
+      ? null
+      : Math.max(0, policy.max_public_spend - spent.public_usd);
+  const remainingDeadline =
+    policy.deadline_ms === null ? null : policy.deadline_ms - input.elapsed_ms;
   const eligible: Array<{ c: RankableCandidate; est: number; latency: number }> = [];
   for (const c of input.candidates) {
     const d = c.descriptor;
@@ -137,9 +182,11 @@ export function rankCandidates(input: RankInput): Ranking {
         const i = policy.fallback_order.indexOf(d.supply_tier);
         return i < 0 ? 0.5 : 1 - 0.12 * i;
       })(),
-      trust_bonus: 0.12 + 0.02 * Math.max(0, TRUST_RANK[d.trust_tier] - TRUST_RANK[policy.trust_tier]),
+      trust_bonus:
+        0.12 + 0.02 * Math.max(0, TRUST_RANK[d.trust_tier] - TRUST_RANK[policy.trust_tier]),
       quality: QUALITY_WEIGHT[step.step_kind] * c.quality,
-      locality: step.step_kind === 'summarize_source' ? (d.supply_tier === 'public' ? -0.3 : 0.35) : 0,
+      locality:
+        step.step_kind === 'summarize_source' ? (d.supply_tier === 'public' ? -0.3 : 0.35) : 0,
       cost_penalty: maxEst > 0 ? -COST_WEIGHT[step.step_kind] * (est / maxEst) : 0,
       health: d.healthy === false ? -0.6 : 0.2,
       queue: -0.05 * (d.queue_depth ?? 0)
@@ -161,17 +208,25 @@ export function rankCandidates(input: RankInput): Ranking {
   ranked.sort(
     (a, b) =>
       (b.descriptor.score ?? 0) - (a.descriptor.score ?? 0) ||
-      (a.descriptor.candidate_id < b.descriptor.candidate_id ? -1 : a.descriptor.candidate_id > b.descriptor.candidate_id ? 1 : 0)
+      (a.descriptor.candidate_id < b.descriptor.candidate_id
+        ? -1
+        : a.descriptor.candidate_id > b.descriptor.candidate_id
+          ? 1
+          : 0)
   );
   return { ranked, rejected, explanation: explain(ranked, rejected) };
 }
 
 function explain(ranked: RankedCandidate[], rejected: RejectedCandidate[]): string {
   const [winner, runnerUp] = ranked;
-  const excluded = rejected.length > 0 ? `; excluded ${rejected.map((r) => `${r.candidate_id} (${r.reason})`).join(', ')}` : '';
+  const excluded =
+    rejected.length > 0
+      ? `; excluded ${rejected.map((r) => `${r.candidate_id} (${r.reason})`).join(', ')}`
+      : '';
   if (!winner) return `no candidate satisfied the policy${excluded}`;
   const w = winner.descriptor;
-  if (!runnerUp) return `winner ${w.candidate_id} (${w.score}): the only eligible candidate${excluded}`;
+  if (!runnerUp)
+    return `winner ${w.candidate_id} (${w.score}): the only eligible candidate${excluded}`;
   const deltas = Object.keys(winner.components)
     .map((k) => ({ k, d: winner.components[k]! - runnerUp.components[k]! }))
     .filter((x) => x.d > 0.0005)
@@ -188,7 +243,11 @@ function explain(ranked: RankedCandidate[], rejected: RejectedCandidate[]): stri
  * the next candidate must be at least as trusted and no more expensive; otherwise any ranked
  * candidate may be tried. Returns the blocking reason when not allowed.
  */
-export function fallbackBlockReason(policy: ExecutionPolicy, failed: RankedCandidate, next: RankedCandidate): string | null {
+export function fallbackBlockReason(
+  policy: ExecutionPolicy,
+  failed: RankedCandidate,
+  next: RankedCandidate
+): string | null {
   if (policy.allow_fallbacks) return null;
   if (TRUST_RANK[next.descriptor.trust_tier] < TRUST_RANK[failed.descriptor.trust_tier]) {
     return `fallback_blocked:lower_trust(${next.descriptor.candidate_id}:${next.descriptor.trust_tier}<${failed.descriptor.trust_tier})`;

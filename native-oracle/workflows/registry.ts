@@ -18,7 +18,12 @@ import type { TargetEngine } from '../engine/index.js';
 import { SupplyTierSchema, TrustTierSchema } from '../../src/lib/protocol/policy.js';
 import type { CapabilityDescriptor } from '../../src/lib/protocol/receipts.js';
 import { WorkflowConfigError } from './errors.js';
-import { createEngineExecutor, createExtractiveExecutor, createRemoteExecutor, type StepExecutor } from './executors.js';
+import {
+  createEngineExecutor,
+  createExtractiveExecutor,
+  createRemoteExecutor,
+  type StepExecutor
+} from './executors.js';
 import type { RankableCandidate } from './ranking.js';
 
 const price = z.number().finite().min(0);
@@ -63,7 +68,10 @@ export const WorkflowConfigSchema = z.strictObject({
   local: LocalConfigSchema.default(LocalConfigSchema.parse({})),
   extractive: z.strictObject({ enabled: z.boolean().default(true) }).default({ enabled: true }),
   team: z
-    .strictObject({ peer_allowlist: z.array(z.string()).default([]), team_key_env: z.string().optional() })
+    .strictObject({
+      peer_allowlist: z.array(z.string()).default([]),
+      team_key_env: z.string().optional()
+    })
     .default({ peer_allowlist: [] }),
   remotes: z.array(RemoteConfigSchema).default([])
 });
@@ -71,11 +79,16 @@ export type WorkflowConfig = z.infer<typeof WorkflowConfigSchema>;
 export type WorkflowConfigInput = z.input<typeof WorkflowConfigSchema>;
 
 /** Parses and checks a config object. Throws WorkflowConfigError naming the field and rule. */
-export function parseWorkflowConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env): WorkflowConfig {
+export function parseWorkflowConfig(
+  raw: unknown,
+  env: NodeJS.ProcessEnv = process.env
+): WorkflowConfig {
   const parsed = WorkflowConfigSchema.safeParse(raw ?? {});
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw new WorkflowConfigError(`workflow config ${issue.path.map(String).join('.') || '(root)'}: ${issue.message}`);
+    throw new WorkflowConfigError(
+      `workflow config ${issue.path.map(String).join('.') || '(root)'}: ${issue.message}`
+    );
   }
   const config = parsed.data;
   const ids = new Set<string>([config.local.candidate_id, 'extractive']);
@@ -83,13 +96,17 @@ export function parseWorkflowConfig(raw: unknown, env: NodeJS.ProcessEnv = proce
     const where = `workflow config remote ${r.candidate_id}`;
     if (ids.has(r.candidate_id)) throw new WorkflowConfigError(`${where}: duplicate candidate_id`);
     ids.add(r.candidate_id);
-    if (r.trust_tier === 'local') throw new WorkflowConfigError(`${where}: trust tier local is reserved for this machine`);
+    if (r.trust_tier === 'local')
+      throw new WorkflowConfigError(`${where}: trust tier local is reserved for this machine`);
     if (r.supply_tier === 'personal' && !isLoopback(r.endpoint)) {
-      throw new WorkflowConfigError(`${where}: personal tier requires a loopback endpoint (this machine)`);
+      throw new WorkflowConfigError(
+        `${where}: personal tier requires a loopback endpoint (this machine)`
+      );
     }
     if (r.supply_tier === 'private') {
       const allowListed = r.peer_id !== undefined && config.team.peer_allowlist.includes(r.peer_id);
-      const teamKey = r.use_team_key && config.team.team_key_env ? env[config.team.team_key_env] : undefined;
+      const teamKey =
+        r.use_team_key && config.team.team_key_env ? env[config.team.team_key_env] : undefined;
       if (!allowListed && !teamKey) {
         throw new WorkflowConfigError(
           `${where}: private tier requires a peer_id listed in team.peer_allowlist or use_team_key with team.team_key_env set`
@@ -109,7 +126,10 @@ export function loadWorkflowConfig(env: NodeJS.ProcessEnv = process.env): Workfl
     if (file) raw = JSON.parse(readFileSync(file, 'utf8'));
     else if (inline) raw = JSON.parse(inline);
   } catch (err) {
-    throw new WorkflowConfigError(`cannot read workflow config ${file ?? 'SHARD_WORKFLOW_CONFIG_JSON'}: ${(err as Error).message}`, { cause: err });
+    throw new WorkflowConfigError(
+      `cannot read workflow config ${file ?? 'SHARD_WORKFLOW_CONFIG_JSON'}: ${(err as Error).message}`,
+      { cause: err }
+    );
   }
   return parseWorkflowConfig(raw, env);
 }
@@ -170,7 +190,10 @@ export function createCapacityRegistry(options: RegistryOptions): CapacityRegist
         model_id: options.engine.modelId,
         price_per_1k_input_usd: l.price_per_1k_input_usd,
         price_per_1k_output_usd: l.price_per_1k_output_usd,
-        tags: [...l.tags, ...(l.supply_tier === 'personal' ? ['personal_local'] : ['private_mesh'])],
+        tags: [
+          ...l.tags,
+          ...(l.supply_tier === 'personal' ? ['personal_local'] : ['private_mesh'])
+        ],
         healthy: true
       },
       quality: l.quality,
@@ -179,7 +202,8 @@ export function createCapacityRegistry(options: RegistryOptions): CapacityRegist
     });
   }
   for (const r of config.remotes) {
-    const teamKey = r.use_team_key && config.team.team_key_env ? env[config.team.team_key_env] : undefined;
+    const teamKey =
+      r.use_team_key && config.team.team_key_env ? env[config.team.team_key_env] : undefined;
     const apiKey = r.api_key_env ? env[r.api_key_env] : undefined;
     list.push({
       descriptor: {
@@ -195,12 +219,24 @@ export function createCapacityRegistry(options: RegistryOptions): CapacityRegist
         latency_ms: r.latency_ms ?? null,
         price_per_1k_input_usd: r.price_per_1k_input_usd,
         price_per_1k_output_usd: r.price_per_1k_output_usd,
-        tags: [...r.tags, r.supply_tier === 'public' ? 'public_specialist' : r.supply_tier === 'private' ? 'private_mesh' : 'personal_local'],
+        tags: [
+          ...r.tags,
+          r.supply_tier === 'public'
+            ? 'public_specialist'
+            : r.supply_tier === 'private'
+              ? 'private_mesh'
+              : 'personal_local'
+        ],
         healthy: true
       },
       quality: r.quality,
       timeout_ms: r.timeout_ms,
-      executor: createRemoteExecutor({ endpoint: r.endpoint, supplyTier: r.supply_tier, apiKey: teamKey ?? apiKey ?? null, model: r.model ?? null })
+      executor: createRemoteExecutor({
+        endpoint: r.endpoint,
+        supplyTier: r.supply_tier,
+        apiKey: teamKey ?? apiKey ?? null,
+        model: r.model ?? null
+      })
     });
   }
   if (config.extractive.enabled) {
@@ -216,7 +252,14 @@ export function createCapacityRegistry(options: RegistryOptions): CapacityRegist
         price_per_1k_input_usd: 0,
         price_per_1k_output_usd: 0,
         latency_ms: 5,
-        tags: ['planning', 'summarization', 'synthesis', 'extractive', 'low_cost', 'personal_local'],
+        tags: [
+          'planning',
+          'summarization',
+          'synthesis',
+          'extractive',
+          'low_cost',
+          'personal_local'
+        ],
         healthy: true
       },
       quality: 0.1,
@@ -231,8 +274,13 @@ export function createCapacityRegistry(options: RegistryOptions): CapacityRegist
     return now() - h.unhealthySince >= UNHEALTHY_COOLDOWN_MS;
   };
   return {
-    candidates: () => list.map((c) => ({ ...c, descriptor: { ...c.descriptor, healthy: isHealthy(c.descriptor.candidate_id) } })),
-    descriptors: () => list.map((c) => ({ ...c.descriptor, healthy: isHealthy(c.descriptor.candidate_id) })),
+    candidates: () =>
+      list.map((c) => ({
+        ...c,
+        descriptor: { ...c.descriptor, healthy: isHealthy(c.descriptor.candidate_id) }
+      })),
+    descriptors: () =>
+      list.map((c) => ({ ...c.descriptor, healthy: isHealthy(c.descriptor.candidate_id) })),
     recordOutcome(candidateId, outcome) {
       const c = list.find((x) => x.descriptor.candidate_id === candidateId);
       if (!c) return;
@@ -242,7 +290,11 @@ export function createCapacityRegistry(options: RegistryOptions): CapacityRegist
         h.unhealthySince = null;
         if (outcome.latency_ms !== undefined) {
           const prev = c.descriptor.latency_ms;
-          c.descriptor.latency_ms = Math.round(prev == null ? outcome.latency_ms : prev + LATENCY_EWMA_ALPHA * (outcome.latency_ms - prev));
+          c.descriptor.latency_ms = Math.round(
+            prev == null
+              ? outcome.latency_ms
+              : prev + LATENCY_EWMA_ALPHA * (outcome.latency_ms - prev)
+          );
         }
       } else {
         h.failures += 1;
@@ -254,9 +306,12 @@ export function createCapacityRegistry(options: RegistryOptions): CapacityRegist
       for (const c of list) if (c.descriptor.kind === 'local_engine') c.descriptor.endpoint = url;
     },
     add(candidate) {
-      const i = list.findIndex((c) => c.descriptor.candidate_id === candidate.descriptor.candidate_id);
+      const i = list.findIndex(
+        (c) => c.descriptor.candidate_id === candidate.descriptor.candidate_id
+      );
       if (i >= 0) list[i] = candidate;
-      else list.splice(Math.max(0, list.length - (config.extractive.enabled ? 1 : 0)), 0, candidate);
+      else
+        list.splice(Math.max(0, list.length - (config.extractive.enabled ? 1 : 0)), 0, candidate);
     }
   };
 }

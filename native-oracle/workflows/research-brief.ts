@@ -15,18 +15,33 @@
  */
 import { randomUUID } from 'node:crypto';
 import { round6 } from '../../src/lib/protocol/provenance.js';
-import type { CapabilityDescriptor, ExecutionReceipt, ResearchBriefArtifact, UnsignedReceipt } from '../../src/lib/protocol/receipts.js';
-import { MAX_RESEARCH_SOURCES, MAX_SOURCE_CHARS, type AgentTask } from '../../src/lib/protocol/workflow.js';
+import type {
+  CapabilityDescriptor,
+  ExecutionReceipt,
+  ResearchBriefArtifact,
+  UnsignedReceipt
+} from '../../src/lib/protocol/receipts.js';
+import {
+  MAX_RESEARCH_SOURCES,
+  MAX_SOURCE_CHARS,
+  type AgentTask
+} from '../../src/lib/protocol/workflow.js';
 import type { ReceiptStore } from '../receipts/index.js';
 import { createLogger } from '../../src/lib/server/log.js';
 import { StepAttemptError, StepExhaustedError } from './errors.js';
 import { abortReason, type StepInput, type StepRequest, type StepResult } from './executors.js';
-import { fallbackBlockReason, rankCandidates, type RankedCandidate, type StepSpec } from './ranking.js';
+import {
+  fallbackBlockReason,
+  rankCandidates,
+  type RankedCandidate,
+  type StepSpec
+} from './ranking.js';
 import type { CapacityRegistry, RegisteredCandidate } from './registry.js';
 
 const log = createLogger('shard:oracle:workflows');
 
-export const SYSTEM_PROMPT = 'You are a Shard research workflow worker. Return only task output with no prefatory text.';
+export const SYSTEM_PROMPT =
+  'You are a Shard research workflow worker. Return only task output with no prefatory text.';
 
 export const PLANNER_STEP: Omit<StepSpec, 'step_id'> = {
   step_kind: 'planner',
@@ -118,17 +133,32 @@ export function parsePlan(raw: unknown, question: string, sourceIds: readonly st
       }
     }
   } else if (raw && typeof raw === 'object') obj = raw as Record<string, unknown>;
-  const cleanIds = (v: unknown) => [...new Set((Array.isArray(v) ? v : []).filter((x): x is string => typeof x === 'string' && allowed.includes(x)))];
+  const cleanIds = (v: unknown) => [
+    ...new Set(
+      (Array.isArray(v) ? v : []).filter(
+        (x): x is string => typeof x === 'string' && allowed.includes(x)
+      )
+    )
+  ];
   const subs = (Array.isArray(obj.sub_questions) ? obj.sub_questions : [])
     .filter((s): s is Record<string, unknown> => !!s && typeof s === 'object')
-    .map((s) => ({ question: typeof s.question === 'string' ? s.question.trim() : '', relevant_source_ids: cleanIds(s.relevant_source_ids) }))
+    .map((s) => ({
+      question: typeof s.question === 'string' ? s.question.trim() : '',
+      relevant_source_ids: cleanIds(s.relevant_source_ids)
+    }))
     .filter((s) => s.question.length > 0)
     .slice(0, 4);
   let selected = cleanIds(obj.selected_source_ids);
   if (selected.length === 0) selected = [...new Set(subs.flatMap((s) => s.relevant_source_ids))];
   if (selected.length === 0) selected = [...allowed];
-  const subQuestions = subs.length > 0 ? subs : [{ question: `Answer the main question: ${question}`, relevant_source_ids: [...selected] }];
-  const notes = typeof obj.planner_notes === 'string' && obj.planner_notes.trim() ? obj.planner_notes.trim() : `Focus on ${selected.length} source(s): ${selected.join(', ')}.`;
+  const subQuestions =
+    subs.length > 0
+      ? subs
+      : [{ question: `Answer the main question: ${question}`, relevant_source_ids: [...selected] }];
+  const notes =
+    typeof obj.planner_notes === 'string' && obj.planner_notes.trim()
+      ? obj.planner_notes.trim()
+      : `Focus on ${selected.length} source(s): ${selected.join(', ')}.`;
   return { planner_notes: notes, selected_source_ids: selected, sub_questions: subQuestions };
 }
 
@@ -138,9 +168,17 @@ export async function runResearchBrief(options: RunOptions): Promise<RunOutcome>
   const now = options.now ?? Date.now;
   const startedAt = now();
   let lastTs = 0;
-  const emit = (r: Omit<UnsignedReceipt, 'receipt_id' | 'execution_id' | 'workflow_kind' | 'timestamp_ms'>): ExecutionReceipt => {
+  const emit = (
+    r: Omit<UnsignedReceipt, 'receipt_id' | 'execution_id' | 'workflow_kind' | 'timestamp_ms'>
+  ): ExecutionReceipt => {
     lastTs = Math.max(lastTs, now());
-    return store.append({ receipt_id: `rcpt-${randomUUID()}`, execution_id: executionId, workflow_kind: task.workflow_kind, timestamp_ms: lastTs, ...r });
+    return store.append({
+      receipt_id: `rcpt-${randomUUID()}`,
+      execution_id: executionId,
+      workflow_kind: task.workflow_kind,
+      timestamp_ms: lastTs,
+      ...r
+    });
   };
 
   // 1. Deadline: one timer for the whole execution; attempts inherit it.
@@ -148,7 +186,10 @@ export async function runResearchBrief(options: RunOptions): Promise<RunOutcome>
   const deadlineTimer =
     task.policy.deadline_ms === null
       ? undefined
-      : setTimeout(() => deadline.abort(new StepAttemptError('deadline_exceeded')), task.policy.deadline_ms);
+      : setTimeout(
+          () => deadline.abort(new StepAttemptError('deadline_exceeded')),
+          task.policy.deadline_ms
+        );
   const executionSignal = AbortSignal.any([options.signal, deadline.signal]);
 
   const root = emit({
@@ -156,7 +197,12 @@ export async function runResearchBrief(options: RunOptions): Promise<RunOutcome>
     attempt_id: `workflow-${randomUUID()}`,
     event_kind: 'planned',
     step_kind: 'workflow',
-    task_context: { workflow_kind: task.workflow_kind, question: task.question, source_count: task.sources.length, source_ids: task.sources.map((s) => s.id) },
+    task_context: {
+      workflow_kind: task.workflow_kind,
+      question: task.question,
+      source_count: task.sources.length,
+      source_ids: task.sources.map((s) => s.id)
+    },
     policy_snapshot: task.policy,
     trust_tier: task.policy.trust_tier,
     capability_match_reason: 'workflow_received',
@@ -167,7 +213,13 @@ export async function runResearchBrief(options: RunOptions): Promise<RunOutcome>
 
   const spent = { total: 0, public: 0 };
   let tail: ExecutionReceipt = root;
-  const partial: ResearchBriefArtifact = { brief: null, sub_questions: [], selected_source_ids: [], source_summaries: [], partial: true };
+  const partial: ResearchBriefArtifact = {
+    brief: null,
+    sub_questions: [],
+    selected_source_ids: [],
+    source_summaries: [],
+    partial: true
+  };
 
   const candidateFields = (c: CapabilityDescriptor) => ({
     selected_candidate: slim(c),
@@ -176,10 +228,15 @@ export async function runResearchBrief(options: RunOptions): Promise<RunOutcome>
   });
 
   /** Runs one step with ranking and fallback (§2.4). Returns the result and its completed receipt. */
-  async function runStep(spec: StepSpec, request: Omit<StepRequest, 'request_id' | 'step_kind' | 'max_tokens'>): Promise<{ result: StepResult; receipt: ExecutionReceipt }> {
+  async function runStep(
+    spec: StepSpec,
+    request: Omit<StepRequest, 'request_id' | 'step_kind' | 'max_tokens'>
+  ): Promise<{ result: StepResult; receipt: ExecutionReceipt }> {
     const promptChars = request.messages.reduce((s, m) => s + m.content.length, 0);
     const candidates = registry.candidates();
-    const byId = new Map<string, RegisteredCandidate>(candidates.map((c) => [c.descriptor.candidate_id, c]));
+    const byId = new Map<string, RegisteredCandidate>(
+      candidates.map((c) => [c.descriptor.candidate_id, c])
+    );
     const ranking = rankCandidates({
       step: spec,
       candidates,
@@ -198,7 +255,8 @@ export async function runResearchBrief(options: RunOptions): Promise<RunOutcome>
       candidate_rankings: ranking.ranked.map((r) => slim(r.descriptor, true)),
       rejected_candidates: ranking.rejected,
       ...(first ? candidateFields(first.descriptor) : { trust_tier: task.policy.trust_tier }),
-      capability_match_reason: first?.descriptor.selection_reason ?? 'no_candidate_satisfied_policy',
+      capability_match_reason:
+        first?.descriptor.selection_reason ?? 'no_candidate_satisfied_policy',
       estimated_cost_usd: first?.estimated_cost_usd,
       outcome: 'ranked',
       agent_identity: spec.step_kind,
@@ -220,7 +278,9 @@ export async function runResearchBrief(options: RunOptions): Promise<RunOutcome>
         summary: 'No candidate satisfied policy constraints'
       });
       const why = ranking.rejected.map((r) => `${r.candidate_id} (${r.reason})`).join(', ');
-      throw new StepExhaustedError(`no candidate satisfied policy for step ${spec.step_kind}${why ? `: ${why}` : ''}`);
+      throw new StepExhaustedError(
+        `no candidate satisfied policy for step ${spec.step_kind}${why ? `: ${why}` : ''}`
+      );
     }
     let stepSpent = 0;
     let current: RankedCandidate = first;
@@ -248,20 +308,34 @@ export async function runResearchBrief(options: RunOptions): Promise<RunOutcome>
       store.flush();
       // 2. One attempt: bounded by the candidate's timeout, the deadline and cancellation.
       const timeout = new AbortController();
-      const timer = setTimeout(() => timeout.abort(new StepAttemptError('timeout')), cand.timeout_ms);
+      const timer = setTimeout(
+        () => timeout.abort(new StepAttemptError('timeout')),
+        cand.timeout_ms
+      );
       const signal = AbortSignal.any([executionSignal, timeout.signal]);
       let failure: string;
       try {
         if (executionSignal.aborted) throw new StepAttemptError(abortReason(executionSignal));
         const result = await raceAbort(
-          cand.executor.run({ ...request, step_kind: spec.step_kind, max_tokens: spec.max_tokens, request_id: `${executionId}-${index}` }, signal),
+          cand.executor.run(
+            {
+              ...request,
+              step_kind: spec.step_kind,
+              max_tokens: spec.max_tokens,
+              request_id: `${executionId}-${index}`
+            },
+            signal
+          ),
           signal
         );
         const cost = actualCostOf(current.descriptor, result);
         stepSpent += cost;
         spent.total += cost;
         if (current.descriptor.supply_tier === 'public') spent.public += cost;
-        registry.recordOutcome(current.descriptor.candidate_id, { ok: true, latency_ms: result.latency_ms });
+        registry.recordOutcome(current.descriptor.candidate_id, {
+          ok: true,
+          latency_ms: result.latency_ms
+        });
         const completed = emit({
           step_id: spec.step_id,
           attempt_id: attemptId,
@@ -277,14 +351,21 @@ export async function runResearchBrief(options: RunOptions): Promise<RunOutcome>
           output_tokens: result.output_tokens,
           outcome: 'completed',
           agent_identity: spec.step_kind,
-          model_metadata: { ...result.model_metadata, ...(task.model && !result.model_metadata.model_id ? { model_id: task.model } : {}) },
+          model_metadata: {
+            ...result.model_metadata,
+            ...(task.model && !result.model_metadata.model_id ? { model_id: task.model } : {})
+          },
           summary: stepSummary(result.text)
         });
         tail = completed;
         return { result, receipt: completed };
       } catch (err) {
-        failure = err instanceof StepAttemptError ? err.reason : `executor_error:${(err as Error).message}`.slice(0, 300);
-        if (!(err instanceof StepAttemptError)) log.warn('executor threw a non-attempt error', { execution_id: executionId, err });
+        failure =
+          err instanceof StepAttemptError
+            ? err.reason
+            : `executor_error:${(err as Error).message}`.slice(0, 300);
+        if (!(err instanceof StepAttemptError))
+          log.warn('executor threw a non-attempt error', { execution_id: executionId, err });
       } finally {
         clearTimeout(timer);
       }
@@ -305,15 +386,22 @@ export async function runResearchBrief(options: RunOptions): Promise<RunOutcome>
       });
       tail = failed;
       if (failure === 'cancelled') throw new StepExhaustedError('execution cancelled');
-      if (failure === 'deadline_exceeded') throw new StepExhaustedError(`deadline exceeded during step ${spec.step_kind}`);
+      if (failure === 'deadline_exceeded')
+        throw new StepExhaustedError(`deadline exceeded during step ${spec.step_kind}`);
       // 3. Next ranked candidate the policy lets us fall back to (never silently: a receipt says so).
       let next: { r: RankedCandidate; i: number } | null = null;
       for (let j = index; j < ranking.ranked.length; j++) {
         const r = ranking.ranked[j]!;
         const block =
           fallbackBlockReason(task.policy, current, r) ??
-          (task.policy.budget_limit !== null && r.estimated_cost_usd > task.policy.budget_limit - spent.total ? `fallback_blocked:budget_exceeded(${r.descriptor.candidate_id})` : null) ??
-          (task.policy.step_budget_limit !== null && r.estimated_cost_usd > task.policy.step_budget_limit - stepSpent ? `fallback_blocked:step_budget_exceeded(${r.descriptor.candidate_id})` : null);
+          (task.policy.budget_limit !== null &&
+          r.estimated_cost_usd > task.policy.budget_limit - spent.total
+            ? `fallback_blocked:budget_exceeded(${r.descriptor.candidate_id})`
+            : null) ??
+          (task.policy.step_budget_limit !== null &&
+          r.estimated_cost_usd > task.policy.step_budget_limit - stepSpent
+            ? `fallback_blocked:step_budget_exceeded(${r.descriptor.candidate_id})`
+            : null);
         if (block) {
           blocked.push(block);
           continue;
@@ -322,7 +410,9 @@ export async function runResearchBrief(options: RunOptions): Promise<RunOutcome>
         break;
       }
       if (!next) {
-        throw new StepExhaustedError(`all candidates failed for step ${spec.step_kind}${blocked.length > 0 ? `; ${[...new Set(blocked)].join('; ')}` : ''}`);
+        throw new StepExhaustedError(
+          `all candidates failed for step ${spec.step_kind}${blocked.length > 0 ? `; ${[...new Set(blocked)].join('; ')}` : ''}`
+        );
       }
       tail = emit({
         step_id: spec.step_id,
@@ -344,7 +434,10 @@ export async function runResearchBrief(options: RunOptions): Promise<RunOutcome>
   }
 
   const system = { role: 'system' as const, content: SYSTEM_PROMPT };
-  const extractiveSources = task.sources.map((s) => ({ ...s, content: s.content.slice(0, MAX_SOURCE_CHARS) }));
+  const extractiveSources = task.sources.map((s) => ({
+    ...s,
+    content: s.content.slice(0, MAX_SOURCE_CHARS)
+  }));
   try {
     // Step 1: plan.
     const ids = task.sources.map((s) => s.id);
@@ -352,7 +445,9 @@ export async function runResearchBrief(options: RunOptions): Promise<RunOutcome>
       'Plan a research brief. Return ONLY a JSON object {"planner_notes":"…","selected_source_ids":[…],"sub_questions":[{"question":"…","relevant_source_ids":[…]}]} with 2-4 sub-questions, using only the source ids listed below. No markdown fences.',
       `Question: ${task.question}`,
       'Sources:',
-      ...task.sources.slice(0, MAX_RESEARCH_SOURCES).map((s) => `- ${s.id}: ${s.title ?? '(untitled)'}`)
+      ...task.sources
+        .slice(0, MAX_RESEARCH_SOURCES)
+        .map((s) => `- ${s.id}: ${s.title ?? '(untitled)'}`)
     ].join('\n');
     const planned = await runStep(
       { ...PLANNER_STEP, step_id: 'planner' },
@@ -369,19 +464,30 @@ export async function runResearchBrief(options: RunOptions): Promise<RunOutcome>
     // Step 2: one summary per selected source, sequentially (receipts chain step after step).
     for (const id of plan.selected_source_ids) {
       const source = extractiveSources.find((s) => s.id === id)!;
-      const focus = plan.sub_questions.filter((q) => q.relevant_source_ids.length === 0 || q.relevant_source_ids.includes(id)).map((q) => q.question);
+      const focus = plan.sub_questions
+        .filter((q) => q.relevant_source_ids.length === 0 || q.relevant_source_ids.includes(id))
+        .map((q) => q.question);
       const prompt = [
         `Question: ${task.question}`,
         `Planner notes: ${plan.planner_notes}`,
         'Focus questions for this source:',
-        ...(focus.length > 0 ? focus.map((q) => `- ${q}`) : ['- Pull out the facts most relevant to the question.']),
+        ...(focus.length > 0
+          ? focus.map((q) => `- ${q}`)
+          : ['- Pull out the facts most relevant to the question.']),
         `Source ${source.id}${source.title ? ` (${source.title})` : ''}:`,
         source.content,
         'Highlight the most relevant facts, risks, and contradictions. Return plain text only.'
       ].join('\n');
       const step: StepInput = { kind: 'summarize_source', question: task.question, focus, source };
-      const done = await runStep({ ...SUMMARIZE_STEP, step_id: `summarize-${id}` }, { messages: [system, { role: 'user', content: prompt }], input: step, model: task.model });
-      partial.source_summaries.push({ source_id: id, ...(source.title ? { title: source.title } : {}), summary: done.result.text });
+      const done = await runStep(
+        { ...SUMMARIZE_STEP, step_id: `summarize-${id}` },
+        { messages: [system, { role: 'user', content: prompt }], input: step, model: task.model }
+      );
+      partial.source_summaries.push({
+        source_id: id,
+        ...(source.title ? { title: source.title } : {}),
+        summary: done.result.text
+      });
     }
 
     // Step 3: synthesize.
@@ -392,13 +498,20 @@ export async function runResearchBrief(options: RunOptions): Promise<RunOutcome>
       'Sub-questions:',
       ...plan.sub_questions.map((q) => `- ${q.question} [${q.relevant_source_ids.join(', ')}]`),
       'Source summaries:',
-      ...partial.source_summaries.map((s) => `- ${s.source_id}${s.title ? ` (${s.title})` : ''}: ${s.summary}`)
+      ...partial.source_summaries.map(
+        (s) => `- ${s.source_id}${s.title ? ` (${s.title})` : ''}: ${s.summary}`
+      )
     ].join('\n');
     const synth = await runStep(
       { ...SYNTHESIZE_STEP, step_id: 'synthesize-brief' },
       {
         messages: [system, { role: 'user', content: synthPrompt }],
-        input: { kind: 'synthesize_brief', question: task.question, summaries: partial.source_summaries, sub_questions: plan.sub_questions },
+        input: {
+          kind: 'synthesize_brief',
+          question: task.question,
+          summaries: partial.source_summaries,
+          sub_questions: plan.sub_questions
+        },
         model: task.model
       }
     );
@@ -426,8 +539,10 @@ export async function runResearchBrief(options: RunOptions): Promise<RunOutcome>
     store.markEnded(executionId, 'completed', lastTs);
     return { ok: true, detail: null, artifact };
   } catch (err) {
-    const detail = err instanceof StepExhaustedError ? err.message : `workflow error: ${(err as Error).message}`;
-    if (!(err instanceof StepExhaustedError)) log.error('workflow failed unexpectedly', { execution_id: executionId, err });
+    const detail =
+      err instanceof StepExhaustedError ? err.message : `workflow error: ${(err as Error).message}`;
+    if (!(err instanceof StepExhaustedError))
+      log.error('workflow failed unexpectedly', { execution_id: executionId, err });
     try {
       emit({
         step_id: 'result',
@@ -455,7 +570,11 @@ export async function runResearchBrief(options: RunOptions): Promise<RunOutcome>
 }
 
 function actualCostOf(d: CapabilityDescriptor, r: StepResult): number {
-  return round6((r.input_tokens * (d.price_per_1k_input_usd ?? 0) + r.output_tokens * (d.price_per_1k_output_usd ?? 0)) / 1000);
+  return round6(
+    (r.input_tokens * (d.price_per_1k_input_usd ?? 0) +
+      r.output_tokens * (d.price_per_1k_output_usd ?? 0)) /
+      1000
+  );
 }
 
 /**
@@ -474,7 +593,13 @@ function slim(d: CapabilityDescriptor, isRanking = false): CapabilityDescriptor 
     price_per_1k_output_usd: d.price_per_1k_output_usd ?? 0
   };
   if (isRanking) {
-    return { ...base, latency_ms: d.latency_ms ?? undefined, healthy: d.healthy ?? undefined, score: d.score, selection_reason: d.selection_reason };
+    return {
+      ...base,
+      latency_ms: d.latency_ms ?? undefined,
+      healthy: d.healthy ?? undefined,
+      score: d.score,
+      selection_reason: d.selection_reason
+    };
   }
   return { ...base, endpoint: d.endpoint ?? undefined, model_id: d.model_id ?? undefined };
 }

@@ -30,7 +30,12 @@ function executionId(raw: string | undefined): string {
 
 function links(id: string): AgentTaskAccepted['links'] {
   const base = `/v1/executions/${id}`;
-  return { self: base, receipts: `${base}/receipts`, provenance: `${base}/provenance`, verify: `${base}/receipts/verify` };
+  return {
+    self: base,
+    receipts: `${base}/receipts`,
+    provenance: `${base}/provenance`,
+    verify: `${base}/receipts/verify`
+  };
 }
 
 /** Registers the workflow routes on `router`. */
@@ -48,11 +53,16 @@ export function registerWorkflowRoutes(router: Router, service: WorkflowService)
       const keyHeader = ctx.req.headers['idempotency-key'];
       const key = (Array.isArray(keyHeader) ? keyHeader[0] : keyHeader)?.trim() || null;
       if (key && key.length > MAX_IDEMPOTENCY_KEY_CHARS) {
-        throw new BadRequestError(`Idempotency-Key must be at most ${MAX_IDEMPOTENCY_KEY_CHARS} characters`);
+        throw new BadRequestError(
+          `Idempotency-Key must be at most ${MAX_IDEMPOTENCY_KEY_CHARS} characters`
+        );
       }
       let submitted;
       try {
-        submitted = service.submit(parsed.task, { requestHash: requestHash(body), idempotencyKey: key });
+        submitted = service.submit(parsed.task, {
+          requestHash: requestHash(body),
+          idempotencyKey: key
+        });
       } catch (err) {
         if (err instanceof IdempotencyConflictError) throw new ConflictError(err.message);
         throw err;
@@ -64,11 +74,31 @@ export function registerWorkflowRoutes(router: Router, service: WorkflowService)
         const bundle = service.bundle(id)!;
         // A replayed execution that is still running elsewhere (not here) reads as running: 202.
         const status = bundle.execution.status === 'running' ? 202 : bundle.ok ? 201 : 200;
-        return { status, json: bundle, headers: { location: `/v1/executions/${id}`, ...(submitted.is_replay ? { 'idempotent-replayed': 'true' } : {}) } };
+        return {
+          status,
+          json: bundle,
+          headers: {
+            location: `/v1/executions/${id}`,
+            ...(submitted.is_replay ? { 'idempotent-replayed': 'true' } : {})
+          }
+        };
       }
       const summary = service.bundle(id)!.execution;
-      const accepted: AgentTaskAccepted = { ok: true, execution_id: id, status: summary.status, is_replay: submitted.is_replay, links: links(id) };
-      return { status: 202, json: accepted, headers: { location: `/v1/executions/${id}`, ...(submitted.is_replay ? { 'idempotent-replayed': 'true' } : {}) } };
+      const accepted: AgentTaskAccepted = {
+        ok: true,
+        execution_id: id,
+        status: summary.status,
+        is_replay: submitted.is_replay,
+        links: links(id)
+      };
+      return {
+        status: 202,
+        json: accepted,
+        headers: {
+          location: `/v1/executions/${id}`,
+          ...(submitted.is_replay ? { 'idempotent-replayed': 'true' } : {})
+        }
+      };
     }
   });
 
@@ -79,12 +109,16 @@ export function registerWorkflowRoutes(router: Router, service: WorkflowService)
     handler(ctx) {
       const limitRaw = ctx.url.searchParams.get('limit');
       const limit = limitRaw === null ? 50 : Number(limitRaw);
-      if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw new BadRequestError('limit must be an integer between 1 and 500');
+      if (!Number.isInteger(limit) || limit < 1 || limit > 500)
+        throw new BadRequestError('limit must be an integer between 1 and 500');
       const status = ctx.url.searchParams.get('status');
       if (status !== null && !(EXECUTION_STATUSES as readonly string[]).includes(status)) {
         throw new BadRequestError(`status must be one of ${EXECUTION_STATUSES.join(', ')}`);
       }
-      const executions = service.list({ limit, ...(status ? { status: status as ExecutionStatus } : {}) });
+      const executions = service.list({
+        limit,
+        ...(status ? { status: status as ExecutionStatus } : {})
+      });
       return { json: { ok: true, count: executions.length, executions } };
     }
   });
@@ -100,7 +134,9 @@ export function registerWorkflowRoutes(router: Router, service: WorkflowService)
     ...env,
     method: 'GET',
     path: '/v1/executions/:id',
-    handler: (ctx) => ({ json: { ok: true, execution: bundleOr404(ctx.params.id).bundle.execution } })
+    handler: (ctx) => ({
+      json: { ok: true, execution: bundleOr404(ctx.params.id).bundle.execution }
+    })
   });
 
   router.add({
@@ -110,9 +146,17 @@ export function registerWorkflowRoutes(router: Router, service: WorkflowService)
     handler(ctx) {
       const { bundle } = bundleOr404(ctx.params.id);
       const format = ctx.url.searchParams.get('format') ?? 'json';
-      if (format === 'json') return { json: { ok: true, count: bundle.receipts.length, receipts: bundle.receipts } };
-      if (format === 'prov') return { json: toProvJson(bundle.receipts), headers: { 'content-type': 'application/json; charset=utf-8' } };
-      if (format === 'otel') return { json: { ok: true, count: bundle.receipts.length, spans: toOtelSpans(bundle.receipts) } };
+      if (format === 'json')
+        return { json: { ok: true, count: bundle.receipts.length, receipts: bundle.receipts } };
+      if (format === 'prov')
+        return {
+          json: toProvJson(bundle.receipts),
+          headers: { 'content-type': 'application/json; charset=utf-8' }
+        };
+      if (format === 'otel')
+        return {
+          json: { ok: true, count: bundle.receipts.length, spans: toOtelSpans(bundle.receipts) }
+        };
       throw new BadRequestError('format must be one of json, prov, otel');
     }
   });
@@ -132,7 +176,9 @@ export function registerWorkflowRoutes(router: Router, service: WorkflowService)
     ...env,
     method: 'GET',
     path: '/v1/executions/:id/provenance',
-    handler: (ctx) => ({ json: { ok: true, provenance: bundleOr404(ctx.params.id).bundle.provenance } })
+    handler: (ctx) => ({
+      json: { ok: true, provenance: bundleOr404(ctx.params.id).bundle.provenance }
+    })
   });
 
   router.add({
@@ -141,9 +187,18 @@ export function registerWorkflowRoutes(router: Router, service: WorkflowService)
     path: '/v1/executions/:id/cancel',
     async handler(ctx) {
       const { id, bundle } = bundleOr404(ctx.params.id);
-      if (!service.cancel(id)) throw new ConflictError(`execution is not running (status ${bundle.execution.status})`);
+      if (!service.cancel(id))
+        throw new ConflictError(`execution is not running (status ${bundle.execution.status})`);
       await service.wait(id);
-      return { status: 202, json: { ok: true, execution_id: id, cancelled: true, execution: service.bundle(id)!.execution } };
+      return {
+        status: 202,
+        json: {
+          ok: true,
+          execution_id: id,
+          cancelled: true,
+          execution: service.bundle(id)!.execution
+        }
+      };
     }
   });
 
@@ -153,7 +208,14 @@ export function registerWorkflowRoutes(router: Router, service: WorkflowService)
     path: '/v1/capabilities',
     handler() {
       const capabilities = service.registry.descriptors();
-      return { json: { ok: true, count: capabilities.length, capabilities, node_public_key: service.store.publicKeyHex } };
+      return {
+        json: {
+          ok: true,
+          count: capabilities.length,
+          capabilities,
+          node_public_key: service.store.publicKeyHex
+        }
+      };
     }
   });
 }

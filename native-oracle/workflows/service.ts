@@ -25,7 +25,10 @@ export interface WorkflowService {
    * Registers and starts an execution. With an idempotency key already seen: same request hash →
    * the earlier execution (`is_replay: true`); different hash → throws IdempotencyConflictError.
    */
-  submit(task: AgentTask, options: { requestHash: string; idempotencyKey?: string | null }): { execution_id: string; is_replay: boolean };
+  submit(
+    task: AgentTask,
+    options: { requestHash: string; idempotencyKey?: string | null }
+  ): { execution_id: string; is_replay: boolean };
   /** Resolves when the execution is no longer running in this process. */
   wait(executionId: string): Promise<void>;
   /** Aborts a running execution; false when it is not running here. */
@@ -43,7 +46,11 @@ export function requestHash(body: unknown): string {
   return bytesToHex(sha256(canonicalBytes(body ?? null)));
 }
 
-export function createWorkflowService(options: { store: ReceiptStore; registry: CapacityRegistry; now?: () => number }): WorkflowService {
+export function createWorkflowService(options: {
+  store: ReceiptStore;
+  registry: CapacityRegistry;
+  now?: () => number;
+}): WorkflowService {
   const { store, registry } = options;
   const now = options.now ?? Date.now;
   const running = new Map<string, { controller: AbortController; done: Promise<RunOutcome> }>();
@@ -57,16 +64,30 @@ export function createWorkflowService(options: { store: ReceiptStore; registry: 
         const existing = store.findByIdempotencyKey(idempotencyKey);
         if (existing) {
           if (existing.request_hash !== hash) {
-            throw new IdempotencyConflictError(`Idempotency-Key ${idempotencyKey} was already used with a different request body`);
+            throw new IdempotencyConflictError(
+              `Idempotency-Key ${idempotencyKey} was already used with a different request body`
+            );
           }
           return { execution_id: existing.execution_id, is_replay: true };
         }
       }
       const executionId = `exec-${randomUUID()}`;
-      store.createExecution({ execution_id: executionId, created_at_ms: now(), request_hash: hash, idempotency_key: idempotencyKey ?? null });
+      store.createExecution({
+        execution_id: executionId,
+        created_at_ms: now(),
+        request_hash: hash,
+        idempotency_key: idempotencyKey ?? null
+      });
       const controller = new AbortController();
       // runResearchBrief appends its `planned` receipt synchronously, before its first await.
-      const done = runResearchBrief({ executionId, task, store, registry, signal: controller.signal, now }).finally(() => running.delete(executionId));
+      const done = runResearchBrief({
+        executionId,
+        task,
+        store,
+        registry,
+        signal: controller.signal,
+        now
+      }).finally(() => running.delete(executionId));
       running.set(executionId, { controller, done });
       // The id is about to be acknowledged (202): make the execution and its root receipt durable.
       store.flush();
@@ -95,7 +116,11 @@ export function createWorkflowService(options: { store: ReceiptStore; registry: 
       const isOk = execution.status === 'completed';
       return {
         ok: isOk,
-        detail: isOk ? null : execution.status === 'running' ? null : (last.failure_reason ?? last.fallback_reason ?? last.summary ?? null),
+        detail: isOk
+          ? null
+          : execution.status === 'running'
+            ? null
+            : (last.failure_reason ?? last.fallback_reason ?? last.summary ?? null),
         execution,
         provenance: buildProvenance(receipts, executionId),
         receipts

@@ -21,8 +21,16 @@ import { buildProvenance, summarizeExecution } from '../../src/lib/protocol/prov
 import { sealReceipt, verifyReceiptChain } from '../../src/lib/protocol/receipt-chain.js';
 import type { ExecutionReceipt, UnsignedReceipt } from '../../src/lib/protocol/receipts.js';
 import { parseAgentTask } from '../../src/lib/protocol/workflow.js';
-import { createNodeSigner, createReceiptStore, encodeBodyJson } from '../../native-oracle/receipts/index.js';
-import { createCapacityRegistry, parseWorkflowConfig, runResearchBrief } from '../../native-oracle/workflows/index.js';
+import {
+  createNodeSigner,
+  createReceiptStore,
+  encodeBodyJson
+} from '../../native-oracle/receipts/index.js';
+import {
+  createCapacityRegistry,
+  parseWorkflowConfig,
+  runResearchBrief
+} from '../../native-oracle/workflows/index.js';
 
 setLogLevel('error');
 const APPEND_COUNT = Number(process.env.BENCH_RECEIPTS ?? 30_000);
@@ -39,13 +47,27 @@ try {
     workflow_kind: 'research_brief',
     question: 'Is coffee good for heart health, and does it affect sleep?',
     sources: [
-      { id: 'coffee', title: 'Coffee and the heart', content: 'Moderate coffee intake of two to three cups a day was associated with a lower risk of heart disease. However, the cohort study was observational. Unfiltered coffee raised LDL cholesterol slightly.' },
-      { id: 'sleep', title: 'Caffeine and sleep', content: 'Caffeine taken six hours before bed reduced total sleep time by about one hour. Sleep quality may drop with high doses. Tea contains less caffeine than coffee.' }
+      {
+        id: 'coffee',
+        title: 'Coffee and the heart',
+        content:
+          'Moderate coffee intake of two to three cups a day was associated with a lower risk of heart disease. However, the cohort study was observational. Unfiltered coffee raised LDL cholesterol slightly.'
+      },
+      {
+        id: 'sleep',
+        title: 'Caffeine and sleep',
+        content:
+          'Caffeine taken six hours before bed reduced total sleep time by about one hour. Sleep quality may drop with high doses. Tea contains less caffeine than coffee.'
+      }
     ]
   });
   if (!parsed.ok) throw new Error(parsed.detail);
   const templateExec = `exec-${randomUUID()}`;
-  scratch.createExecution({ execution_id: templateExec, created_at_ms: Date.now(), request_hash: 'x' });
+  scratch.createExecution({
+    execution_id: templateExec,
+    created_at_ms: Date.now(),
+    request_hash: 'x'
+  });
   await runResearchBrief({
     executionId: templateExec,
     task: parsed.task,
@@ -53,11 +75,15 @@ try {
     registry: createCapacityRegistry({ config: parseWorkflowConfig({}), engine: null }),
     signal: new AbortController().signal
   });
-  const templates: UnsignedReceipt[] = scratch.list(templateExec).map(({ seq: _s, prev_hash: _p, signature: _g, node_identity: _n, ...rest }) => rest);
+  const templates: UnsignedReceipt[] = scratch
+    .list(templateExec)
+    .map(({ seq: _s, prev_hash: _p, signature: _g, node_identity: _n, ...rest }) => rest);
   scratch.close();
   const perExec = templates.length;
   const jsonBytes = templates.reduce((s, t) => s + JSON.stringify(t).length, 0) / perExec;
-  progress(`template: ${perExec} receipts per execution, ${jsonBytes.toFixed(0)} JSON bytes per unsigned receipt`);
+  progress(
+    `template: ${perExec} receipts per execution, ${jsonBytes.toFixed(0)} JSON bytes per unsigned receipt`
+  );
 
   /** Re-identifies a template execution: fresh execution/receipt ids, parents remapped. */
   function instantiate(executionId: string, t0: number): UnsignedReceipt[] {
@@ -104,7 +130,11 @@ try {
     const t0 = performance.now();
     const c0 = cpuMs();
     for (let e = from; e < to; e++) {
-      store.createExecution({ execution_id: executions[e]!, created_at_ms: 1_790_000_000_000 + e, request_hash: 'h' });
+      store.createExecution({
+        execution_id: executions[e]!,
+        created_at_ms: 1_790_000_000_000 + e,
+        request_hash: 'h'
+      });
       for (const r of batches[e]!) {
         store.append(r);
         if (++count % every === 0) store.flush();
@@ -137,12 +167,16 @@ try {
   const base = new Database(join(dir, 'baseline.sqlite'));
   base.pragma('journal_mode = WAL');
   base.pragma('synchronous = NORMAL');
-  base.exec('CREATE TABLE r (exec INTEGER NOT NULL, seq INTEGER NOT NULL, body BLOB NOT NULL, PRIMARY KEY (exec, seq)) WITHOUT ROWID');
+  base.exec(
+    'CREATE TABLE r (exec INTEGER NOT NULL, seq INTEGER NOT NULL, body BLOB NOT NULL, PRIMARY KEY (exec, seq)) WITHOUT ROWID'
+  );
   const ins = base.prepare('INSERT INTO r (exec, seq, body) VALUES (?, ?, ?)');
   const plain = base.transaction((rows: Array<[number, number, UnsignedReceipt]>) => {
     for (const [e, i, r] of rows) ins.run(e, i, Buffer.from(JSON.stringify(r)));
   });
-  const rows = batches.flatMap((b, e) => b.map((r, i) => [e, i, r] as [number, number, UnsignedReceipt]));
+  const rows = batches.flatMap((b, e) =>
+    b.map((r, i) => [e, i, r] as [number, number, UnsignedReceipt])
+  );
   t = performance.now();
   for (let i = 0; i < rows.length; i += GROUP) plain(rows.slice(i, i + GROUP));
   const baselinePerS = total / ((performance.now() - t) / 1000);
@@ -160,7 +194,9 @@ try {
   const verifyPerS = verified / ((performance.now() - t) / 1000);
   progress(`verified ${verified} receipts: ${verifyPerS.toFixed(0)}/s`);
   // Browser path: noble on raw JSON (a sample; noble verify is ~100x slower than node:crypto).
-  const nobleSample = executions.slice(0, Math.max(1, Math.ceil(1000 / perExec))).map((id) => JSON.parse(JSON.stringify(store.list(id))) as unknown[]);
+  const nobleSample = executions
+    .slice(0, Math.max(1, Math.ceil(1000 / perExec)))
+    .map((id) => JSON.parse(JSON.stringify(store.list(id))) as unknown[]);
   t = performance.now();
   let nobleCount = 0;
   for (const receipts of nobleSample) {
@@ -168,10 +204,14 @@ try {
     nobleCount += receipts.length;
   }
   const verifyNoblePerS = nobleCount / ((performance.now() - t) / 1000);
-  progress(`verified ${nobleCount} receipts with noble (browser path): ${verifyNoblePerS.toFixed(0)}/s`);
+  progress(
+    `verified ${nobleCount} receipts with noble (browser path): ${verifyNoblePerS.toFixed(0)}/s`
+  );
   store.close();
   const bytesPerReceipt = statSync(path).size / total;
-  progress(`file ${statSync(path).size} bytes for ${total} receipts: ${bytesPerReceipt.toFixed(1)} bytes/receipt`);
+  progress(
+    `file ${statSync(path).size} bytes for ${total} receipts: ${bytesPerReceipt.toFixed(1)} bytes/receipt`
+  );
 
   // 4. Rebuild: one execution of 100 000 receipts (the template chain repeated, parents linked).
   const big: ExecutionReceipt[] = [];
@@ -180,7 +220,14 @@ try {
   for (let i = 0; big.length < REBUILD_COUNT; i++) {
     for (const r of instantiate(bigExec, 1_790_000_000_000 + i * perExec)) {
       if (big.length >= REBUILD_COUNT) break;
-      const rec = { ...r, parent_receipt_id: r.parent_receipt_id ?? prev, seq: big.length, prev_hash: null, signature: '', node_identity: '' } as ExecutionReceipt;
+      const rec = {
+        ...r,
+        parent_receipt_id: r.parent_receipt_id ?? prev,
+        seq: big.length,
+        prev_hash: null,
+        signature: '',
+        node_identity: ''
+      } as ExecutionReceipt;
       big.push(rec);
       prev = rec.receipt_id;
     }
@@ -207,7 +254,9 @@ try {
   }
   const rebuildMs = [...runs].sort((a, b) => a - b)[1]!;
   const rebuildCpuMs = [...cpuRuns].sort((a, b) => a - b)[1]!;
-  progress(`rebuilt ${graph.nodes.length} nodes / ${graph.edges.length} edges (status ${summary?.status}): runs ${runs.map((r) => r.toFixed(0)).join(', ')} ms (median reported, first is cold)`);
+  progress(
+    `rebuilt ${graph.nodes.length} nodes / ${graph.edges.length} edges (status ${summary?.status}): runs ${runs.map((r) => r.toFixed(0)).join(', ')} ms (median reported, first is cold)`
+  );
 
   const result = {
     bench: 'receipts',
@@ -230,7 +279,11 @@ try {
     // JSON of a signed receipt as served (unsigned JSON + seq, prev_hash, node_identity, signature).
     json_bytes_per_receipt: Math.round(jsonBytes + 300),
     goals: { receipts_per_s: 5000, rebuild_100k_ms: 1000, bytes_per_receipt: 512 },
-    meets: { receipts_per_s: receiptsPerS >= 5000, rebuild_100k_ms: rebuildMs < 1000, bytes_per_receipt: bytesPerReceipt <= 512 }
+    meets: {
+      receipts_per_s: receiptsPerS >= 5000,
+      rebuild_100k_ms: rebuildMs < 1000,
+      bytes_per_receipt: bytesPerReceipt <= 512
+    }
   };
   console.log(JSON.stringify(result));
 } finally {

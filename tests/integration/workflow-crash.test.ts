@@ -8,17 +8,41 @@ import { once } from 'node:events';
 import { resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { verifyReceiptChain } from '../../src/lib/protocol/receipt-chain.js';
-import { events, getJson, postJson, remote, startFaultServer, task, tempDir, type FaultServer } from './workflow-fixtures.js';
+import {
+  events,
+  getJson,
+  postJson,
+  remote,
+  startFaultServer,
+  task,
+  tempDir,
+  type FaultServer
+} from './workflow-fixtures.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 
 /** Starts the oracle CLI and resolves with its URL once it prints "Shard oracle ready: <url>". */
-async function startOracleProcess(env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'native-oracle/main.ts', '--allow-no-model', '--host', '127.0.0.1', '--port', '0'], {
-    cwd: ROOT,
-    env: { ...process.env, ...env, SHARD_RATE_LIMIT_PER_MINUTE: '0', SHARD_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe']
-  });
+async function startOracleProcess(
+  env: Record<string, string>
+): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'native-oracle/main.ts',
+      '--allow-no-model',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0'
+    ],
+    {
+      cwd: ROOT,
+      env: { ...process.env, ...env, SHARD_RATE_LIMIT_PER_MINUTE: '0', SHARD_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe']
+    }
+  );
   let out = '';
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
@@ -52,12 +76,19 @@ describe('crash mid-step (real child process, real SQLite file)', () => {
     const first = await startOracleProcess(env);
     children.push(first.child);
     const arrived = hanging.nextRequest();
-    const accepted = await postJson(`${first.url}/v1/agents/tasks`, task({ policy: { deadline_ms: null } }));
+    const accepted = await postJson(
+      `${first.url}/v1/agents/tasks`,
+      task({ policy: { deadline_ms: null } })
+    );
     expect(accepted.status).toBe(202);
     const id = accepted.json.execution_id as string;
     await arrived; // the planner step is now in flight on the remote
     const before = (await getJson(`${first.url}/v1/executions/${id}/receipts`)).json.receipts;
-    expect(events(before)).toEqual(['workflow:planned', 'planner:candidate_ranked', 'planner:dispatched']);
+    expect(events(before)).toEqual([
+      'workflow:planned',
+      'planner:candidate_ranked',
+      'planner:dispatched'
+    ]);
 
     first.child.kill('SIGKILL');
     await once(first.child, 'exit');
@@ -65,7 +96,12 @@ describe('crash mid-step (real child process, real SQLite file)', () => {
     const second = await startOracleProcess(env);
     children.push(second.child);
     const after = (await getJson(`${second.url}/v1/executions/${id}/receipts`)).json.receipts;
-    expect(events(after)).toEqual(['workflow:planned', 'planner:candidate_ranked', 'planner:dispatched', 'planner:orphaned']);
+    expect(events(after)).toEqual([
+      'workflow:planned',
+      'planner:candidate_ranked',
+      'planner:dispatched',
+      'planner:orphaned'
+    ]);
     expect(after.slice(0, 3)).toEqual(before);
     expect(after[3]).toMatchObject({
       parent_receipt_id: before[2].receipt_id,
@@ -79,7 +115,9 @@ describe('crash mid-step (real child process, real SQLite file)', () => {
     expect(verify).toMatchObject({ valid: true, count: 4 });
     // Same key across restarts: the node key file persisted, and a third party can check it.
     expect(verifyReceiptChain(after, { trustedKeys: [verify.node_public_key] }).ok).toBe(true);
-    expect((await getJson(`${second.url}/v1/executions/${id}/provenance`)).json.provenance.incomplete).toBe(true);
+    expect(
+      (await getJson(`${second.url}/v1/executions/${id}/provenance`)).json.provenance.incomplete
+    ).toBe(true);
 
     second.child.kill('SIGTERM');
     expect((await once(second.child, 'exit'))[0]).toBe(0);

@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- HTTP JSON bodies are asserted field by field; typing each response adds nothing here */
 /**
  * Shared fixtures of the workflow integration tests: an oracle with the workflow plugin on a
  * free loopback port, fault-injecting upstream servers (real HTTP, misbehaving on purpose), and
@@ -10,7 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TargetEngine } from '../../native-oracle/engine/index.js';
 import { createOracleServer, type OracleServer } from '../../native-oracle/server.js';
-import { workflowPlugin, type RegisteredCandidate, type WorkflowConfigInput, type WorkflowService } from '../../native-oracle/workflows/index.js';
+import {
+  workflowPlugin,
+  type RegisteredCandidate,
+  type WorkflowConfigInput,
+  type WorkflowService
+} from '../../native-oracle/workflows/index.js';
 
 export const SOURCES = [
   {
@@ -86,7 +92,10 @@ export interface FaultServer {
  * An upstream "oracle" that misbehaves on purpose: `status500` answers 500, `hang` never answers,
  * `canned` answers a fixed OpenAI-style completion with usage (a stand-in where no engine is needed).
  */
-export async function startFaultServer(mode: FaultMode, cannedText = 'Canned remote answer about coffee and sleep.'): Promise<FaultServer> {
+export async function startFaultServer(
+  mode: FaultMode,
+  cannedText = 'Canned remote answer about coffee and sleep.'
+): Promise<FaultServer> {
   let requests = 0;
   let waiters: Array<() => void> = [];
   const held: ServerResponse[] = [];
@@ -98,7 +107,9 @@ export async function startFaultServer(mode: FaultMode, cannedText = 'Canned rem
       waiters = [];
       w.forEach((f) => f());
       if (mode === 'status500') {
-        res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":{"message":"boom"}}');
+        res
+          .writeHead(500, { 'content-type': 'application/json' })
+          .end('{"error":{"message":"boom"}}');
       } else if (mode === 'hang') {
         held.push(res);
       } else {
@@ -106,10 +117,17 @@ export async function startFaultServer(mode: FaultMode, cannedText = 'Canned rem
           id: 'chatcmpl-canned',
           object: 'chat.completion',
           model: 'canned-remote',
-          choices: [{ index: 0, message: { role: 'assistant', content: cannedText }, finish_reason: 'stop' }],
+          choices: [
+            { index: 0, message: { role: 'assistant', content: cannedText }, finish_reason: 'stop' }
+          ],
           usage: { prompt_tokens: 100, completion_tokens: 20, total_tokens: 120 }
         };
-        res.writeHead(200, { 'content-type': 'application/json', 'x-shard-served-by': 'canned-node' }).end(JSON.stringify(body));
+        res
+          .writeHead(200, {
+            'content-type': 'application/json',
+            'x-shard-served-by': 'canned-node'
+          })
+          .end(JSON.stringify(body));
       }
     });
   });
@@ -147,8 +165,16 @@ export function remote(id: string, url: string, extra: Record<string, unknown> =
 }
 
 export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}) {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
-  return { status: res.status, headers: res.headers, json: (await res.json()) as Record<string, any> };
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body)
+  });
+  return {
+    status: res.status,
+    headers: res.headers,
+    json: (await res.json()) as Record<string, any>
+  };
 }
 
 export async function getJson(url: string) {

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { normalizePolicy, parsePolicy, POLICY_DEFAULTS, satisfiesTrustFloor, type TrustTier } from '../../src/lib/protocol/policy.js';
+import {
+  normalizePolicy,
+  parsePolicy,
+  POLICY_DEFAULTS,
+  satisfiesTrustFloor,
+  type TrustTier
+} from '../../src/lib/protocol/policy.js';
 import { parseAgentTask } from '../../src/lib/protocol/workflow.js';
 
 const defaults = normalizePolicy(undefined);
@@ -23,11 +29,27 @@ describe('policy normalization: absent = default, present (null included) = lite
   });
 
   const table: Array<[string, unknown, Record<string, unknown>]> = [
-    ['budget null means unlimited', { budget_limit: null }, { budget_limit: null, deadline_ms: 45_000 }],
+    [
+      'budget null means unlimited',
+      { budget_limit: null },
+      { budget_limit: null, deadline_ms: 45_000 }
+    ],
     ['deadline null means none', { deadline_ms: null }, { deadline_ms: null }],
-    ['trust floor taken literally', { trust_tier: 'local' }, { trust_tier: 'local', budget_limit: 1.25 }],
-    ['tiers de-duplicated, order kept', { allowed_supply_tiers: ['private', 'personal', 'private'] }, { allowed_supply_tiers: ['private', 'personal'], fallback_order: ['private', 'personal'] }],
-    ['fallback order completed with allowed tiers', { fallback_order: ['public'] }, { fallback_order: ['public', 'personal', 'private'] }],
+    [
+      'trust floor taken literally',
+      { trust_tier: 'local' },
+      { trust_tier: 'local', budget_limit: 1.25 }
+    ],
+    [
+      'tiers de-duplicated, order kept',
+      { allowed_supply_tiers: ['private', 'personal', 'private'] },
+      { allowed_supply_tiers: ['private', 'personal'], fallback_order: ['private', 'personal'] }
+    ],
+    [
+      'fallback order completed with allowed tiers',
+      { fallback_order: ['public'] },
+      { fallback_order: ['public', 'personal', 'private'] }
+    ],
     ['empty capability tags = no preference', { capability_tags: [] }, { capability_tags: [] }],
     ['allow_fallbacks explicit', { allow_fallbacks: true }, { allow_fallbacks: true }],
     ['public spend zero', { max_public_spend: 0 }, { max_public_spend: 0 }]
@@ -39,14 +61,20 @@ describe('policy normalization: absent = default, present (null included) = lite
   });
 
   const errors: Array<[unknown, string]> = [
-    [{ allowed_supply_tiers: [] }, 'policy.allowed_supply_tiers: must list at least one tier (omit the field for all tiers)'],
+    [
+      { allowed_supply_tiers: [] },
+      'policy.allowed_supply_tiers: must list at least one tier (omit the field for all tiers)'
+    ],
     [{ allowed_supply_tiers: ['moon'] }, 'policy.allowed_supply_tiers.0:'],
     [{ trust_tier: 'gold' }, 'policy.trust_tier:'],
     [{ budget_limit: -1 }, 'policy.budget_limit: must be >= 0'],
     [{ deadline_ms: 0 }, 'policy.deadline_ms:'],
     [{ trust_tier: null }, 'policy.trust_tier:'],
     [{ budget: 3 }, 'policy: Unrecognized key: "budget"'],
-    [{ allowed_supply_tiers: ['personal'], fallback_order: ['public'] }, 'policy.fallback_order: tier public is not in allowed_supply_tiers (personal)'],
+    [
+      { allowed_supply_tiers: ['personal'], fallback_order: ['public'] },
+      'policy.fallback_order: tier public is not in allowed_supply_tiers (personal)'
+    ],
     ['cheap', 'policy: ']
   ];
   it.each(errors)('rejects %o with a precise message', (input, message) => {
@@ -80,17 +108,51 @@ describe('trust floor', () => {
 });
 
 describe('AgentTaskRequest validation (predecessor detail strings)', () => {
-  const ok = { workflow_kind: 'research_brief', question: 'Q?', sources: [{ id: 's1', content: 'text' }] };
+  const ok = {
+    workflow_kind: 'research_brief',
+    question: 'Q?',
+    sources: [{ id: 's1', content: 'text' }]
+  };
   const cases: Array<[string, unknown, string]> = [
     ['wrong kind', { ...ok, workflow_kind: 'other' }, 'workflow_kind must be research_brief'],
     ['blank question', { ...ok, question: '   ' }, 'question is required'],
     ['no sources', { ...ok, sources: [] }, 'at least one source is required'],
-    ['missing sources', { workflow_kind: 'research_brief', question: 'Q' }, 'at least one source is required'],
-    ['seven sources', { ...ok, sources: Array.from({ length: 7 }, (_, i) => ({ id: `s${i}`, content: 'x' })) }, 'at most 6 sources are supported in v1'],
-    ['duplicate id', { ...ok, sources: [{ id: 's1', content: 'a' }, { id: ' s1 ', content: 'b' }] }, 'duplicate source id: s1'],
-    ['blank content', { ...ok, sources: [{ id: 's1', content: '  ' }] }, 'source s1 content is required'],
-    ['blank id gets default then content check', { ...ok, sources: [{ id: '', content: '' }] }, 'source source-1 content is required'],
-    ['bad policy', { ...ok, policy: { trust_tier: 'x' } }, 'policy.trust_tier: Invalid option: expected one of "local"|"verified_mesh"|"private_attested"|"public_specialist"'],
+    [
+      'missing sources',
+      { workflow_kind: 'research_brief', question: 'Q' },
+      'at least one source is required'
+    ],
+    [
+      'seven sources',
+      { ...ok, sources: Array.from({ length: 7 }, (_, i) => ({ id: `s${i}`, content: 'x' })) },
+      'at most 6 sources are supported in v1'
+    ],
+    [
+      'duplicate id',
+      {
+        ...ok,
+        sources: [
+          { id: 's1', content: 'a' },
+          { id: ' s1 ', content: 'b' }
+        ]
+      },
+      'duplicate source id: s1'
+    ],
+    [
+      'blank content',
+      { ...ok, sources: [{ id: 's1', content: '  ' }] },
+      'source s1 content is required'
+    ],
+    [
+      'blank id gets default then content check',
+      { ...ok, sources: [{ id: '', content: '' }] },
+      'source source-1 content is required'
+    ],
+    [
+      'bad policy',
+      { ...ok, policy: { trust_tier: 'x' } },
+      'policy.trust_tier: Invalid option: expected one of "local"|"verified_mesh"|"private_attested"|"public_specialist"'
+    ],
     ['not an object', [1], 'request body must be a JSON object']
   ];
   it.each(cases)('%s', (_name, body, detail) => {
@@ -98,7 +160,13 @@ describe('AgentTaskRequest validation (predecessor detail strings)', () => {
   });
 
   it('normalizes ids, titles and the text alias', () => {
-    const r = parseAgentTask({ ...ok, sources: [{ id: ' ', title: ' ', text: ' body ' }, { id: 'b', title: ' T ', content: 'c' }] });
+    const r = parseAgentTask({
+      ...ok,
+      sources: [
+        { id: ' ', title: ' ', text: ' body ' },
+        { id: 'b', title: ' T ', content: 'c' }
+      ]
+    });
     expect(r.ok && r.task.sources).toEqual([
       { id: 'source-1', title: null, content: 'body' },
       { id: 'b', title: 'T', content: 'c' }

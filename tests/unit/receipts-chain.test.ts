@@ -12,7 +12,11 @@ import type { ExecutionReceipt, UnsignedReceipt } from '../../src/lib/protocol/r
 
 const seed = (n: number) => new Uint8Array(32).fill(n);
 
-function chainOf(signer: ReceiptSigner, count: number, executionId = 'exec-00000000-0000-4000-8000-000000000001') {
+function chainOf(
+  signer: ReceiptSigner,
+  count: number,
+  executionId = 'exec-00000000-0000-4000-8000-000000000001'
+) {
   const out: ExecutionReceipt[] = [];
   let prev: string | null = null;
   for (let i = 0; i < count; i++) {
@@ -45,11 +49,29 @@ describe('canonical JSON (RFC 8785)', () => {
   });
 
   it('sorts keys by UTF-16 code units (RFC 8785 §3.2.3 example)', () => {
-    const input = { '\u20ac': 'Euro Sign', '\r': 'Carriage Return', '\ufb33': 'Hebrew Letter Dalet With Dagesh', '1': 'One', '\ud83d\ude00': 'Emoji: Grinning Face', '\u0080': 'Control', '\u00f6': 'Latin Small Letter O With Diaeresis' };
+    const input = {
+      '\u20ac': 'Euro Sign',
+      '\r': 'Carriage Return',
+      '\ufb33': 'Hebrew Letter Dalet With Dagesh',
+      '1': 'One',
+      '\ud83d\ude00': 'Emoji: Grinning Face',
+      '\u0080': 'Control',
+      '\u00f6': 'Latin Small Letter O With Diaeresis'
+    };
     const keys = Object.keys(JSON.parse(canonicalize(input)) as object);
-    expect(canonicalize(input).indexOf('Carriage')).toBeLessThan(canonicalize(input).indexOf('One'));
+    expect(canonicalize(input).indexOf('Carriage')).toBeLessThan(
+      canonicalize(input).indexOf('One')
+    );
     expect(keys.length).toBe(7);
-    const order = ['Carriage Return', 'One', 'Control', 'Latin Small Letter O With Diaeresis', 'Euro Sign', 'Emoji: Grinning Face', 'Hebrew Letter Dalet With Dagesh'];
+    const order = [
+      'Carriage Return',
+      'One',
+      'Control',
+      'Latin Small Letter O With Diaeresis',
+      'Euro Sign',
+      'Emoji: Grinning Face',
+      'Hebrew Letter Dalet With Dagesh'
+    ];
     const text = canonicalize(input);
     const positions = order.map((v) => text.indexOf(v));
     expect([...positions].sort((a, b) => a - b)).toEqual(positions);
@@ -93,18 +115,39 @@ describe('receipt chain', () => {
     ['edited cost added', (r) => (r[3]!.actual_cost_usd = 0), 3, 'bad_signature'],
     ['dropped receipt', (r) => r.splice(1, 1), 1, 'seq_mismatch'],
     ['swapped receipts', (r) => ([r[1], r[2]] = [r[2]!, r[1]!]), 1, 'seq_mismatch'],
-    ['renumbered after drop', (r) => { r.splice(1, 1); for (let i = 1; i < r.length; i++) r[i]!.seq = i; }, 1, 'prev_hash_mismatch'],
-    ['forged signature', (r) => (r[4]!.signature = (r[4]!.signature as string).replace(/^./, (c) => (c === 'a' ? 'b' : 'a'))), 4, 'bad_signature'],
+    [
+      'renumbered after drop',
+      (r) => {
+        r.splice(1, 1);
+        for (let i = 1; i < r.length; i++) r[i]!.seq = i;
+      },
+      1,
+      'prev_hash_mismatch'
+    ],
+    [
+      'forged signature',
+      (r) =>
+        (r[4]!.signature = (r[4]!.signature as string).replace(/^./, (c) =>
+          c === 'a' ? 'b' : 'a'
+        )),
+      4,
+      'bad_signature'
+    ],
     ['malformed key', (r) => (r[0]!.node_identity = 'zz'), 0, 'malformed']
   ];
-  it.each(tamperings)('detects %s and reports the first bad receipt', (_name, tamper, index, reason) => {
-    const receipts = JSON.parse(JSON.stringify(chainOf(signer, 5))) as Array<Record<string, unknown>>;
-    tamper(receipts);
-    const report = verifyReceiptChain(receipts);
-    expect(report.ok).toBe(false);
-    expect(report.first_bad?.index).toBe(index);
-    expect(report.first_bad?.reason).toBe(reason);
-  });
+  it.each(tamperings)(
+    'detects %s and reports the first bad receipt',
+    (_name, tamper, index, reason) => {
+      const receipts = JSON.parse(JSON.stringify(chainOf(signer, 5))) as Array<
+        Record<string, unknown>
+      >;
+      tamper(receipts);
+      const report = verifyReceiptChain(receipts);
+      expect(report.ok).toBe(false);
+      expect(report.first_bad?.index).toBe(index);
+      expect(report.first_bad?.reason).toBe(reason);
+    }
+  );
 
   it('rejects a valid chain signed by an untrusted key', () => {
     const other = createNobleSigner(seed(9));
@@ -115,14 +158,25 @@ describe('receipt chain', () => {
   it('a re-signed edit by another key fails the trusted-key check, not the hash check', () => {
     const receipts = chainOf(signer, 2);
     const attacker = createNobleSigner(seed(3));
-    const forged = sealReceipt({ ...(receipts[1] as UnsignedReceipt), summary: 'forged' }, { seq: 1, prevHash: receiptHash(receipts[0]!), signer: attacker });
+    const forged = sealReceipt(
+      { ...(receipts[1] as UnsignedReceipt), summary: 'forged' },
+      { seq: 1, prevHash: receiptHash(receipts[0]!), signer: attacker }
+    );
     expect(verifyReceiptChain([receipts[0], forged.receipt]).ok).toBe(true);
-    expect(verifyReceiptChain([receipts[0], forged.receipt], { trustedKeys: [signer.publicKeyHex] }).first_bad?.reason).toBe('untrusted_signer');
+    expect(
+      verifyReceiptChain([receipts[0], forged.receipt], { trustedKeys: [signer.publicKeyHex] })
+        .first_bad?.reason
+    ).toBe('untrusted_signer');
   });
 
   it('signatures are plain Ed25519 over the domain-prefixed hash (checkable with any library)', () => {
     const [r] = chainOf(signer, 1);
-    const msg = new Uint8Array([...new TextEncoder().encode('shard-receipt/1\n'), ...Buffer.from(receiptHash(r!), 'hex')]);
-    expect(ed25519.verify(Buffer.from(r!.signature, 'hex'), msg, Buffer.from(r!.node_identity, 'hex'))).toBe(true);
+    const msg = new Uint8Array([
+      ...new TextEncoder().encode('shard-receipt/1\n'),
+      ...Buffer.from(receiptHash(r!), 'hex')
+    ]);
+    expect(
+      ed25519.verify(Buffer.from(r!.signature, 'hex'), msg, Buffer.from(r!.node_identity, 'hex'))
+    ).toBe(true);
   });
 });

@@ -26,7 +26,12 @@ afterEach(() => {
 });
 
 const EXEC = 'exec-aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee';
-const base = (i: number, event: UnsignedReceipt['event_kind'], parent?: string, extra: Partial<UnsignedReceipt> = {}): UnsignedReceipt => ({
+const base = (
+  i: number,
+  event: UnsignedReceipt['event_kind'],
+  parent?: string,
+  extra: Partial<UnsignedReceipt> = {}
+): UnsignedReceipt => ({
   receipt_id: `rcpt-${i}`,
   execution_id: EXEC,
   step_id: 'planner',
@@ -49,13 +54,18 @@ describe('node signing key', () => {
     expect(noble.publicKeyHex).toBe(a.publicKeyHex);
     const msg = new TextEncoder().encode('hello');
     expect(Buffer.from(a.sign(msg)).equals(Buffer.from(noble.sign(msg)))).toBe(true);
-    expect(JSON.parse(readFileSync(join(dir, 'receipt-signing-key.json'), 'utf8')).public_key_hex).toBe(a.publicKeyHex);
+    expect(
+      JSON.parse(readFileSync(join(dir, 'receipt-signing-key.json'), 'utf8')).public_key_hex
+    ).toBe(a.publicKeyHex);
   });
 
   it('refuses a corrupt key file instead of replacing it', async () => {
     const dir = tmp();
     const { writeFileSync } = await import('node:fs');
-    writeFileSync(join(dir, 'receipt-signing-key.json'), '{"algorithm":"ed25519","secret_key_hex":"xx"}');
+    writeFileSync(
+      join(dir, 'receipt-signing-key.json'),
+      '{"algorithm":"ed25519","secret_key_hex":"xx"}'
+    );
     expect(() => loadOrCreateNodeSigner(dir)).toThrow(NodeKeyError);
   });
 });
@@ -76,19 +86,28 @@ describe('receipt store (real SQLite file)', () => {
     const list = store.list(EXEC);
     expect(list.map((r) => r.event_kind)).toEqual(['planned', 'candidate_ranked', 'dispatched']);
     expect(store.verify(EXEC)).toMatchObject({ ok: true, verified: 3 });
-    expect(verifyReceiptChain(JSON.parse(JSON.stringify(list)) as unknown[], { trustedKeys: [signer.publicKeyHex] }).ok).toBe(true);
+    expect(
+      verifyReceiptChain(JSON.parse(JSON.stringify(list)) as unknown[], {
+        trustedKeys: [signer.publicKeyHex]
+      }).ok
+    ).toBe(true);
     store.close();
   });
 
   it('forbids UPDATE and DELETE inside SQLite', () => {
     const dir = tmp();
     const path = join(dir, 'r.sqlite');
-    const store = createReceiptStore({ path, signer: createNodeSigner(new Uint8Array(32).fill(1)) });
+    const store = createReceiptStore({
+      path,
+      signer: createNodeSigner(new Uint8Array(32).fill(1))
+    });
     store.createExecution({ execution_id: EXEC, created_at_ms: 1, request_hash: 'h' });
     store.append(base(0, 'planned'));
     store.close();
     const db = new Database(path);
-    expect(() => db.prepare('UPDATE receipts SET body = ?').run(Buffer.from('x'))).toThrow('receipts are append-only');
+    expect(() => db.prepare('UPDATE receipts SET body = ?').run(Buffer.from('x'))).toThrow(
+      'receipts are append-only'
+    );
     expect(() => db.prepare('DELETE FROM receipts').run()).toThrow('receipts are append-only');
     expect(() => db.prepare('DELETE FROM executions').run()).toThrow('executions are append-only');
     db.close();
@@ -97,27 +116,52 @@ describe('receipt store (real SQLite file)', () => {
   it('detects a receipt edited directly in the file (trigger dropped) and names it', () => {
     const dir = tmp();
     const path = join(dir, 'r.sqlite');
-    const store = createReceiptStore({ path, signer: createNodeSigner(new Uint8Array(32).fill(2)) });
+    const store = createReceiptStore({
+      path,
+      signer: createNodeSigner(new Uint8Array(32).fill(2))
+    });
     store.createExecution({ execution_id: EXEC, created_at_ms: 1, request_hash: 'h' });
-    for (let i = 0; i < 4; i++) store.append(base(i, i === 0 ? 'planned' : 'dispatched', i ? `rcpt-${i - 1}` : undefined, { actual_cost_usd: 0.5 }));
+    for (let i = 0; i < 4; i++)
+      store.append(
+        base(i, i === 0 ? 'planned' : 'dispatched', i ? `rcpt-${i - 1}` : undefined, {
+          actual_cost_usd: 0.5
+        })
+      );
     store.close();
     const db = new Database(path);
     db.exec('DROP TRIGGER receipts_no_update');
-    const row = db.prepare('SELECT exec, sig, body FROM receipts WHERE seq = 2').get() as { exec: number; sig: Buffer; body: Buffer };
+    const row = db.prepare('SELECT exec, sig, body FROM receipts WHERE seq = 2').get() as {
+      exec: number;
+      sig: Buffer;
+      body: Buffer;
+    };
     const key = createNodeSigner(new Uint8Array(32).fill(2)).publicKeyHex;
     const edited = { ...decodeReceipt(row.body, row.sig, key), actual_cost_usd: 0.01 };
-    db.prepare('UPDATE receipts SET body = ? WHERE exec = ? AND seq = 2').run(encodeReceipt(edited).body, row.exec);
+    db.prepare('UPDATE receipts SET body = ? WHERE exec = ? AND seq = 2').run(
+      encodeReceipt(edited).body,
+      row.exec
+    );
     db.close();
-    const reopened = createReceiptStore({ path, signer: createNodeSigner(new Uint8Array(32).fill(2)) });
+    const reopened = createReceiptStore({
+      path,
+      signer: createNodeSigner(new Uint8Array(32).fill(2))
+    });
     const report = reopened.verify(EXEC);
     expect(report.ok).toBe(false);
-    expect(report.first_bad).toMatchObject({ index: 2, receipt_id: 'rcpt-2', reason: 'bad_signature' });
+    expect(report.first_bad).toMatchObject({
+      index: 2,
+      receipt_id: 'rcpt-2',
+      reason: 'bad_signature'
+    });
     reopened.close();
   });
 
   it('repairs every in-flight tail of an interrupted execution, and only those', () => {
     const dir = tmp();
-    const store = createReceiptStore({ path: join(dir, 'r.sqlite'), signer: createNodeSigner(new Uint8Array(32).fill(3)) });
+    const store = createReceiptStore({
+      path: join(dir, 'r.sqlite'),
+      signer: createNodeSigner(new Uint8Array(32).fill(3))
+    });
     store.createExecution({ execution_id: EXEC, created_at_ms: 1, request_hash: 'h' });
     store.append(base(0, 'planned', undefined, { step_id: 'workflow' }));
     store.append(base(1, 'candidate_ranked', 'rcpt-0'));
@@ -130,7 +174,9 @@ describe('receipt store (real SQLite file)', () => {
     store.append({ ...base(10, 'failed', 'rcpt-9'), execution_id: done });
     const orphaned = store.repairOrphans(1_800_000_000_000);
     expect(orphaned.map((r) => r.parent_receipt_id).sort()).toEqual(['rcpt-2', 'rcpt-3']);
-    expect(orphaned.every((r) => r.failure_reason === ORPHAN_REASON && r.event_kind === 'orphaned')).toBe(true);
+    expect(
+      orphaned.every((r) => r.failure_reason === ORPHAN_REASON && r.event_kind === 'orphaned')
+    ).toBe(true);
     expect(store.list(done)).toHaveLength(2);
     expect(store.verify(EXEC).ok).toBe(true);
     expect(store.repairOrphans()).toHaveLength(0);
@@ -142,11 +188,26 @@ describe('receipt store (real SQLite file)', () => {
   });
 
   it('maps an idempotency key to one execution', () => {
-    const store = createReceiptStore({ path: join(tmp(), 'r.sqlite'), signer: createNodeSigner(new Uint8Array(32).fill(4)) });
-    store.createExecution({ execution_id: EXEC, created_at_ms: 1, request_hash: 'abc', idempotency_key: 'k1' });
+    const store = createReceiptStore({
+      path: join(tmp(), 'r.sqlite'),
+      signer: createNodeSigner(new Uint8Array(32).fill(4))
+    });
+    store.createExecution({
+      execution_id: EXEC,
+      created_at_ms: 1,
+      request_hash: 'abc',
+      idempotency_key: 'k1'
+    });
     expect(store.findByIdempotencyKey('k1')).toEqual({ execution_id: EXEC, request_hash: 'abc' });
     expect(store.findByIdempotencyKey('k2')).toBeNull();
-    expect(() => store.createExecution({ execution_id: 'exec-2', created_at_ms: 2, request_hash: 'x', idempotency_key: 'k1' })).toThrow('idempotency key already used');
+    expect(() =>
+      store.createExecution({
+        execution_id: 'exec-2',
+        created_at_ms: 2,
+        request_hash: 'x',
+        idempotency_key: 'k1'
+      })
+    ).toThrow('idempotency key already used');
     store.close();
   });
 });

@@ -48,7 +48,8 @@ function write(value: unknown, out: string[], path: string): void {
       out.push(JSON.stringify(value));
       return;
     case 'number':
-      if (!Number.isFinite(value)) throw new CanonicalJsonError(`${path}: non-finite number ${value}`);
+      if (!Number.isFinite(value))
+        throw new CanonicalJsonError(`${path}: non-finite number ${value}`);
       // -0 serialises as 0 (ES Number::toString), as RFC 8785 requires.
       out.push(JSON.stringify(value));
       return;

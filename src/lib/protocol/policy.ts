@@ -15,7 +15,12 @@
 import { z } from 'zod';
 
 export const SUPPLY_TIERS = ['personal', 'private', 'public'] as const;
-export const TRUST_TIERS = ['local', 'verified_mesh', 'private_attested', 'public_specialist'] as const;
+export const TRUST_TIERS = [
+  'local',
+  'verified_mesh',
+  'private_attested',
+  'public_specialist'
+] as const;
 
 export const SupplyTierSchema = z.enum(SUPPLY_TIERS);
 export type SupplyTier = z.infer<typeof SupplyTierSchema>;
@@ -65,7 +70,9 @@ const tierList = z.array(SupplyTierSchema);
 
 /** What clients send (every field optional; see the normalization rule above). */
 export const ExecutionPolicyInputSchema = z.strictObject({
-  allowed_supply_tiers: tierList.min(1, 'must list at least one tier (omit the field for all tiers)').optional(),
+  allowed_supply_tiers: tierList
+    .min(1, 'must list at least one tier (omit the field for all tiers)')
+    .optional(),
   trust_tier: TrustTierSchema.optional(),
   budget_limit: usd.nullable().optional(),
   step_budget_limit: usd.nullable().optional(),
@@ -139,7 +146,9 @@ export function normalizePolicy(input: ExecutionPolicyInput | null | undefined):
  * Parses untrusted input (anything) into a normalized policy. Returns either the policy or a
  * precise error message naming the field (`policy.<field>: <rule>`).
  */
-export function parsePolicy(raw: unknown): { ok: true; policy: ExecutionPolicy } | { ok: false; detail: string } {
+export function parsePolicy(
+  raw: unknown
+): { ok: true; policy: ExecutionPolicy } | { ok: false; detail: string } {
   if (raw === undefined || raw === null) return { ok: true, policy: normalizePolicy(undefined) };
   const parsed = ExecutionPolicyInputSchema.safeParse(raw);
   if (!parsed.success) {

@@ -18,7 +18,10 @@ import type {
 } from './receipts.js';
 
 /** Receipt fields the graph needs; anything else is ignored. */
-type ReceiptLike = Pick<ExecutionReceipt, 'receipt_id' | 'execution_id' | 'step_id' | 'attempt_id' | 'event_kind' | 'timestamp_ms'> &
+type ReceiptLike = Pick<
+  ExecutionReceipt,
+  'receipt_id' | 'execution_id' | 'step_id' | 'attempt_id' | 'event_kind' | 'timestamp_ms'
+> &
   Partial<ExecutionReceipt>;
 
 const isSorted = new WeakSet<readonly unknown[]>();
@@ -45,7 +48,10 @@ const hasResult = (r: ReceiptLike) => r.event_kind === 'completed' && r.result !
  *    fallback itself (`fallback`); failures with no fallback child (`failed`); the rest `main`;
  * 5. incomplete = a parent is missing || anything is orphaned || no completed receipt has a result.
  */
-export function buildProvenance(receipts: readonly ReceiptLike[], executionId?: string): ProvenanceGraph {
+export function buildProvenance(
+  receipts: readonly ReceiptLike[],
+  executionId?: string
+): ProvenanceGraph {
   const sorted = sortReceipts(receipts);
   const ids = new Set(sorted.map((r) => r.receipt_id));
   const children = new Map<string, ReceiptLike[]>();
@@ -55,7 +61,8 @@ export function buildProvenance(receipts: readonly ReceiptLike[], executionId?: 
     list.push(r);
     children.set(r.parent_receipt_id, list);
   }
-  const hasFallbackChild = (id: string) => (children.get(id) ?? []).some((c) => c.event_kind === 'fallback_applied');
+  const hasFallbackChild = (id: string) =>
+    (children.get(id) ?? []).some((c) => c.event_kind === 'fallback_applied');
   const branchOf = (r: ReceiptLike): ProvenanceNode['branch'] => {
     if (r.event_kind === 'orphaned') return 'orphaned';
     if (r.event_kind === 'fallback_applied') return 'fallback';
@@ -99,11 +106,15 @@ export function buildProvenance(receipts: readonly ReceiptLike[], executionId?: 
       is_fallback: r.event_kind === 'fallback_applied' || parent?.event_kind === 'fallback_applied'
     });
   }
-  const root = sorted.find((r) => !r.parent_receipt_id || !ids.has(r.parent_receipt_id)) ?? sorted[0];
+  const root =
+    sorted.find((r) => !r.parent_receipt_id || !ids.has(r.parent_receipt_id)) ?? sorted[0];
   const fallbackPaths: string[][] = [];
   for (const r of sorted) {
     if (r.event_kind !== 'fallback_applied') continue;
-    const path = r.parent_receipt_id && ids.has(r.parent_receipt_id) ? [r.parent_receipt_id, r.receipt_id] : [r.receipt_id];
+    const path =
+      r.parent_receipt_id && ids.has(r.parent_receipt_id)
+        ? [r.parent_receipt_id, r.receipt_id]
+        : [r.receipt_id];
     // Follow the recovery inside the same step until it completes, fails or branches.
     let cursor = r;
     for (;;) {
@@ -120,7 +131,10 @@ export function buildProvenance(receipts: readonly ReceiptLike[], executionId?: 
     root_receipt_id: root?.receipt_id ?? null,
     nodes,
     edges,
-    incomplete: missing.size > 0 || sorted.some((r) => r.event_kind === 'orphaned') || !sorted.some(hasResult),
+    incomplete:
+      missing.size > 0 ||
+      sorted.some((r) => r.event_kind === 'orphaned') ||
+      !sorted.some(hasResult),
     fallback_paths: fallbackPaths,
     missing_parent_ids: [...missing].sort()
   };
@@ -142,12 +156,15 @@ export function summarizeExecution(receipts: readonly ReceiptLike[]): ExecutionS
   const last = sorted.at(-1);
   if (!first || !last) return null;
   const lastWith = <K extends keyof ReceiptLike>(key: K) => {
-    for (let i = sorted.length - 1; i >= 0; i--) if (sorted[i]![key] != null) return sorted[i]![key];
+    for (let i = sorted.length - 1; i >= 0; i--)
+      if (sorted[i]![key] != null) return sorted[i]![key];
     return undefined;
   };
   const context = sorted.find((r) => r.task_context != null)?.task_context;
   let cost = 0;
-  for (const r of sorted) if (r.step_kind !== 'workflow_result' && r.step_kind !== 'workflow') cost += r.actual_cost_usd ?? 0;
+  for (const r of sorted)
+    if (r.step_kind !== 'workflow_result' && r.step_kind !== 'workflow')
+      cost += r.actual_cost_usd ?? 0;
   return {
     execution_id: first.execution_id,
     workflow_kind: first.workflow_kind ?? 'research_brief',
@@ -200,11 +217,21 @@ export function toProvJson(receipts: readonly ReceiptLike[]): Record<string, unk
       ...(r.prev_hash ? { 'shard:prev_hash': r.prev_hash } : {})
     };
     const a = `shard:${r.attempt_id}`;
-    const act = (activity[a] ??= { 'prov:type': `shard:${r.step_kind ?? 'step'}`, 'prov:startTime': iso(r.timestamp_ms) });
+    const act = (activity[a] ??= {
+      'prov:type': `shard:${r.step_kind ?? 'step'}`,
+      'prov:startTime': iso(r.timestamp_ms)
+    });
     act['prov:endTime'] = iso(r.timestamp_ms);
-    wasGeneratedBy[rel('g')] = { 'prov:entity': e, 'prov:activity': a, 'prov:time': iso(r.timestamp_ms) };
+    wasGeneratedBy[rel('g')] = {
+      'prov:entity': e,
+      'prov:activity': a,
+      'prov:time': iso(r.timestamp_ms)
+    };
     if (r.parent_receipt_id) {
-      wasDerivedFrom[rel('d')] = { 'prov:generatedEntity': e, 'prov:usedEntity': `shard:${r.parent_receipt_id}` };
+      wasDerivedFrom[rel('d')] = {
+        'prov:generatedEntity': e,
+        'prov:usedEntity': `shard:${r.parent_receipt_id}`
+      };
     }
     if (r.node_identity) {
       const node = `shard:node-${r.node_identity}`;
@@ -227,11 +254,19 @@ export function toProvJson(receipts: readonly ReceiptLike[]): Record<string, unk
     }
   }
   for (const v of Object.values(wasAssociatedWith)) delete (v as { key?: string }).key;
-  const resultReceipt = sorted.find((r) => r.result != null && r.event_kind === 'completed') ?? sorted.find((r) => r.result != null);
+  const resultReceipt =
+    sorted.find((r) => r.result != null && r.event_kind === 'completed') ??
+    sorted.find((r) => r.result != null);
   if (resultReceipt) {
     const art = `shard:artifact-${resultReceipt.execution_id}`;
-    entity[art] = { 'prov:type': 'shard:ResearchBrief', 'shard:partial': resultReceipt.result?.partial === true };
-    wasDerivedFrom[rel('d')] = { 'prov:generatedEntity': art, 'prov:usedEntity': `shard:${resultReceipt.receipt_id}` };
+    entity[art] = {
+      'prov:type': 'shard:ResearchBrief',
+      'shard:partial': resultReceipt.result?.partial === true
+    };
+    wasDerivedFrom[rel('d')] = {
+      'prov:generatedEntity': art,
+      'prov:usedEntity': `shard:${resultReceipt.receipt_id}`
+    };
   }
   return {
     prefix: { shard: 'https://shard.network/ns/receipt#', prov: 'http://www.w3.org/ns/prov#' },
@@ -270,7 +305,11 @@ export function toOtelSpans(receipts: readonly ReceiptLike[]): OtelSpan[] {
   const sorted = sortReceipts(receipts);
   const first = sorted[0];
   if (!first) return [];
-  const traceId = first.execution_id.replace(/^exec-/, '').replace(/-/g, '').padEnd(32, '0').slice(0, 32);
+  const traceId = first.execution_id
+    .replace(/^exec-/, '')
+    .replace(/-/g, '')
+    .padEnd(32, '0')
+    .slice(0, 32);
   const rootSpanId = hex(`${first.execution_id}:root`, 16);
   const last = sorted.at(-1)!;
   const status = executionStatus(sorted);
@@ -283,7 +322,12 @@ export function toOtelSpans(receipts: readonly ReceiptLike[]): OtelSpan[] {
       kind: 'INTERNAL',
       start_time_unix_nano: nanos(first.timestamp_ms),
       end_time_unix_nano: nanos(last.timestamp_ms),
-      status: status === 'completed' ? { code: 'OK' } : status === 'running' ? { code: 'UNSET' } : { code: 'ERROR', message: status },
+      status:
+        status === 'completed'
+          ? { code: 'OK' }
+          : status === 'running'
+            ? { code: 'UNSET' }
+            : { code: 'ERROR', message: status },
       attributes: {
         'gen_ai.operation.name': 'invoke_agent',
         'gen_ai.agent.name': first.workflow_kind ?? 'research_brief',
@@ -325,7 +369,8 @@ export function toOtelSpans(receipts: readonly ReceiptLike[]): OtelSpan[] {
     }
     const cost = end.actual_cost_usd ?? end.estimated_cost_usd;
     if (cost != null) attributes['shard.cost_usd'] = cost;
-    if (end.event_kind !== 'completed') attributes['error.type'] = end.failure_reason ?? end.event_kind;
+    if (end.event_kind !== 'completed')
+      attributes['error.type'] = end.failure_reason ?? end.event_kind;
     spans.push({
       trace_id: traceId,
       span_id: hex(attemptId, 16),

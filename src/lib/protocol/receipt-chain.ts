@@ -31,7 +31,11 @@ export interface ReceiptSigner {
 }
 
 /** Verifies one Ed25519 signature; the default uses noble, Node may pass node:crypto's. */
-export type SignatureVerifier = (signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array) => boolean;
+export type SignatureVerifier = (
+  signature: Uint8Array,
+  message: Uint8Array,
+  publicKey: Uint8Array
+) => boolean;
 
 export const nobleVerify: SignatureVerifier = (signature, message, publicKey) => {
   try {
@@ -80,7 +84,12 @@ export function sealReceipt(
   const bodyJson = canonicalize(body);
   const hash = bytesToHex(sha256(utf8.encode(bodyJson)));
   const signatureBytes = chain.signer.sign(signMessage(hash));
-  return { receipt: { ...body, signature: bytesToHex(signatureBytes) } as ExecutionReceipt, hash, bodyJson, signatureBytes };
+  return {
+    receipt: { ...body, signature: bytesToHex(signatureBytes) } as ExecutionReceipt,
+    hash,
+    bodyJson,
+    signatureBytes
+  };
 }
 
 function stripUndefined<T extends object>(value: T): T {
@@ -107,7 +116,13 @@ export interface ChainVerification {
   signer_keys: string[];
   /** sha256 of the last receipt: a commitment to the whole log so far. */
   head_hash: string | null;
-  first_bad: null | { index: number; receipt_id: string | null; seq: number | null; reason: ChainFailureReason; detail: string };
+  first_bad: null | {
+    index: number;
+    receipt_id: string | null;
+    seq: number | null;
+    reason: ChainFailureReason;
+    detail: string;
+  };
 }
 
 export interface VerifyChainOptions {
@@ -124,13 +139,23 @@ const HEX_128 = /^[0-9a-f]{128}$/;
  * Recomputes the chain of one execution's receipts, given in `seq` order as received (raw
  * JSON objects). Stops at and reports the first bad receipt. Never throws.
  */
-export function verifyReceiptChain(receipts: readonly unknown[], options: VerifyChainOptions = {}): ChainVerification {
+export function verifyReceiptChain(
+  receipts: readonly unknown[],
+  options: VerifyChainOptions = {}
+): ChainVerification {
   const verify = options.verify ?? nobleVerify;
-  const trusted = options.trustedKeys ? new Set(options.trustedKeys.map((k) => k.toLowerCase())) : null;
+  const trusted = options.trustedKeys
+    ? new Set(options.trustedKeys.map((k) => k.toLowerCase()))
+    : null;
   const signers = new Set<string>();
   let prevHash: string | null = null;
   let executionId: string | null = null;
-  const fail = (index: number, r: Record<string, unknown> | null, reason: ChainFailureReason, detail: string) => ({
+  const fail = (
+    index: number,
+    r: Record<string, unknown> | null,
+    reason: ChainFailureReason,
+    detail: string
+  ) => ({
     ok: false,
     execution_id: executionId,
     count: receipts.length,
@@ -147,18 +172,27 @@ export function verifyReceiptChain(receipts: readonly unknown[], options: Verify
   });
   for (let i = 0; i < receipts.length; i++) {
     const raw = receipts[i];
-    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return fail(i, null, 'malformed', 'not an object');
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+      return fail(i, null, 'malformed', 'not an object');
     const r = raw as Record<string, unknown>;
     const key = r.node_identity;
     const sig = r.signature;
-    if (typeof key !== 'string' || !HEX_64.test(key)) return fail(i, r, 'malformed', 'node_identity is not a 32-byte hex key');
-    if (typeof sig !== 'string' || !HEX_128.test(sig)) return fail(i, r, 'malformed', 'signature is not 64-byte hex');
+    if (typeof key !== 'string' || !HEX_64.test(key))
+      return fail(i, r, 'malformed', 'node_identity is not a 32-byte hex key');
+    if (typeof sig !== 'string' || !HEX_128.test(sig))
+      return fail(i, r, 'malformed', 'signature is not 64-byte hex');
     if (typeof r.execution_id !== 'string') return fail(i, r, 'malformed', 'execution_id missing');
     executionId ??= r.execution_id;
-    if (r.execution_id !== executionId) return fail(i, r, 'execution_mismatch', `belongs to ${r.execution_id}`);
+    if (r.execution_id !== executionId)
+      return fail(i, r, 'execution_mismatch', `belongs to ${r.execution_id}`);
     if (r.seq !== i) return fail(i, r, 'seq_mismatch', `expected seq ${i}, found ${String(r.seq)}`);
     if ((r.prev_hash ?? null) !== prevHash) {
-      return fail(i, r, 'prev_hash_mismatch', `expected prev_hash ${prevHash ?? 'null'}, found ${String(r.prev_hash)}`);
+      return fail(
+        i,
+        r,
+        'prev_hash_mismatch',
+        `expected prev_hash ${prevHash ?? 'null'}, found ${String(r.prev_hash)}`
+      );
     }
     let hash: string;
     try {
@@ -169,7 +203,8 @@ export function verifyReceiptChain(receipts: readonly unknown[], options: Verify
     if (!verify(hexToBytes(sig), signMessage(hash), hexToBytes(key))) {
       return fail(i, r, 'bad_signature', 'signature does not match the receipt content');
     }
-    if (trusted && !trusted.has(key)) return fail(i, r, 'untrusted_signer', `signer ${key} is not trusted`);
+    if (trusted && !trusted.has(key))
+      return fail(i, r, 'untrusted_signer', `signer ${key} is not trusted`);
     signers.add(key);
     prevHash = hash;
   }

@@ -26,7 +26,13 @@ export const EVENT_KINDS = [
 export const EventKindSchema = z.enum(EVENT_KINDS);
 export type EventKind = z.infer<typeof EventKindSchema>;
 
-export const STEP_KINDS = ['workflow', 'planner', 'summarize_source', 'synthesize_brief', 'workflow_result'] as const;
+export const STEP_KINDS = [
+  'workflow',
+  'planner',
+  'summarize_source',
+  'synthesize_brief',
+  'workflow_result'
+] as const;
 export const StepKindSchema = z.enum(STEP_KINDS);
 export type StepKind = z.infer<typeof StepKindSchema>;
 
@@ -154,7 +160,10 @@ export const ExecutionReceiptSchema = z.object({
 });
 export type ExecutionReceipt = z.infer<typeof ExecutionReceiptSchema>;
 /** A receipt before the chain fields are filled in (what the workflow runner emits). */
-export type UnsignedReceipt = Omit<ExecutionReceipt, 'seq' | 'prev_hash' | 'signature' | 'node_identity'>;
+export type UnsignedReceipt = Omit<
+  ExecutionReceipt,
+  'seq' | 'prev_hash' | 'signature' | 'node_identity'
+>;
 
 export const EXECUTION_STATUSES = ['running', 'completed', 'failed', 'orphaned'] as const;
 export const ExecutionStatusSchema = z.enum(EXECUTION_STATUSES);

@@ -6,7 +6,12 @@
 import { z } from 'zod';
 import { parsePolicy, type ExecutionPolicy } from './policy.js';
 import type { ChainVerification } from './receipt-chain.js';
-import type { CapabilityDescriptor, ExecutionReceipt, ExecutionSummary, ProvenanceGraph } from './receipts.js';
+import type {
+  CapabilityDescriptor,
+  ExecutionReceipt,
+  ExecutionSummary,
+  ProvenanceGraph
+} from './receipts.js';
 
 export const WORKFLOW_KIND = 'research_brief';
 /** MAX_RESEARCH_SOURCES of v1. */
@@ -43,13 +48,18 @@ const str = (v: unknown) => (typeof v === 'string' ? v.trim() : undefined);
  * `source {id} content is required`, or `policy.<field>: <rule>` / `<field> must be ...`.
  * Each source's content may be sent as `content` or `text`; a blank id becomes `source-{n}`.
  */
-export function parseAgentTask(body: unknown): { ok: true; task: AgentTask } | { ok: false; detail: string } {
-  if (!loose.safeParse(body).success || Array.isArray(body)) return { ok: false, detail: 'request body must be a JSON object' };
+export function parseAgentTask(
+  body: unknown
+): { ok: true; task: AgentTask } | { ok: false; detail: string } {
+  if (!loose.safeParse(body).success || Array.isArray(body))
+    return { ok: false, detail: 'request body must be a JSON object' };
   const b = body as Record<string, unknown>;
-  if (str(b.workflow_kind) !== WORKFLOW_KIND) return { ok: false, detail: 'workflow_kind must be research_brief' };
+  if (str(b.workflow_kind) !== WORKFLOW_KIND)
+    return { ok: false, detail: 'workflow_kind must be research_brief' };
   const question = str(b.question);
   if (!question) return { ok: false, detail: 'question is required' };
-  if (question.length > MAX_QUESTION_CHARS) return { ok: false, detail: `question must be at most ${MAX_QUESTION_CHARS} characters` };
+  if (question.length > MAX_QUESTION_CHARS)
+    return { ok: false, detail: `question must be at most ${MAX_QUESTION_CHARS} characters` };
   if (b.sources !== undefined && b.sources !== null && !Array.isArray(b.sources)) {
     return { ok: false, detail: 'sources must be an array' };
   }
@@ -62,29 +72,41 @@ export function parseAgentTask(body: unknown): { ok: true; task: AgentTask } | {
   const seen = new Set<string>();
   for (let i = 0; i < rawSources.length; i++) {
     const s = rawSources[i];
-    if (typeof s !== 'object' || s === null || Array.isArray(s)) return { ok: false, detail: `sources.${i} must be an object` };
+    if (typeof s !== 'object' || s === null || Array.isArray(s))
+      return { ok: false, detail: `sources.${i} must be an object` };
     const src = s as Record<string, unknown>;
     if (src.id !== undefined && src.id !== null && typeof src.id !== 'string') {
       return { ok: false, detail: `sources.${i}.id must be a string` };
     }
     const id = str(src.id) || `source-${i + 1}`;
-    if (id.length > 128) return { ok: false, detail: `sources.${i}.id must be at most 128 characters` };
+    if (id.length > 128)
+      return { ok: false, detail: `sources.${i}.id must be at most 128 characters` };
     if (seen.has(id)) return { ok: false, detail: `duplicate source id: ${id}` };
     seen.add(id);
     const content = str(src.content) ?? str(src.text);
     if (!content) return { ok: false, detail: `source ${id} content is required` };
     if (content.length > MAX_SOURCE_INPUT_CHARS) {
-      return { ok: false, detail: `source ${id} content must be at most ${MAX_SOURCE_INPUT_CHARS} characters` };
+      return {
+        ok: false,
+        detail: `source ${id} content must be at most ${MAX_SOURCE_INPUT_CHARS} characters`
+      };
     }
     const title = str(src.title) || null;
     sources.push({ id, title, content });
   }
   const policy = parsePolicy(b.policy);
   if (!policy.ok) return policy;
-  if (b.model !== undefined && b.model !== null && typeof b.model !== 'string') return { ok: false, detail: 'model must be a string' };
+  if (b.model !== undefined && b.model !== null && typeof b.model !== 'string')
+    return { ok: false, detail: 'model must be a string' };
   return {
     ok: true,
-    task: { workflow_kind: WORKFLOW_KIND, question, sources, policy: policy.policy, model: str(b.model) || null }
+    task: {
+      workflow_kind: WORKFLOW_KIND,
+      question,
+      sources,
+      policy: policy.policy,
+      model: str(b.model) || null
+    }
   };
 }
 
