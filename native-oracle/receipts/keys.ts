@@ -5,6 +5,7 @@
  * byte-identical to what noble produces and the browser verifies them with noble.
  */
 import {
+  createHash,
   createPrivateKey,
   createPublicKey,
   randomBytes,
@@ -44,6 +45,10 @@ export function createNodeSigner(secretKey: Uint8Array): NodeSigner {
     sign: (message) => new Uint8Array(nodeSign(null, message, privateKey))
   };
 }
+
+/** sha256 with node:crypto (same digest as noble's, several times faster on receipt-sized input). */
+export const nodeSha256 = (bytes: Uint8Array): Uint8Array =>
+  new Uint8Array(createHash('sha256').update(bytes).digest());
 
 const publicKeys = new Map<string, KeyObject>();
 

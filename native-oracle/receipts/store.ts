@@ -35,7 +35,7 @@ import type {
 } from '../../src/lib/protocol/receipts.js';
 import { decodeReceipt, encodeBodyJson } from './codec.js';
 import { IdempotencyConflictError, ReceiptAppendError, ReceiptDecodeError } from './errors.js';
-import { nodeVerifySignature } from './keys.js';
+import { nodeSha256, nodeVerifySignature } from './keys.js';
 
 const log = createLogger('shard:oracle:receipts');
 
@@ -227,7 +227,7 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
     const last = stmt.lastReceipt.get(exec) as
       { seq: number; signer: number; sig: Buffer; body: Buffer } | undefined;
     const h: ChainHead = last
-      ? { exec, seq: last.seq, hash: receiptHash(decodeRow(last)) }
+      ? { exec, seq: last.seq, hash: receiptHash(decodeRow(last), nodeSha256) }
       : { exec, seq: -1, hash: null };
     if (heads.size >= MAX_CACHED_HEADS) heads.clear();
     heads.set(executionId, h);
@@ -271,7 +271,8 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
       const { receipt, hash, bodyJson, signatureBytes } = sealReceipt(unsigned, {
         seq,
         prevHash: h.hash,
-        signer
+        signer,
+        sha256: nodeSha256
       });
       try {
         inGroup();
@@ -318,7 +319,8 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
     verify(executionId) {
       return verifyReceiptChain(store.list(executionId), {
         trustedKeys: [signer.publicKeyHex],
-        verify: nodeVerifySignature
+        verify: nodeVerifySignature,
+        sha256: nodeSha256
       });
     },
 

@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sha256 } from '@noble/hashes/sha2.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createNobleSigner, verifyReceiptChain } from '../../src/lib/protocol/receipt-chain.js';
 import type { UnsignedReceipt } from '../../src/lib/protocol/receipts.js';
@@ -11,6 +12,7 @@ import {
   decodeReceipt,
   encodeReceipt,
   loadOrCreateNodeSigner,
+  nodeSha256,
   NodeKeyError,
   ORPHAN_REASON
 } from '../../native-oracle/receipts/index.js';
@@ -54,6 +56,7 @@ describe('node signing key', () => {
     expect(noble.publicKeyHex).toBe(a.publicKeyHex);
     const msg = new TextEncoder().encode('hello');
     expect(Buffer.from(a.sign(msg)).equals(Buffer.from(noble.sign(msg)))).toBe(true);
+    expect(Buffer.from(nodeSha256(msg)).equals(Buffer.from(sha256(msg)))).toBe(true);
     expect(
       JSON.parse(readFileSync(join(dir, 'receipt-signing-key.json'), 'utf8')).public_key_hex
     ).toBe(a.publicKeyHex);

@@ -51,10 +51,16 @@ export function createNobleSigner(secretKey: Uint8Array): ReceiptSigner {
   return { publicKeyHex, sign: (message) => ed25519.sign(message, secretKey) };
 }
 
+/** A sha256 implementation; the default is noble's (pure JS); Node may pass node:crypto's. */
+export type Sha256 = (bytes: Uint8Array) => Uint8Array;
+
 /** sha256 (hex) of the canonical JSON of `receipt` minus `signature` (step 2). */
-export function receiptHash(receipt: Record<string, unknown> | ExecutionReceipt): string {
+export function receiptHash(
+  receipt: Record<string, unknown> | ExecutionReceipt,
+  hash: Sha256 = sha256
+): string {
   const { signature: _signature, ...body } = receipt as Record<string, unknown>;
-  return bytesToHex(sha256(canonicalBytes(body)));
+  return bytesToHex(hash(canonicalBytes(body)));
 }
 
 const utf8 = new TextEncoder();
@@ -72,7 +78,7 @@ export function signMessage(hashHex: string): Uint8Array {
  */
 export function sealReceipt(
   unsigned: UnsignedReceipt,
-  chain: { seq: number; prevHash: string | null; signer: ReceiptSigner }
+  chain: { seq: number; prevHash: string | null; signer: ReceiptSigner; sha256?: Sha256 }
 ): { receipt: ExecutionReceipt; hash: string; bodyJson: string; signatureBytes: Uint8Array } {
   const { signature: _ignored, ...fields } = unsigned as UnsignedReceipt & { signature?: unknown };
   const body = {
@@ -82,7 +88,7 @@ export function sealReceipt(
     node_identity: chain.signer.publicKeyHex
   };
   const bodyJson = canonicalize(body);
-  const hash = bytesToHex(sha256(utf8.encode(bodyJson)));
+  const hash = bytesToHex((chain.sha256 ?? sha256)(utf8.encode(bodyJson)));
   const signatureBytes = chain.signer.sign(signMessage(hash));
   return {
     receipt: { ...body, signature: bytesToHex(signatureBytes) } as ExecutionReceipt,
@@ -130,6 +136,8 @@ export interface VerifyChainOptions {
   trustedKeys?: readonly string[];
   /** Signature check; default noble (pure JS). */
   verify?: SignatureVerifier;
+  /** Hash function; default noble (pure JS). */
+  sha256?: Sha256;
 }
 
 const HEX_64 = /^[0-9a-f]{64}$/;
@@ -196,7 +204,7 @@ export function verifyReceiptChain(
     }
     let hash: string;
     try {
-      hash = receiptHash(r);
+      hash = receiptHash(r, options.sha256);
     } catch (err) {
       return fail(i, r, 'malformed', (err as Error).message);
     }
