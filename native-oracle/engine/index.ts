@@ -82,6 +82,8 @@ export interface GenerationStats {
   acceptanceRate: number;
   governor: GovernorDecision;
   durationMs: number;
+  /** Prompt tokens whose KV cache was reused from an earlier generation on the same sequence. */
+  cachedPromptTokens?: number;
 }
 
 export type FinishReason = 'stop' | 'length';

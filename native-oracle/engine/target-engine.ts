@@ -182,8 +182,27 @@ class LlamaTargetEngine implements TargetEngine {
   generate(options: GenerateOptions): AsyncGenerator<GenerationEvent> {
     this.assertAlive();
     validateOptions(options);
-    const slot = this.free.shift();
-    if (!slot) throw new EngineBusyError(this.maxConcurrent);
+    if (this.free.length === 0) throw new EngineBusyError(this.maxConcurrent);
+    // Prefer the free sequence whose KV cache shares the longest prefix with this prompt (a
+    // follow-up chat turn reuses its cache). Rendering errors surface from run() instead.
+    let prompt: number[] | null = null;
+    try {
+      prompt = this.renderPrompt(options);
+    } catch {
+      prompt = null;
+    }
+    let best = 0;
+    if (prompt) {
+      let bestShared = -1;
+      this.free.forEach((candidate, i) => {
+        const shared = sharedPrefix(candidate.sequence.contextTokens, prompt!);
+        if (shared > bestShared) {
+          bestShared = shared;
+          best = i;
+        }
+      });
+    }
+    const [slot] = this.free.splice(best, 1);
     slot.controller = new AbortController();
     this.active.add(slot);
     const release = () => {
@@ -192,7 +211,10 @@ class LlamaTargetEngine implements TargetEngine {
       this.free.push(slot);
       if (this.active.size === 0) for (const wake of this.idle.splice(0)) wake();
     };
-    return guardGenerator(this.run(slot, options, slot.controller.signal, release), release);
+    return guardGenerator(
+      this.run(slot, options, prompt, slot.controller.signal, release),
+      release
+    );
   }
 
   async dispose(): Promise<void> {
@@ -285,6 +307,7 @@ class LlamaTargetEngine implements TargetEngine {
   private async *run(
     slot: Slot,
     options: GenerateOptions,
+    renderedPrompt: number[] | null,
     engineSignal: AbortSignal,
     release: () => void
   ): AsyncGenerator<GenerationEvent> {
@@ -301,7 +324,7 @@ class LlamaTargetEngine implements TargetEngine {
     for (const s of signals) s.addEventListener('abort', onAbort, { once: true });
     try {
       throwIfAborted();
-      const prompt = this.renderPrompt(options);
+      const prompt = renderedPrompt ?? this.renderPrompt(options);
       const contextSize = sequence.contextSize;
       if (prompt.length >= contextSize) throw new PromptTooLongError(prompt.length, contextSize);
       const maxTokens = Math.min(
@@ -533,7 +556,8 @@ class LlamaTargetEngine implements TargetEngine {
                   predictedSpeedup: 1,
                   reason: options.speculation === 'off' ? 'speculation off' : 'no draft source'
                 }),
-        durationMs: performance.now() - started
+        durationMs: performance.now() - started,
+        cachedPromptTokens: shared
       };
       log.debug('generation done', {
         model: this.modelId,

@@ -341,6 +341,19 @@ describe('target engine: requests', () => {
     expect(engine.tokenizerFingerprint).toBe(manifest.tokenizerFingerprint);
   });
 
+  it('a follow-up chat turn reuses the cached prefix of the conversation', async () => {
+    const first = [{ role: 'user' as const, content: 'tell me a story about the sea' }];
+    const answer = await run({ messages: first, maxTokens: 8 });
+    const followUp = [
+      ...first,
+      { role: 'assistant' as const, content: answer.text },
+      { role: 'user' as const, content: 'and then what happened' }
+    ];
+    const second = await run({ messages: followUp, maxTokens: 8 });
+    expect(second.stats.cachedPromptTokens).toBeGreaterThanOrEqual(engine.countChatTokens(first));
+    expect(second.stats.cachedPromptTokens).toBeLessThan(second.stats.promptTokens);
+  });
+
   it('stops before a stop string', async () => {
     const plain = await run({ prompt: prompts[2], maxTokens: 24 });
     const stop = engine.detokenize([plain.tokens[10]]).trim();
