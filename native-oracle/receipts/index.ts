@@ -13,6 +13,7 @@ export {
 export {
   createNodeSigner,
   loadOrCreateNodeSigner,
+  nodeSha256,
   nodeVerifySignature,
   KEY_FILE_NAME,
   type NodeSigner
