@@ -182,6 +182,12 @@ async function partB(targetPath: string, draftPath: string) {
     lookup_auto: { source: lookup, speculation: 'auto' }
   };
   const totals: Record<string, ModeTotals> = {};
+  const divergences: Array<{
+    mode: string;
+    prompt: string;
+    position: number;
+    plainTokens: number[];
+  }> = [];
   for (const name of Object.keys(modes))
     totals[name] = {
       tokens: 0,
@@ -227,11 +233,10 @@ async function partB(targetPath: string, draftPath: string) {
           t.accepted += r.stats.accepted;
           t.runs++;
           t.pairedRatios.push(tokensPerS / plainTps);
-          if (
-            r.tokens.length === plainTokens.length &&
-            r.tokens.every((x, i) => x === plainTokens[i])
-          )
-            t.identical++;
+          const differsAt = plainTokens.findIndex((x, i) => r.tokens[i] !== x);
+          if (differsAt < 0 && r.tokens.length === plainTokens.length) t.identical++;
+          else if (differsAt >= 0)
+            divergences.push({ mode: name, prompt, position: differsAt, plainTokens });
           progress(
             `${name}: ${r.tokens.length} tokens in ${r.ms.toFixed(0)} ms (${tokensPerS.toFixed(1)} tok/s), ` +
               `accepted ${r.stats.accepted}/${r.stats.drafted}, governor: ${r.stats.governor.reason}`
@@ -261,8 +266,61 @@ async function partB(targetPath: string, draftPath: string) {
     plain: summary('plain'),
     draft_model_auto: summary('draft_auto'),
     draft_model_k4: summary('draft_k4'),
-    prompt_lookup_auto: summary('lookup_auto')
+    prompt_lookup_auto: summary('lookup_auto'),
+    greedy_divergences: await divergenceGaps(targetPath, divergences)
   };
+}
+
+/**
+ * Where a speculative greedy run differs from the plain one, the target's top-2 logit gap at the
+ * first differing position, decoding plainly one token at a time (FIELD-NOTES: batched and
+ * single-token CPU logits differ slightly, so only near-ties may flip).
+ */
+async function divergenceGaps(
+  targetPath: string,
+  divergences: Array<{ mode: string; prompt: string; position: number; plainTokens: number[] }>
+) {
+  if (divergences.length === 0) return [];
+  const llama = await getLlama({
+    gpu: false,
+    build: 'never',
+    maxThreads: THREADS,
+    logLevel: LlamaLogLevel.error
+  });
+  const model = await llama.loadModel({ modelPath: targetPath });
+  const context = await model.createContext({ contextSize: 2048, threads: THREADS, sequences: 1 });
+  const sequence = context.getSequence();
+  const top2 = { generateNext: { logits: { filter: { tokens: [], includeTop: 2 } } } } as const;
+  try {
+    const out = [];
+    for (const d of divergences) {
+      await sequence.clearHistory();
+      const prompt = [model.tokens.bos!, ...model.tokenize(d.prompt)];
+      const path = [...prompt, ...d.plainTokens.slice(0, d.position)] as Token[];
+      await sequence.controlledEvaluate(prompt.slice(0, -1) as Token[]);
+      let gap = NaN;
+      for (let i = prompt.length - 1; i < path.length; i++) {
+        const results = await sequence.controlledEvaluate([
+          i === path.length - 1 ? [path[i], top2] : path[i]
+        ]);
+        if (i === path.length - 1) {
+          const top = [...(results[0]?.next.logits ?? new Map()).values()];
+          gap = top[0] - top[1];
+        }
+      }
+      out.push({
+        mode: d.mode,
+        prompt: PROMPTS.indexOf(d.prompt),
+        position: d.position,
+        top2_gap: round(gap, 4)
+      });
+    }
+    return out;
+  } finally {
+    await context.dispose();
+    await model.dispose();
+    await llama.dispose();
+  }
 }
 
 async function main(): Promise<void> {
