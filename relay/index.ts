@@ -90,6 +90,8 @@ export interface Relay {
     connectedPeers: number;
     reservations: number;
     rssBytes: number;
+    /** CPU time the relay process used so far (user + system), ms. */
+    cpuMs: number;
   };
 }
 
@@ -117,6 +119,12 @@ export async function createRelay(options: RelayOptions = {}): Promise<Relay> {
       // Many browsers behind one NAT (or all tests on loopback) dial from one IP.
       inboundConnectionThreshold: 100,
       maxIncomingPendingConnections: 256
+    },
+    // Keep-alive pings: phones and busy browser tabs answer late; a 10 s floor on the adaptive
+    // timeout keeps them connected while dead peers still drop within a minute.
+    connectionMonitor: {
+      pingInterval: 15_000,
+      pingTimeout: { minTimeout: 10_000, maxTimeout: 60_000 }
     },
     services: {
       identify: identify(),
@@ -224,7 +232,8 @@ export async function createRelay(options: RelayOptions = {}): Promise<Relay> {
         uptimeMs: Date.now() - startedAt,
         connectedPeers: node.getPeers().length,
         reservations: node.services.relay.reservations.size,
-        rssBytes: process.memoryUsage().rss
+        rssBytes: process.memoryUsage().rss,
+        cpuMs: Math.round((process.cpuUsage().user + process.cpuUsage().system) / 1000)
       };
     }
   };

@@ -275,18 +275,25 @@ async function measureCoop() {
 }
 
 async function measureRelayHold(deadlineMs: number) {
-  const relay = await spawnRelay(['--max-reservations', '4096']);
+  const relay = await spawnRelay(
+    ['--max-reservations', '4096'],
+    process.env.MESH_BENCH_DEBUG ? { DEBUG: process.env.MESH_BENCH_DEBUG } : undefined
+  );
   const relayAddr = relay.ready.multiaddrs[0];
-  const observer = await createMeshNode({ listen: [], isRelayListening: false });
-  await observer.dial(multiaddr(relayAddr));
-  observer.services.pubsub.subscribe(WORK_RESULT_TOPIC);
+  // The observer runs in its own process: the simulated scouts below load this one.
+  const observer = await spawnTsx<{ peerId: string }>(
+    'tests/bench/mesh-observer.ts',
+    [relayAddr],
+    'observer:ready'
+  );
   const seen = new Set<string>();
-  observer.services.pubsub.addEventListener('message', (evt) => {
-    if (evt.detail.topic === WORK_RESULT_TOPIC) seen.add(new TextDecoder().decode(evt.detail.data));
-  });
+  const drain = () => {
+    for (const e of observer.events.splice(0)) if (e.event === 'msg') seen.add(String(e.data));
+  };
   const nodes: MeshNode[] = [];
   let held = 0;
   let rssAtHeld = 0;
+  let cpuAtHeld = 0;
   const started = Date.now();
   try {
     for (const target of [25, 50, 100, 150, 200, 300]) {
@@ -308,10 +315,26 @@ async function measureRelayHold(deadlineMs: number) {
         30_000
       ).catch(() => false);
       if (!isReserved) break;
-      // Heartbeats: every simulated scout publishes 1 msg/s for 5 s.
-      seen.clear();
+      // A scout publishes only once it knows the relay subscribed (the relay announces its
+      // topics when the gossip stream opens).
+      const isSubscribed = await waitFor(
+        'every simulated scout to see the relay subscribed',
+        () => nodes.every((n) => n.services.pubsub.getSubscribers(WORK_RESULT_TOPIC).length > 0),
+        30_000
+      ).catch(() => false);
+      if (!isSubscribed) break;
+      // Heartbeats: every simulated scout publishes 1 msg/s; one warm-up second (the gossip
+      // mesh grafts new peers at its heartbeat), then 5 measured seconds.
       const seconds = 5;
-      for (let s = 0; s < seconds; s++) {
+      let cpuBefore = 0;
+      let windowStart = Date.now();
+      for (let s = -1; s < seconds; s++) {
+        if (s === 0) {
+          drain();
+          seen.clear();
+          cpuBefore = (await getJson<{ cpuMs: number }>(relay.ready.httpPort, '/health')).cpuMs;
+          windowStart = Date.now();
+        }
         const tick = Date.now();
         await Promise.all(
           nodes.map((n, i) =>
@@ -333,22 +356,49 @@ async function measureRelayHold(deadlineMs: number) {
         );
         await new Promise((r) => setTimeout(r, Math.max(0, 1000 - (Date.now() - tick))));
       }
-      await new Promise((r) => setTimeout(r, 1500));
-      const delivery = seen.size / (target * seconds);
-      const health = await getJson<{ rssBytes: number }>(relay.ready.httpPort, '/health');
-      note(
-        `relay: ${target} simulated scouts, delivery ${(delivery * 100).toFixed(1)} %, relay rss ${(health.rssBytes / 2 ** 20).toFixed(0)} MiB`
+      // Late messages count: the simulated side shares one busy process.
+      await new Promise((r) => setTimeout(r, 4000));
+      drain();
+      const perSecond = Array.from(
+        { length: seconds },
+        (_, s) => [...seen].filter((m) => m.includes(`"drafted":${s},`)).length
       );
-      if (delivery < 0.95) break;
+      const delivery = perSecond.reduce((x, y) => x + y, 0) / (target * seconds);
+      note(
+        `  delivered per second: ${perSecond.join(', ')} of ${target}; scouts still connected ` +
+          `${nodes.filter((n) => n.getConnections().length > 0).length}, seeing the relay subscribed ` +
+          `${nodes.filter((n) => n.services.pubsub.getSubscribers(WORK_RESULT_TOPIC).length > 0).length}`
+      );
+      const health = await getJson<{ rssBytes: number; cpuMs: number }>(
+        relay.ready.httpPort,
+        '/health'
+      );
+      const cpuPercent = ((health.cpuMs - cpuBefore) / (Date.now() - windowStart)) * 100;
+      note(
+        `relay: ${target} simulated scouts, delivery ${(delivery * 100).toFixed(1)} %, relay rss ${(health.rssBytes / 2 ** 20).toFixed(0)} MiB, relay cpu ${cpuPercent.toFixed(1)} % of one core`
+      );
+      if (delivery < 0.95) {
+        if (process.env.MESH_BENCH_DEBUG) note(relay.stderr().slice(-6000));
+        break;
+      }
       held = target;
       rssAtHeld = health.rssBytes;
+      cpuAtHeld = cpuPercent;
     }
+  } catch (err) {
+    note(
+      `relay step failed: ${(err as Error).message}; relay exit ${relay.proc.exitCode}; relay stderr tail:\n${relay.stderr().slice(-3000)}`
+    );
   } finally {
     await Promise.all(nodes.map(async (n) => n.stop()));
     await observer.stop();
     await relay.stop();
   }
-  return { relay_scouts_held: held, relay_rss_mib_at_held: round(rssAtHeld / 2 ** 20, 1) };
+  return {
+    relay_scouts_held: held,
+    relay_rss_mib_at_held: round(rssAtHeld / 2 ** 20, 1),
+    relay_cpu_percent_at_held: round(cpuAtHeld, 1)
+  };
 }
 
 const report: Record<string, unknown> = {

@@ -94,7 +94,10 @@ export interface RelayReady extends Record<string, unknown> {
 }
 
 /** Starts the relay CLI on loopback with random ports and a temp key file. */
-export function spawnRelay(extraArgs: string[] = []): Promise<SpawnedProcess<RelayReady>> {
+export function spawnRelay(
+  extraArgs: string[] = [],
+  env?: NodeJS.ProcessEnv
+): Promise<SpawnedProcess<RelayReady>> {
   const dir = mkdtempSync(join(tmpdir(), 'shard-relay-'));
   return spawnTsx<RelayReady>(
     'relay/main.ts',
@@ -111,7 +114,8 @@ export function spawnRelay(extraArgs: string[] = []): Promise<SpawnedProcess<Rel
       join(dir, 'relay.key'),
       ...extraArgs
     ],
-    'relay:ready'
+    'relay:ready',
+    { env }
   );
 }
 
