@@ -54,6 +54,8 @@ const log = createLogger('shard:oracle:mesh');
 
 /** How long a peer that broke the protocol stays banned. */
 export const BAN_MS = 10 * 60_000;
+/** More handshakes than this from one peer within a minute is a flood: the peer is dropped. */
+export const MAX_HANDSHAKES_PER_MINUTE = 6;
 /** A handshake must complete within this time. */
 export const HANDSHAKE_TIMEOUT_MS = 5_000;
 export const SOFTWARE = { name: 'shard-oracle', version: '0.1.0' } as const;
@@ -170,6 +172,7 @@ export async function createOracleMesh(options: OracleMeshOptions): Promise<Orac
   const scouts = new Map<string, ScoutRecord>();
   const failures = new Map<string, number>();
   const banned = new Map<string, number>();
+  const handshakeTimes = new Map<string, number[]>();
   const connectedAt = new Map<string, number>();
   const scoutListeners = new Set<() => void>();
   const timers: Array<ReturnType<typeof setInterval>> = [];
@@ -230,6 +233,18 @@ export async function createOracleMesh(options: OracleMeshOptions): Promise<Orac
           hello: await oracleHello()
         });
         return;
+      }
+      // Flood guard: an honest scout handshakes once per connection (a few times per minute at
+      // most, across reconnects).
+      const now = Date.now();
+      const recent = (handshakeTimes.get(remote) ?? []).filter((t) => now - t < 60_000);
+      recent.push(now);
+      handshakeTimes.set(remote, recent);
+      if (recent.length > MAX_HANDSHAKES_PER_MINUTE) {
+        throw new MeshProtocolError(
+          'too-many-streams',
+          `${recent.length} handshakes within a minute`
+        );
       }
       const buf = await lp.read({ signal });
       const hello = decode(SignedHelloSchema, buf.subarray(), MAX_HANDSHAKE_BYTES);
@@ -309,6 +324,10 @@ export async function createOracleMesh(options: OracleMeshOptions): Promise<Orac
 
   const announce = async () => {
     if (!isStarted) return;
+    const now = Date.now();
+    for (const [id, times] of handshakeTimes)
+      if (times.every((t) => now - t > 60_000)) handshakeTimes.delete(id);
+    for (const [id, until] of banned) if (until < now) banned.delete(id);
     const message: WorkAnnouncement = {
       type: 'oracle-announce',
       peerId: node.peerId.toString(),

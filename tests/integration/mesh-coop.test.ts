@@ -197,6 +197,34 @@ describe('cooperative generation: relay + oracle + Node scouts', () => {
     expect(mesh.scoutDraftSource({ peerIds: [node.peerId.toString()] })).toBeNull();
   });
 
+  it('a peer flooding the oracle with handshake streams is dropped; other scouts keep serving', async () => {
+    const { peer, node } = await inProcessScout({
+      name: 'flooder',
+      tokenizerFingerprint: engine.tokenizerFingerprint,
+      async draft() {
+        return [];
+      },
+      async dispose() {}
+    });
+    const oracleAddr = multiaddr(mesh.multiaddrs().find((a) => !a.includes('p2p-circuit'))!);
+    const outcomes: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      // A fresh join each time: the scout peer forgets a failed status and handshakes again.
+      const status = await peer.join(oracleAddr);
+      outcomes.push(status.status);
+      await node.hangUp(mesh.node.peerId).catch(() => undefined);
+    }
+    expect(outcomes.slice(0, 6).every((o) => o === 'welcome')).toBe(true);
+    expect(outcomes.slice(7)).not.toContain('welcome');
+    expect(mesh.peers().some((p) => p.peer_id === node.peerId.toString())).toBe(false);
+    expect(mesh.scoutDraftSource({ peerIds: [node.peerId.toString()] })).toBeNull();
+    const { text, stats } = await generate(
+      mesh.scoutDraftSource({ peerIds: [scouts[0].ready.peerId], isGoverned: false })
+    );
+    expect(text).toBe(baseline);
+    expect(stats.accepted).toBeGreaterThan(0);
+  });
+
   it('a scout sending a malformed frame is dropped; the session, other scouts and the relay are unaffected', async () => {
     // Handshakes honestly, then answers every verify stream with a frame that breaks the schema.
     const { peer, node } = await inProcessScout({
