@@ -5,13 +5,13 @@
 import { resolve } from 'node:path';
 import { modelsDir } from '../../src/lib/server/data-dir.js';
 import {
-  BENCH_F32_PAIR,
-  BENCH_PAIR,
+  benchPair,
   DEFAULT_PAIR,
   ensureModelPair,
   estimateAcceptance,
   type PairConfig
 } from './index.js';
+import type { TensorTypeName } from './gguf-writer.js';
 
 const HELP = `Usage: npm run models -- [options]
 
@@ -20,11 +20,11 @@ into the models dir (.shard/models, or $SHARD_DATA_DIR/models). Does nothing whe
 already there and their hashes match.
 
 Options:
-  --bench          also write the benchmark pair (bench-target.gguf ~150M params F16,
+  --bench          also write the benchmark pair (bench-target.gguf ~141M params BF16,
                    bench-draft.gguf = its first layer); used by npm run bench:verify
   --bench-only     write only the benchmark pair
-  --bench-f32      also write the F32 variant of the benchmark pair (bench-f32-*.gguf;
-                   BENCH_TYPE=F32 npm run bench:verify)
+  --bench-type <t> weight type of the benchmark pair: BF16 (default), F16 or F32
+                   (files bench-f16-*, bench-f32-*; BENCH_TYPE=<t> npm run bench:verify)
   --dir <path>     write into <path> instead of the models dir
   --alpha <x>      residual scale of the target's extra layers (default ${DEFAULT_PAIR.alpha});
                    lower = higher acceptance
@@ -38,7 +38,7 @@ function parseArgs(argv: string[]) {
   const opts = {
     bench: false,
     benchOnly: false,
-    benchF32: false,
+    benchType: 'BF16' as TensorTypeName,
     dir: '',
     alpha: NaN,
     seed: NaN,
@@ -60,9 +60,14 @@ function parseArgs(argv: string[]) {
       case '--bench-only':
         opts.benchOnly = true;
         break;
-      case '--bench-f32':
-        opts.benchF32 = true;
+      case '--bench-type': {
+        const type = next().toUpperCase();
+        if (type !== 'BF16' && type !== 'F16' && type !== 'F32') {
+          throw new Error('--bench-type must be BF16, F16 or F32');
+        }
+        opts.benchType = type;
         break;
+      }
       case '--dir':
         opts.dir = next();
         break;
@@ -131,20 +136,11 @@ async function main(): Promise<void> {
   if (opts.bench || opts.benchOnly) {
     const pair = await ensureModelPair({
       dir,
-      config: { ...BENCH_PAIR, ...custom },
+      config: { ...benchPair(opts.benchType), ...custom },
       force: opts.force,
       onProgress: log
     });
     log(`bench pair: ${pair.targetPath}, ${pair.draftPath}`);
-  }
-  if (opts.benchF32) {
-    const pair = await ensureModelPair({
-      dir,
-      config: { ...BENCH_F32_PAIR, ...custom },
-      force: opts.force,
-      onProgress: log
-    });
-    log(`bench F32 pair: ${pair.targetPath}, ${pair.draftPath}`);
   }
   log(`done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }

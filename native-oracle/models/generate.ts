@@ -14,6 +14,9 @@ import { writeGguf, type GgufTensor, type GgufValue, type TensorTypeName } from 
 import { ReferenceModel, top2, type ReferenceDims } from './reference.js';
 import { CHAT_TEMPLATE, SPACE_MARK, buildVocabulary, type Vocabulary } from './vocab.js';
 
+/** llama_ftype of a file whose matrices are all of one type. */
+const FILE_TYPE = { F32: 0, F16: 1, BF16: 32 } as const;
+
 /** Bumped whenever the output of the generator changes for the same config. */
 export const GENERATOR_VERSION = 4;
 
@@ -72,10 +75,16 @@ export const DEFAULT_PAIR: PairConfig = {
 };
 
 /**
- * The benchmark pair: ~150M-parameter F16 target (11 layers; decoding reads ~300 MB per token),
- * 1-layer draft (~1/8 of the bytes a target step reads). Only `npm run bench:verify` uses it;
- * generated on demand with `npm run models -- --bench`. Greedy acceptance measured with llama.cpp
- * over 4 prompts x 32 tokens: alpha 0.06 → 0.70, 0.04 → 0.88 (the default).
+ * The benchmark pair: ~141M-parameter target (11 layers, 1024 dims; a decode step reads ~280 MB)
+ * and a 1-layer draft (~1/8 of those bytes). Only `npm run bench:verify` (and the mesh bench) use
+ * it; generated on demand with `npm run models -- --bench`. Greedy acceptance measured with
+ * llama.cpp over 4 prompts x 32 tokens: alpha 0.06 → 0.70, 0.04 → 0.88 (the default).
+ *
+ * Weights are BF16: as many bytes as F16 (decoding stays memory-bound), but a BF16 weight becomes
+ * an F32 by a 16-bit shift and CPUs with AVX512-BF16 multiply it natively, while F16 needs a
+ * conversion per use. Measured here (1 thread, median of 15 interleaved trials), a batch of 9
+ * tokens cost 2.0-3.0 single steps with BF16 against 3.5-4.2 with F16. `benchPair('F16')` and
+ * `benchPair('F32')` give the same model in the other types for comparison.
  */
 export const BENCH_PAIR: PairConfig = {
   ...DEFAULT_PAIR,
@@ -88,16 +97,16 @@ export const BENCH_PAIR: PairConfig = {
   targetLayers: 11,
   draftLayers: 1,
   alpha: 0.04,
-  tensorType: 'F16',
+  tensorType: 'BF16',
   measureTokens: 0
 };
 
-/**
- * The same benchmark pair with F32 weights. On CPUs without native F16 arithmetic every F16
- * weight is converted per use, so batched evaluation is compute-bound sooner; F32 keeps decoding
- * memory-bound, which is the regime batched verification is meant for. Prefix `bench-f32-`.
- */
-export const BENCH_F32_PAIR: PairConfig = { ...BENCH_PAIR, name: 'bench-f32', tensorType: 'F32' };
+/** The benchmark pair in another weight type; files are prefixed `bench-<type>-` (BF16: `bench-`). */
+export function benchPair(type: TensorTypeName): PairConfig {
+  return type === BENCH_PAIR.tensorType
+    ? BENCH_PAIR
+    : { ...BENCH_PAIR, name: `bench-${type.toLowerCase()}`, tensorType: type };
+}
 
 /** Prompts whose greedy continuations define the manifest's expected acceptance. */
 export const MEASUREMENT_PROMPTS: readonly string[] = [
@@ -286,7 +295,7 @@ function metadataFor(
   return [
     ['general.architecture', { type: 'string', value: 'llama' }],
     ['general.name', { type: 'string', value: `shard-${config.name}-${role}` }],
-    ['general.file_type', { type: 'uint32', value: config.tensorType === 'F16' ? 1 : 0 }],
+    ['general.file_type', { type: 'uint32', value: FILE_TYPE[config.tensorType] }],
     ['llama.vocab_size', { type: 'uint32', value: vocab.tokens.length }],
     ['llama.context_length', { type: 'uint32', value: config.contextLength }],
     ['llama.embedding_length', { type: 'uint32', value: config.nEmbd }],

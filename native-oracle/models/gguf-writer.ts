@@ -30,7 +30,7 @@ const ValueType = {
 } as const;
 
 /** ggml tensor types this writer supports (ggml_type). */
-export const TensorType = { F32: 0, F16: 1 } as const;
+export const TensorType = { F32: 0, F16: 1, BF16: 30 } as const;
 export type TensorTypeName = keyof typeof TensorType;
 
 export type GgufScalar =
@@ -171,6 +171,14 @@ export function float32ToFloat16Bits(value: number): number {
   return sign | half;
 }
 
+/** IEEE 754 binary32 → bfloat16 bits (the upper half), round to nearest even; NaN stays NaN. */
+export function float32ToBfloat16Bits(value: number): number {
+  f32Scratch[0] = value;
+  const x = u32Scratch[0];
+  if ((x & 0x7fffffff) > 0x7f800000) return ((x >>> 16) | 0x40) & 0xffff;
+  return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
 /** binary16 bits → number (used by readers/tests of F16 files). */
 export function float16BitsToFloat32(h: number): number {
   const sign = h & 0x8000 ? -1 : 1;
@@ -199,7 +207,8 @@ function encodeTensor(t: GgufTensor, values: Float32Array): Buffer {
   }
   if (t.type === 'F32') return Buffer.from(values.buffer, values.byteOffset, values.byteLength);
   const out = Buffer.alloc(n * 2);
-  for (let i = 0; i < n; i++) out.writeUInt16LE(float32ToFloat16Bits(values[i]), i * 2);
+  const convert = t.type === 'BF16' ? float32ToBfloat16Bits : float32ToFloat16Bits;
+  for (let i = 0; i < n; i++) out.writeUInt16LE(convert(values[i]), i * 2);
   return out;
 }
 

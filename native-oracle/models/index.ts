@@ -20,7 +20,7 @@ import {
 } from './generate.js';
 
 export {
-  BENCH_F32_PAIR,
+  benchPair,
   BENCH_PAIR,
   DEFAULT_PAIR,
   MEASUREMENT_PROMPTS,

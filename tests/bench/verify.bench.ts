@@ -11,11 +11,11 @@
  *
  * Env: BENCH_THREADS (default 1: on a shared 2-core machine two spinning llama.cpp threads
  * collapse when another process takes a core), BENCH_TOKENS per prompt (default 64), BENCH_TRIALS (default 9),
- * BENCH_REPS passes over the prompts (default 2), BENCH_TYPE F16 (default) or F32 (the F32 pair).
+ * BENCH_REPS passes over the prompts (default 2), BENCH_TYPE weights BF16 (default), F16 or F32.
  */
 import { getLlama, LlamaLogLevel, type Token } from 'node-llama-cpp';
 import { modelsDir } from '../../src/lib/server/data-dir.js';
-import { BENCH_F32_PAIR, BENCH_PAIR, ensureModelPair } from '../../native-oracle/models/index.js';
+import { benchPair, ensureModelPair } from '../../native-oracle/models/index.js';
 import {
   createDraftModelSource,
   createPromptLookupSource,
@@ -29,7 +29,11 @@ const THREADS = Number(process.env.BENCH_THREADS ?? 1);
 const TOKENS = Number(process.env.BENCH_TOKENS ?? 64);
 const TRIALS = Number(process.env.BENCH_TRIALS ?? 9);
 const REPS = Number(process.env.BENCH_REPS ?? 2);
-const PAIR = process.env.BENCH_TYPE?.toUpperCase() === 'F32' ? BENCH_F32_PAIR : BENCH_PAIR;
+const BENCH_TYPE = (process.env.BENCH_TYPE ?? 'BF16').toUpperCase();
+if (BENCH_TYPE !== 'BF16' && BENCH_TYPE !== 'F16' && BENCH_TYPE !== 'F32') {
+  throw new Error('BENCH_TYPE must be BF16, F16 or F32');
+}
+const PAIR = benchPair(BENCH_TYPE);
 const KS = [1, 2, 4, 8, 16];
 const PROMPTS = [
   'the quick brown fox began to run across the field',
