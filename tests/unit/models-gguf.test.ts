@@ -10,6 +10,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   float16BitsToFloat32,
+  float32ToBfloat16Bits,
   float32ToFloat16Bits,
   writeGguf
 } from '../../native-oracle/models/gguf-writer.js';
@@ -141,6 +142,33 @@ describe('gguf writer', () => {
     );
     expect(float32ToFloat16Bits(1e6)).toBe(0x7c00);
     expect(float32ToFloat16Bits(-0)).toBe(0x8000);
+  });
+});
+
+describe('bfloat16', () => {
+  it('keeps the upper half of a float32, rounded to nearest even (relative error <= 2^-8)', () => {
+    const back = (bits: number) => {
+      const b = Buffer.alloc(4);
+      b.writeUInt32LE((bits << 16) >>> 0);
+      return b.readFloatLE(0);
+    };
+    fc.assert(
+      fc.property(
+        fc.float({
+          min: Math.fround(-1e30),
+          max: Math.fround(1e30),
+          noNaN: true,
+          noDefaultInfinity: true
+        }),
+        (x) => {
+          const y = back(float32ToBfloat16Bits(x));
+          expect(Math.abs(y - x)).toBeLessThanOrEqual(Math.abs(x) * 2 ** -8 + 1e-38);
+        }
+      )
+    );
+    expect(float32ToBfloat16Bits(1)).toBe(0x3f80);
+    expect(float32ToBfloat16Bits(-2)).toBe(0xc000);
+    expect(Number.isNaN(back(float32ToBfloat16Bits(NaN)))).toBe(true);
   });
 });
 
