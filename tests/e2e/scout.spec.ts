@@ -7,6 +7,7 @@
 import { expect, test, type Page } from '@playwright/test';
 import { mkdirSync } from 'node:fs';
 import OpenAI from 'openai';
+import { startScouting } from './helpers/scout-page.js';
 import { startMeshStack, type MeshStack } from './helpers/stack.js';
 
 const ARTIFACTS = 'tests/artifacts';
@@ -25,24 +26,6 @@ test.afterAll(async () => {
 /** Numeric value of a stat tile. */
 async function stat(page: Page, testid: string): Promise<number> {
   return Number((await page.getByTestId(testid).textContent())?.trim());
-}
-
-/** Opens /scout and starts scouting, passing the double-dip decision the way a user would. */
-async function startScouting(page: Page): Promise<void> {
-  await page.goto(`${stack.url}/scout`);
-  await expect(page.getByTestId('scout-role')).toHaveText(/This tab is the scout/);
-  const decision = page.getByTestId('double-dip');
-  await expect(decision).toBeVisible();
-  const toggle = page.getByTestId('scout-toggle');
-  if ((await decision.textContent())?.includes('Oracle on this device')) {
-    // The oracle runs on this machine: drafting is held back until the user overrides it.
-    await expect(toggle).toBeDisabled();
-    await decision.getByRole('checkbox').check();
-  }
-  await expect(toggle).toBeEnabled();
-  await toggle.click();
-  await expect(page.getByTestId('scout-phase')).toHaveText('Scouting', { timeout: 120_000 });
-  await expect(page.getByTestId('conn-oracles')).toContainText('1 accepted', { timeout: 60_000 });
 }
 
 async function chat(maxTokens: number, speculation: 'on' | 'off') {
@@ -69,7 +52,7 @@ async function chat(maxTokens: number, speculation: 'on' | 'off') {
 test('a /scout tab drafts with wllama for the oracle and a completion uses its drafts', async ({
   page
 }) => {
-  await startScouting(page);
+  await startScouting(page, stack.url);
   await expect(page.getByTestId('engine-in-use')).toContainText('wllama · draft.gguf');
   await expect(page.getByTestId('benchmark')).toContainText('tok/s');
   await stack.mesh.waitForScouts(1, AbortSignal.timeout(30_000));
@@ -117,7 +100,7 @@ test('one scout per browser: a second tab follows, takes over when the first clo
   context
 }) => {
   const first = await context.newPage();
-  await startScouting(first);
+  await startScouting(first, stack.url);
   const scoutId = (await first.getByTestId('scout-id').textContent())?.trim();
 
   const second = await context.newPage();
@@ -147,4 +130,27 @@ test('one scout per browser: a second tab follows, takes over when the first clo
   await third.getByTestId('scout-toggle').click();
   await expect(second.getByTestId('scout-phase')).toHaveText('Not scouting');
   await expect(third.getByTestId('scout-phase')).toHaveText('Not scouting');
+});
+
+test('the engine choice can be overridden: prompt lookup drafts with no model', async ({
+  page
+}) => {
+  await page.goto(`${stack.url}/scout`);
+  await expect(page.getByTestId('scout-role')).toHaveText(/This tab is the scout/);
+  await page.getByTestId('engine-select').selectOption('prompt-lookup');
+  await startScouting(page, stack.url);
+  await expect(page.getByTestId('engine-in-use')).toContainText('prompt-lookup');
+  await expect(page.getByTestId('engine-in-use')).toContainText('your choice');
+  await stack.mesh.waitForScouts(1, AbortSignal.timeout(30_000));
+
+  // Prompt lookup often has nothing to offer; without the governor each such round waits for
+  // the scout, so this completion is kept short.
+  const plain = await chat(16, 'off');
+  const drafted = await chat(16, 'on');
+  expect(drafted.text).toBe(plain.text);
+  expect(drafted.draftSource).toMatch(/^scout:/);
+  expect(drafted.drafted).toBeGreaterThan(0);
+  await expect.poll(() => stat(page, 'stat-drafted'), { timeout: 15_000 }).toBeGreaterThan(0);
+  await page.getByTestId('scout-toggle').click();
+  await expect(page.getByTestId('scout-phase')).toHaveText('Not scouting');
 });

@@ -27,9 +27,14 @@ export interface MeshStack {
   close(): Promise<void>;
 }
 
-/** Starts relay, engine, mesh and server; `close()` stops them in reverse order. */
-export async function startMeshStack(): Promise<MeshStack> {
-  const models = await ensureTestModels();
+/**
+ * Starts relay, engine, mesh and server; `close()` stops them in reverse order. `models`
+ * overrides the generated pair (the draft is served as /models/draft.gguf from its folder).
+ */
+export async function startMeshStack(
+  options: { models?: { targetPath: string; draftPath: string } } = {}
+): Promise<MeshStack> {
+  const models = options.models ?? (await ensureTestModels());
   const relay = await spawnRelay();
   const relayWsAddr = relay.ready.multiaddrs.find((a) => a.includes('/ws/'));
   if (!relayWsAddr)

@@ -51,6 +51,8 @@ export interface GgufVocab {
   model: string;
   /** Raw piece bytes per token id (not always valid UTF-8 on their own). */
   pieces: Uint8Array[];
+  /** Byte offset of each piece in the file (diagnostics and test fixtures). */
+  pieceOffsets: number[];
   types: Int32Array;
   bosId: number | null;
   eosId: number | null;
@@ -188,6 +190,7 @@ export function readGgufVocab(bytes: Uint8Array): GgufVocab {
 
   let model: string | null = null;
   let pieces: Uint8Array[] | null = null;
+  let pieceOffsets: number[] = [];
   let types: Int32Array | null = null;
   let bosId: number | null = null;
   let eosId: number | null = null;
@@ -206,8 +209,13 @@ export function readGgufVocab(bytes: Uint8Array): GgufVocab {
       const count = r.u64();
       if (key === 'tokenizer.ggml.tokens' && itemType === GgufType.string) {
         pieces = new Array<Uint8Array>(count);
-        // Copy: the caller's buffer may be a transient download chunk.
-        for (let j = 0; j < count; j++) pieces[j] = r.string().slice();
+        pieceOffsets = new Array<number>(count);
+        for (let j = 0; j < count; j++) {
+          const length = r.u64();
+          pieceOffsets[j] = r.offset;
+          // Copy: the caller's buffer may be a transient download chunk.
+          pieces[j] = r.bytesOf(length).slice();
+        }
       } else if (key === 'tokenizer.ggml.token_type' && itemType === GgufType.int32) {
         types = new Int32Array(count);
         for (let j = 0; j < count; j++) types[j] = r.scalar(GgufType.int32) as number;
@@ -235,6 +243,7 @@ export function readGgufVocab(bytes: Uint8Array): GgufVocab {
   return {
     model,
     pieces,
+    pieceOffsets,
     types: tokenTypes,
     bosId,
     eosId,

@@ -273,12 +273,16 @@ export function createScoutService() {
             detail: `${wllama.threads ?? 1} thread${wllama.threads === 1 ? '' : 's'}${wllama.isMultithread ? ' (multi-threaded)' : ''}`
           });
         } catch (err) {
+          // wllama's UTF-8 bug fails one draft, not the engine: keep it, say what happened.
+          const isUtf8Bug = (err as Error).name === 'WllamaUtf8Error';
           candidates.push({
             kind: 'wllama',
-            isAvailable: false,
-            tokensPerSecond: null,
-            reason: `benchmark failed: ${(err as Error).message}`,
-            detail: null
+            isAvailable: isUtf8Bug,
+            tokensPerSecond: isUtf8Bug ? (wllama.tokensPerSecond?.() ?? null) : null,
+            reason: isUtf8Bug ? null : `benchmark failed: ${(err as Error).message}`,
+            detail: isUtf8Bug
+              ? 'the benchmark draft hit wllama’s UTF-8 bug; drafts that do are skipped'
+              : null
           });
         }
       }
@@ -370,7 +374,7 @@ export function createScoutService() {
       return {
         engine: picked,
         choice: why,
-        modelId: engine.models?.[0] ?? engine.name,
+        modelId: picked === 'prompt-lookup' ? 'no model' : (engine.models?.[0] ?? engine.name),
         tokenizerFingerprint: engine.tokenizerFingerprint,
         candidates,
         webGpu,

@@ -95,6 +95,9 @@ export async function createWllamaEngine(options: WllamaEngineOptions): Promise<
     isMultithread: wllama.isMultithread(),
     async draft(context, k, signal) {
       signal?.throwIfAborted();
+      // Nothing to continue yet (a draft request can overtake the first context frame); a draft
+      // from BOS alone would only be rejected.
+      if (context.length === 0) return [];
       const prompt = detokenize(vocab, context);
       let response;
       try {
