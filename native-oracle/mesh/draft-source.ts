@@ -104,6 +104,7 @@ export function createRemoteDraftSource(
   let lastFromFallback = false;
   let pendingResult: { position: number; drafted: number; accepted: number } | null = null;
   let roundsSinceProbe = 0;
+  let watchedSignal: AbortSignal | null = null;
 
   const end = (reason = 'session ended') => {
     if (isEnded) return;
@@ -163,6 +164,12 @@ export function createRemoteDraftSource(
       if (isEnded) return options.fallback ? options.fallback.draft(req) : null;
       armIdle();
       const { context, signal } = req;
+      // Engines pass one signal per generation and abort it when the generation ends: that is
+      // the moment to release the scouts (the idle timer is the fallback for other callers).
+      if (signal !== watchedSignal) {
+        watchedSignal = signal;
+        signal.addEventListener('abort', () => end('generation ended'), { once: true });
+      }
       const k = Math.max(1, Math.min(req.k, options.k));
       const now = performance.now();
       // 1. Learn the cost of the previous round: plain decode step or verify pass.

@@ -1,0 +1,98 @@
+/**
+ * The mesh behind the OpenAI-compatible endpoint: the oracle HTTP server with `meshPlugin`, a
+ * relay process and a Node scout process; the official `openai` client streams a completion
+ * that must equal the oracle-alone output, and /v1/system/peers and /topology show the mesh.
+ */
+import '../../src/lib/server/node-compat.js';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTargetEngine, type TargetEngine } from '../../native-oracle/engine/index.js';
+import { createOracleMesh, type OracleMesh } from '../../native-oracle/mesh/index.js';
+import { meshPlugin } from '../../native-oracle/mesh/plugin.js';
+import { createOracleServer, type OracleServer } from '../../native-oracle/server.js';
+import { ensureTestModels } from '../helpers/models.js';
+import { spawnRelay, spawnTsx, type RelayReady, type SpawnedProcess } from './mesh-harness.js';
+
+const MESSAGES = [
+  { role: 'user' as const, content: 'Tell me about the river and the quick brown fox.' }
+];
+
+describe('mesh through the OpenAI-compatible HTTP API', () => {
+  let relay: SpawnedProcess<RelayReady>;
+  let scout: SpawnedProcess<{ peerId: string }>;
+  let engine: TargetEngine;
+  let mesh: OracleMesh;
+  let server: OracleServer;
+  let client: OpenAI;
+
+  beforeAll(async () => {
+    const models = await ensureTestModels();
+    engine = await createTargetEngine({ modelPath: models.targetPath, threads: 1 });
+    relay = await spawnRelay();
+    const relayAddr = relay.ready.multiaddrs.find((a) => !a.includes('/ws/'))!;
+    mesh = await createOracleMesh({ engine, relays: [relayAddr], announceSeconds: 1 });
+    server = createOracleServer({
+      engine,
+      host: '127.0.0.1',
+      port: 0,
+      plugins: [meshPlugin(mesh)],
+      rateLimitPerMinute: 0
+    });
+    await server.start();
+    scout = await spawnTsx(
+      'workers/scout/node-scout.ts',
+      ['--relay', relayAddr, '--model', models.draftPath, '--threads', '1'],
+      'scout:ready'
+    );
+    await mesh.waitForScouts(1, AbortSignal.timeout(60_000));
+    client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+  });
+
+  afterAll(async () => {
+    await scout?.stop('SIGKILL');
+    await server?.stop();
+    await relay?.stop();
+    await engine?.dispose();
+  });
+
+  it('a streamed completion drafted by a scout equals the plain one, and the stats say so', async () => {
+    const plain = await client.chat.completions.create(
+      { model: engine.modelId, messages: MESSAGES, max_tokens: 40 },
+      { headers: { 'x-shard-speculation': 'off' } }
+    );
+    const baseline = plain.choices[0].message.content;
+    expect(baseline?.length).toBeGreaterThan(0);
+
+    const stream = await client.chat.completions.create(
+      { model: engine.modelId, messages: MESSAGES, max_tokens: 40, stream: true },
+      { headers: { 'x-shard-speculation': 'on' } }
+    );
+    let streamed = '';
+    for await (const chunk of stream) streamed += chunk.choices[0]?.delta?.content ?? '';
+    expect(streamed).toBe(baseline);
+
+    const { data, response } = await client.chat.completions
+      .create(
+        { model: engine.modelId, messages: MESSAGES, max_tokens: 40 },
+        { headers: { 'x-shard-speculation': 'on' } }
+      )
+      .withResponse();
+    expect(data.choices[0].message.content).toBe(baseline);
+    expect(response.headers.get('x-shard-draft-source')).toMatch(/^scout:/);
+    expect(Number(response.headers.get('x-shard-accepted'))).toBeGreaterThan(0);
+  });
+
+  it('/v1/system/peers and /v1/system/topology show the mesh', async () => {
+    const peers = (await (await fetch(`${server.url}/v1/system/peers`)).json()) as {
+      peers: Array<{ peer_id: string; verified: boolean; role: string }>;
+    };
+    const seen = peers.peers.find((p) => p.peer_id === scout.ready.peerId);
+    expect(seen).toMatchObject({ verified: true, role: 'scout' });
+    const topology = (await (await fetch(`${server.url}/v1/system/topology`)).json()) as {
+      shard_peer_id: string;
+      listen_addrs: string[];
+    };
+    expect(topology.shard_peer_id).toBe(mesh.peerId);
+    expect(topology.listen_addrs.every((a) => a.endsWith(`/p2p/${mesh.peerId}`))).toBe(true);
+  });
+});
