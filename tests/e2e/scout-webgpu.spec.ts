@@ -33,12 +33,13 @@ test.afterAll(async () => {
 test('web-llm is probed first and the scout falls back to wllama with the reason shown', async ({
   page
 }) => {
+  await startScouting(page, stack.url);
+  // The launch flag gives this page a (SwiftShader) adapter.
   const hasAdapter = await page.evaluate(async () => {
     const gpu = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
     return (await gpu?.requestAdapter()) != null;
   });
   expect(hasAdapter).toBe(true);
-  await startScouting(page, stack.url);
   const webLlmRow = page.getByTestId('benchmark').getByRole('row').filter({ hasText: 'web-llm' });
   await expect(webLlmRow).toContainText('WebGPU works here');
   await expect(webLlmRow).toContainText('no shader-f16');
