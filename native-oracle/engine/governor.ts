@@ -27,8 +27,13 @@ export interface GovernorOptions {
   acceptanceDecay?: number;
   /** With drafting off, one probe round after this many plain tokens. Default 32. */
   probeEveryTokens?: number;
-  /** How many recent timing samples the linear fits use. Default 48. */
+  /** Recent timing samples kept per draft length for the fits. Default 16. */
   timingWindow?: number;
+  /**
+   * While drafting pays, every this many rounds one round uses another k (or a plain step) so
+   * the cost fits keep samples across draft lengths. Default 8; 0 disables exploration.
+   */
+  exploreEveryRounds?: number;
 }
 
 export interface GovernorRound {
@@ -101,6 +106,9 @@ export class SpeculationGovernor {
   private readonly decay: number;
   private readonly probeEvery: number;
   private readonly window: number;
+  private readonly exploreEvery: number;
+  private roundsSinceExplore = 0;
+  private explorations = 0;
   private successes = 0;
   private failures = 0;
   private readonly verifySamples: Sample[] = [];
@@ -116,7 +124,8 @@ export class SpeculationGovernor {
     this.priorWeight = options.priorWeight ?? 2;
     this.decay = options.acceptanceDecay ?? 0.97;
     this.probeEvery = options.probeEveryTokens ?? 32;
-    this.window = options.timingWindow ?? 48;
+    this.window = options.timingWindow ?? 16;
+    this.exploreEvery = options.exploreEveryRounds ?? 8;
   }
 
   /** Current per-token acceptance estimate (decayed MLE of a truncated geometric, with a prior). */
@@ -187,6 +196,15 @@ export class SpeculationGovernor {
       });
     }
     if (best >= this.minSpeedup) {
+      const explore = this.exploration(bestK, maxK);
+      if (explore !== null) {
+        return {
+          k: explore,
+          predictedSpeedup: best,
+          reason: `exploring k=${explore} to refresh the cost fits (best k=${bestK})`,
+          isProbe: true
+        };
+      }
       return this.remember({
         k: bestK,
         predictedSpeedup: best,
@@ -208,6 +226,23 @@ export class SpeculationGovernor {
       reason: `drafting off: predicted speedup ${best.toFixed(2)} < ${this.minSpeedup} at best k=${bestK} (${details})`,
       isProbe: false
     });
+  }
+
+  /** Every `exploreEvery` rounds, a k other than the best: a plain step first, then others. */
+  private exploration(bestK: number, maxK: number): number | null {
+    if (this.exploreEvery <= 0 || ++this.roundsSinceExplore < this.exploreEvery) return null;
+    this.roundsSinceExplore = 0;
+    const plainSamples = this.verifySamples.filter((x) => x.k === 0).length;
+    const candidates = [
+      plainSamples < 3 ? 0 : -1,
+      maxK,
+      bestK + 1,
+      bestK - 1,
+      Math.ceil(bestK / 2)
+    ];
+    const valid = [...new Set(candidates)].filter((k) => k >= 0 && k <= maxK && k !== bestK);
+    if (valid.length === 0) return null;
+    return valid[this.explorations++ % valid.length];
   }
 
   private describe(k: number): string {
@@ -253,7 +288,14 @@ export class SpeculationGovernor {
   private push(list: Sample[], sample: Sample): void {
     if (!Number.isFinite(sample.ms) || sample.ms < 0) return;
     list.push(sample);
-    if (list.length > this.window) list.shift();
+    // Keep the newest `window` samples of each draft length.
+    let sameK = 0;
+    for (const x of list) if (x.k === sample.k) sameK++;
+    if (sameK > this.window)
+      list.splice(
+        list.findIndex((x) => x.k === sample.k),
+        1
+      );
   }
 
   /** The decision to report in GenerationStats. */

@@ -175,6 +175,30 @@ describe('speculation governor', () => {
     expect(round.predictedSpeedup).toBeGreaterThan(1.5);
   });
 
+  it('while drafting pays, explores other draft lengths (a plain step first) every few rounds', () => {
+    const g = createSpeculationGovernor({ exploreEveryRounds: 4 });
+    const verify = (k: number) => 20 + 3 * k;
+    for (let k = 1; k <= 8; k++) {
+      g.recordDraft(k, 1 + k);
+      g.recordVerify(k, verify(k), k);
+    }
+    const chosen: number[] = [];
+    for (let i = 0; i < 16; i++) {
+      const r = g.decide({ maxK: 8, mode: 'auto' });
+      chosen.push(r.k);
+      if (r.k === 0) g.recordPlainStep(20);
+      else {
+        g.recordDraft(r.k, 1 + r.k);
+        g.recordVerify(r.k, verify(r.k), r.k);
+      }
+    }
+    const best = g.decide({ maxK: 8, mode: 'auto' }).k;
+    expect(chosen[3]).toBe(0); // first exploration: measure a plain step
+    expect(new Set(chosen).size).toBeGreaterThanOrEqual(3);
+    expect(chosen.filter((k) => k === best).length).toBeGreaterThanOrEqual(10);
+    expect(g.decision().isSpeculating).toBe(true);
+  });
+
   it('never proposes more than maxK drafts, and 0 when there is no room', () => {
     const g = createSpeculationGovernor();
     feed(g, {
