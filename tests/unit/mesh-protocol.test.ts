@@ -17,8 +17,10 @@ import {
   ScoutFrameSchema,
   signHello,
   VerifyContextSchema,
+  tokenizerFingerprint,
   type HelloPayload
 } from '../../src/lib/protocol/mesh.js';
+import { tokenizerFingerprint as engineFingerprint } from '../../native-oracle/engine/target-engine.js';
 
 const bytes = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
 
@@ -169,6 +171,23 @@ describe('signed hello', () => {
     );
     const reply = { type: 'refused', reason: 'tokenizer-mismatch', message: 'no', hello };
     expect(decode(HandshakeReplySchema, encode(reply))).toEqual(reply);
+  });
+});
+
+describe('tokenizer fingerprint', () => {
+  it('equals the target engine fingerprint for the same vocabulary, and changes with any token or type', () => {
+    const tokens = ['<unk>', '<s>', '</s>', '▁the', 'é', '\u0000x', '"quoted"'];
+    const types = [2, 3, 3, 1, 1, 6, 1];
+    expect(tokenizerFingerprint(tokens, types)).toBe(
+      engineFingerprint(tokens, Int32Array.from(types))
+    );
+    expect(tokenizerFingerprint(tokens, types)).toMatch(/^[0-9a-f]{64}$/);
+    expect(tokenizerFingerprint([...tokens.slice(0, 6), 'x'], types)).not.toBe(
+      tokenizerFingerprint(tokens, types)
+    );
+    expect(tokenizerFingerprint(tokens, [...types.slice(0, 6), 2])).not.toBe(
+      tokenizerFingerprint(tokens, types)
+    );
   });
 });
 

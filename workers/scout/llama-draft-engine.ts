@@ -13,7 +13,7 @@ import {
   type LlamaContextSequence,
   type LlamaModel
 } from 'node-llama-cpp';
-import { tokenizerFingerprint } from '../../native-oracle/engine/target-engine.js';
+import { tokenizerFingerprint } from '../../src/lib/protocol/mesh.js';
 import type { DraftEngine } from './core.js';
 
 export interface LlamaDraftEngineOptions {

@@ -23,6 +23,7 @@
  * `epoch`). Draft tokens carry absolute positions, so the oracle checks every draft against its
  * own committed tokens; nothing a scout sends can change what the oracle commits.
  */
+import { sha256 } from '@noble/hashes/sha2.js';
 import { z } from 'zod';
 
 /** Version of the mesh protocol family; a breaking change bumps it and the protocol ids. */
@@ -233,6 +234,16 @@ export function checkScoutHello(
     };
   }
   return null;
+}
+
+/**
+ * The tokenizer fingerprint every mesh peer compares: sha256 (hex) of the JSON
+ * `{"tokens":[...],"types":[...]}` built from the GGUF metadata `tokenizer.ggml.tokens` (strings)
+ * and `tokenizer.ggml.token_type`. The same value the target engine reports, computable in a
+ * browser from the draft model's GGUF header.
+ */
+export function tokenizerFingerprint(tokens: readonly string[], types: ArrayLike<number>): string {
+  return toHex(sha256(textEncoder.encode(JSON.stringify({ tokens, types: Array.from(types) }))));
 }
 
 // ---------------------------------------------------------------------------------------------
