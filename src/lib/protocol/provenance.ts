@@ -53,16 +53,24 @@ export function buildProvenance(
   executionId?: string
 ): ProvenanceGraph {
   const sorted = sortReceipts(receipts);
-  const ids = new Set(sorted.map((r) => r.receipt_id));
-  const children = new Map<string, ReceiptLike[]>();
+  const byId = new Map<string, ReceiptLike>();
+  for (const r of sorted) byId.set(r.receipt_id, r);
+  // Children are only needed around fallbacks; build that index only when there are any.
+  const fallbackParents = new Set<string>();
   for (const r of sorted) {
-    if (!r.parent_receipt_id) continue;
-    const list = children.get(r.parent_receipt_id) ?? [];
-    list.push(r);
-    children.set(r.parent_receipt_id, list);
+    if (r.event_kind === 'fallback_applied' && r.parent_receipt_id)
+      fallbackParents.add(r.parent_receipt_id);
   }
-  const hasFallbackChild = (id: string) =>
-    (children.get(id) ?? []).some((c) => c.event_kind === 'fallback_applied');
+  const children = new Map<string, ReceiptLike[]>();
+  if (fallbackParents.size > 0) {
+    for (const r of sorted) {
+      if (!r.parent_receipt_id) continue;
+      const list = children.get(r.parent_receipt_id);
+      if (list) list.push(r);
+      else children.set(r.parent_receipt_id, [r]);
+    }
+  }
+  const hasFallbackChild = (id: string) => fallbackParents.has(id);
   const branchOf = (r: ReceiptLike): ProvenanceNode['branch'] => {
     if (r.event_kind === 'orphaned') return 'orphaned';
     if (r.event_kind === 'fallback_applied') return 'fallback';
@@ -93,13 +101,12 @@ export function buildProvenance(
     model_metadata: r.model_metadata ?? undefined,
     branch: branchOf(r)
   }));
-  const byId = new Map(sorted.map((r) => [r.receipt_id, r]));
   const edges: ProvenanceEdge[] = [];
   const missing = new Set<string>();
   for (const r of sorted) {
     if (!r.parent_receipt_id) continue;
-    if (!ids.has(r.parent_receipt_id)) missing.add(r.parent_receipt_id);
     const parent = byId.get(r.parent_receipt_id);
+    if (!parent) missing.add(r.parent_receipt_id);
     edges.push({
       from_receipt_id: r.parent_receipt_id,
       to_receipt_id: r.receipt_id,
@@ -107,12 +114,12 @@ export function buildProvenance(
     });
   }
   const root =
-    sorted.find((r) => !r.parent_receipt_id || !ids.has(r.parent_receipt_id)) ?? sorted[0];
+    sorted.find((r) => !r.parent_receipt_id || !byId.has(r.parent_receipt_id)) ?? sorted[0];
   const fallbackPaths: string[][] = [];
   for (const r of sorted) {
     if (r.event_kind !== 'fallback_applied') continue;
     const path =
-      r.parent_receipt_id && ids.has(r.parent_receipt_id)
+      r.parent_receipt_id && byId.has(r.parent_receipt_id)
         ? [r.parent_receipt_id, r.receipt_id]
         : [r.receipt_id];
     // Follow the recovery inside the same step until it completes, fails or branches.
