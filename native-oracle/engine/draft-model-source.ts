@@ -79,11 +79,15 @@ export async function createDraftModelSource(
   const free: LlamaContextSequence[] = Array.from({ length: sequenceCount }, () =>
     context.getSequence()
   );
-  const waiters: Array<(s: LlamaContextSequence) => void> = [];
+  const waiters: Array<{ resolve: (s: LlamaContextSequence) => void; reject: (e: Error) => void }> =
+    [];
   const rng: Rng = createSeededRng(options.seed ?? 1);
   let isDisposed = false;
 
-  const acquire = async (context: readonly number[]): Promise<LlamaContextSequence> => {
+  const acquire = async (
+    context: readonly number[],
+    signal: AbortSignal
+  ): Promise<LlamaContextSequence> => {
     if (free.length > 0) {
       // Prefer the sequence whose cached tokens share the longest prefix with this context.
       let bestIndex = 0;
@@ -97,11 +101,27 @@ export async function createDraftModelSource(
       });
       return free.splice(bestIndex, 1)[0];
     }
-    return new Promise((resolve) => waiters.push(resolve));
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        resolve: (s: LlamaContextSequence) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(s);
+        },
+        reject
+      };
+      const onAbort = () => {
+        const at = waiters.indexOf(waiter);
+        if (at >= 0) waiters.splice(at, 1);
+        reject(new GenerationAbortedError({ cause: signal.reason }));
+      };
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      waiters.push(waiter);
+    });
   };
   const release = (s: LlamaContextSequence) => {
     const next = waiters.shift();
-    if (next) next(s);
+    if (next) next.resolve(s);
     else free.push(s);
   };
 
@@ -111,7 +131,7 @@ export async function createDraftModelSource(
     async draft({ context: committed, k, signal, sampling }): Promise<DraftProposal | null> {
       if (isDisposed) throw new EngineDisposedError('draft model source');
       if (k <= 0 || committed.length === 0) return null;
-      const sequence = await acquire(committed);
+      const sequence = await acquire(committed, signal);
       const random = sampling?.seed !== undefined ? createSeededRng(sampling.seed) : rng;
       try {
         // 1. Align the KV cache with committed[0..n-1): keep the shared prefix, erase the rest.
@@ -178,6 +198,8 @@ export async function createDraftModelSource(
     async dispose() {
       if (isDisposed) return;
       isDisposed = true;
+      for (const waiter of waiters.splice(0))
+        waiter.reject(new EngineDisposedError('draft model source'));
       try {
         await context.dispose();
         await loadedModel.dispose();

@@ -6,6 +6,20 @@
  * Invariant: every committed token is the target's own choice at its position: its argmax in
  * the verify pass (greedy) or a sample of the corrected distribution (rejection sampling). Drafts
  * only decide how many tokens one round commits, never which tokens.
+ *
+ * Use (Node only; every llama.cpp user passes explicit threads):
+ *
+ *   const engine = await createTargetEngine({ modelPath, threads: 2, maxConcurrent: 2 });
+ *   const draft = await createDraftModelSource({ modelPath: draftPath, threads: 1 });
+ *   for await (const event of engine.generate({ messages, maxTokens: 64, draftSource: draft })) {
+ *     if (event.type === 'tokens') process.stdout.write(event.text);
+ *     else console.log(event.finishReason, event.stats);
+ *   }
+ *   await draft.dispose();
+ *   await engine.dispose();
+ *
+ * `generate()` throws EngineBusyError synchronously when all sequences are in use; abort with
+ * `signal` (the generator then throws GenerationAbortedError). Errors: ./errors.ts.
  */
 
 /** One chat message, OpenAI-style. */

@@ -456,6 +456,46 @@ describe('target engine: concurrency and abort', () => {
   });
 });
 
+describe('draft model source', () => {
+  it('drafts greedily what the draft model predicts, and a queued call honours abort', async () => {
+    const models = await ensureTestModels();
+    const single = await createDraftModelSource({
+      modelPath: models.draftPath,
+      threads: 1,
+      sequences: 1
+    });
+    try {
+      const context = [1, ...engine.tokenize(prompts[0])];
+      const a = await single.draft({ context, k: 4, signal: new AbortController().signal });
+      expect(a?.tokens).toHaveLength(4);
+      expect(a?.probs).toBeUndefined();
+      // Same context again (KV reuse path) gives the same greedy drafts.
+      const again = await single.draft({ context, k: 4, signal: new AbortController().signal });
+      expect(again?.tokens).toEqual(a?.tokens);
+      // Sampling requests come back with the distributions the drafts were drawn from.
+      const sampled = await single.draft({
+        context,
+        k: 3,
+        signal: new AbortController().signal,
+        sampling: { temperature: 1.5, topP: 1, seed: 3 }
+      });
+      expect(sampled?.probs).toHaveLength(sampled!.tokens.length);
+      sampled!.tokens.forEach((t, i) =>
+        expect(sampled!.probs![i].some(([id, p]) => id === t && p > 0)).toBe(true)
+      );
+      // With the only sequence busy, a second call waits; aborting it rejects promptly.
+      const busy = single.draft({ context, k: 8, signal: new AbortController().signal });
+      const controller = new AbortController();
+      const queued = single.draft({ context, k: 2, signal: controller.signal });
+      controller.abort(new Error('client went away'));
+      await expect(queued).rejects.toThrow(GenerationAbortedError);
+      expect((await busy)?.tokens).toHaveLength(8);
+    } finally {
+      await single.dispose();
+    }
+  });
+});
+
 describe('target engine: speculation governor', () => {
   it('turns a slow draft source off and decodes plainly (output unchanged)', async () => {
     const slow = createSlowDraftSource(draftSource, 40);
