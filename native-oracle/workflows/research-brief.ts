@@ -70,6 +70,8 @@ export interface RunOptions {
   /** Aborted by cancel (reason StepAttemptError('cancelled')) or shutdown. */
   signal: AbortSignal;
   now?: () => number;
+  /** Called after each receipt is appended (live streams). Must not throw. */
+  onReceipt?: (receipt: ExecutionReceipt) => void;
 }
 
 export interface RunOutcome {
@@ -172,13 +174,15 @@ export async function runResearchBrief(options: RunOptions): Promise<RunOutcome>
     r: Omit<UnsignedReceipt, 'receipt_id' | 'execution_id' | 'workflow_kind' | 'timestamp_ms'>
   ): ExecutionReceipt => {
     lastTs = Math.max(lastTs, now());
-    return store.append({
+    const receipt = store.append({
       receipt_id: `rcpt-${randomUUID()}`,
       execution_id: executionId,
       workflow_kind: task.workflow_kind,
       timestamp_ms: lastTs,
       ...r
     });
+    options.onReceipt?.(receipt);
+    return receipt;
   };
 
   // 1. Deadline: one timer for the whole execution; attempts inherit it.

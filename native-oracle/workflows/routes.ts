@@ -6,6 +6,7 @@
  *   GET  /v1/executions/:id/receipts            receipts (`?format=prov` PROV-JSON, `?format=otel` spans)
  *   GET  /v1/executions/:id/receipts/verify     recomputed chain + signatures, first bad receipt
  *   GET  /v1/executions/:id/provenance          graph
+ *   GET  /v1/executions/:id/events              SSE: `receipt` events (past, then live), one `end` (summary)
  *   POST /v1/executions/:id/cancel              202 cancelled; 409 when not running
  *   GET  /v1/capabilities                       candidates
  * A `?wait=true` request whose client goes away does NOT cancel the execution: it is durable and
@@ -169,6 +170,35 @@ export function registerWorkflowRoutes(router: Router, service: WorkflowService)
       const { id } = bundleOr404(ctx.params.id);
       const { ok: valid, ...report } = service.store.verify(id);
       return { json: { ok: true, valid, ...report, node_public_key: service.store.publicKeyHex } };
+    }
+  });
+
+  router.add({
+    ...env,
+    method: 'GET',
+    path: '/v1/executions/:id/events',
+    handler(ctx) {
+      const { id, bundle } = bundleOr404(ctx.params.id);
+      const res = ctx.res;
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-store',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no'
+      });
+      const send = (event: string, data: unknown) =>
+        res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+      // Receipts so far, then live ones: both happen in this tick, so none is missed or doubled.
+      for (const r of bundle.receipts) send('receipt', r);
+      let unsubscribe = () => undefined as void;
+      const finish = () => {
+        unsubscribe();
+        if (res.writableEnded) return;
+        send('end', service.bundle(id)?.execution ?? null);
+        res.end();
+      };
+      unsubscribe = service.subscribe(id, { onReceipt: (r) => send('receipt', r), onEnd: finish });
+      ctx.signal.addEventListener('abort', () => unsubscribe(), { once: true });
     }
   });
 

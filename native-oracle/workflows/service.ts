@@ -8,7 +8,11 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { canonicalBytes } from '../../src/lib/protocol/canonical-json.js';
 import { buildProvenance, summarizeExecution } from '../../src/lib/protocol/provenance.js';
-import type { ExecutionStatus, ExecutionSummary } from '../../src/lib/protocol/receipts.js';
+import type {
+  ExecutionReceipt,
+  ExecutionStatus,
+  ExecutionSummary
+} from '../../src/lib/protocol/receipts.js';
 import type { AgentTask, AgentTaskResponse } from '../../src/lib/protocol/workflow.js';
 import { IdempotencyConflictError, type ReceiptStore } from '../receipts/index.js';
 import { createLogger } from '../../src/lib/server/log.js';
@@ -34,6 +38,15 @@ export interface WorkflowService {
   /** Aborts a running execution; false when it is not running here. */
   cancel(executionId: string): boolean;
   isRunning(executionId: string): boolean;
+  /**
+   * Listens to the receipts a running execution appends from now on; `onEnd` fires once when
+   * it stops running here. Returns the unsubscribe function. Subscribing to an execution that
+   * is not running calls `onEnd` at once.
+   */
+  subscribe(
+    executionId: string,
+    listener: { onReceipt(r: ExecutionReceipt): void; onEnd(): void }
+  ): () => void;
   /** The full bundle, or null when the execution is unknown. */
   bundle(executionId: string): AgentTaskResponse | null;
   list(options?: { limit?: number; status?: ExecutionStatus }): ExecutionSummary[];
@@ -54,6 +67,23 @@ export function createWorkflowService(options: {
   const { store, registry } = options;
   const now = options.now ?? Date.now;
   const running = new Map<string, { controller: AbortController; done: Promise<RunOutcome> }>();
+  type Listener = { onReceipt(r: ExecutionReceipt): void; onEnd(): void };
+  const listeners = new Map<string, Set<Listener>>();
+  const notify = (executionId: string, receipt: ExecutionReceipt) => {
+    for (const l of listeners.get(executionId) ?? []) {
+      try {
+        l.onReceipt(receipt);
+      } catch (err) {
+        log.warn('receipt listener failed', { execution_id: executionId, err });
+      }
+    }
+  };
+  const ended = (executionId: string) => {
+    running.delete(executionId);
+    const set = listeners.get(executionId);
+    listeners.delete(executionId);
+    for (const l of set ?? []) l.onEnd();
+  };
 
   const service: WorkflowService = {
     store,
@@ -86,8 +116,9 @@ export function createWorkflowService(options: {
         store,
         registry,
         signal: controller.signal,
-        now
-      }).finally(() => running.delete(executionId));
+        now,
+        onReceipt: (r) => notify(executionId, r)
+      }).finally(() => ended(executionId));
       running.set(executionId, { controller, done });
       // The id is about to be acknowledged (202): make the execution and its root receipt durable.
       store.flush();
@@ -107,6 +138,19 @@ export function createWorkflowService(options: {
     },
 
     isRunning: (executionId) => running.has(executionId),
+
+    subscribe(executionId, listener) {
+      if (!running.has(executionId)) {
+        listener.onEnd();
+        return () => undefined;
+      }
+      const set = listeners.get(executionId) ?? new Set<Listener>();
+      set.add(listener);
+      listeners.set(executionId, set);
+      return () => {
+        set.delete(listener);
+      };
+    },
 
     bundle(executionId) {
       const receipts = store.list(executionId);

@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- HTTP JSON bodies are asserted field by field; typing each response adds nothing here */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   events,
@@ -314,5 +315,59 @@ describe('graceful degradation and policy edge cases (real HTTP upstreams that f
       status: 409,
       json: { ok: false, detail: 'execution is not running (status failed)' }
     });
+  });
+
+  it('streams receipts over SSE: past ones, then live ones, then one end event', async () => {
+    const o = await start({ remotes: [remote('remote-hang', hanging.url)] });
+    const accepted = await postJson(
+      `${o.url}/v1/agents/tasks`,
+      task({ policy: { deadline_ms: null } })
+    );
+    const id = accepted.json.execution_id as string;
+    const res = await fetch(`${o.url}/v1/executions/${id}/events`);
+    expect(res.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    const seen: Array<{ event: string; data: any }> = [];
+    let buffer = '';
+    let isCancelSent = false;
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += decoder.decode(value, { stream: true });
+      let cut: number;
+      while ((cut = buffer.indexOf('\n\n')) >= 0) {
+        const block = buffer.slice(0, cut);
+        buffer = buffer.slice(cut + 2);
+        const event = /^event: (.*)$/m.exec(block)![1]!;
+        const data = JSON.parse(/^data: (.*)$/m.exec(block)![1]!);
+        seen.push({ event, data });
+        if (event === 'receipt' && data.event_kind === 'dispatched' && !isCancelSent) {
+          isCancelSent = true;
+          void postJson(`${o.url}/v1/executions/${id}/cancel`, {});
+        }
+      }
+    }
+    expect(
+      seen.map((e) => (e.event === 'receipt' ? `${e.data.step_id}:${e.data.event_kind}` : e.event))
+    ).toEqual([
+      'workflow:planned',
+      'planner:candidate_ranked',
+      'planner:dispatched',
+      'planner:failed',
+      'result:failed',
+      'end'
+    ]);
+    expect(seen.at(-1)!.data.status).toBe('failed');
+    // A finished execution: every receipt, then end, at once.
+    const again = await (await fetch(`${o.url}/v1/executions/${id}/events`)).text();
+    expect(again.match(/^event: receipt$/gm)).toHaveLength(5);
+    expect(again.trimEnd().split('\n\n').at(-1)).toMatch(
+      /^event: end\ndata: \{.*"status":"failed"/
+    );
+    expect(
+      (await fetch(`${o.url}/v1/executions/exec-00000000-0000-4000-8000-000000000000/events`))
+        .status
+    ).toBe(404);
   });
 });
