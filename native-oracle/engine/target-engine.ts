@@ -694,10 +694,7 @@ export class TextStreamer {
   update(full: string): { text: string; isStopped: boolean } {
     if (this.stoppedAt >= 0) return { text: '', isStopped: true };
     // Invariant: no stop string starts before `emitted` (held-back tails guarantee it).
-    for (const stop of this.stops) {
-      const at = full.indexOf(stop, this.emitted);
-      if (at >= 0 && (this.stoppedAt < 0 || at < this.stoppedAt)) this.stoppedAt = at;
-    }
+    this.stoppedAt = this.firstStop(full);
     if (this.stoppedAt >= 0) {
       const text = full.slice(this.emitted, this.stoppedAt);
       this.emitted = this.stoppedAt;
@@ -721,16 +718,31 @@ export class TextStreamer {
 
   /** Final text (up to a stop string) and whatever was still held back. */
   finish(full: string): { text: string; tail: string } {
-    if (this.stoppedAt < 0) {
-      for (const stop of this.stops) {
-        const at = full.indexOf(stop, this.emitted);
-        if (at >= 0 && (this.stoppedAt < 0 || at < this.stoppedAt)) this.stoppedAt = at;
-      }
-    }
+    if (this.stoppedAt < 0) this.stoppedAt = this.firstStop(full);
     const end = this.stoppedAt >= 0 ? this.stoppedAt : full.length;
     const tail = full.slice(this.emitted, Math.max(this.emitted, end));
     this.emitted = Math.max(this.emitted, end);
     return { text: full.slice(0, end), tail };
+  }
+
+  /**
+   * Start of the stop string that completes first (smallest end; then smallest start), as a
+   * character-by-character stream would see it, so the result does not depend on how tokens
+   * group characters. -1 when none occurs.
+   */
+  private firstStop(full: string): number {
+    let bestStart = -1;
+    let bestEnd = Infinity;
+    for (const stop of this.stops) {
+      const at = full.indexOf(stop, this.emitted);
+      if (at < 0) continue;
+      const end = at + stop.length;
+      if (end < bestEnd || (end === bestEnd && at < bestStart)) {
+        bestEnd = end;
+        bestStart = at;
+      }
+    }
+    return bestStart;
   }
 
   get isStopped(): boolean {
