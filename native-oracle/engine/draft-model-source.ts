@@ -37,6 +37,8 @@ export interface DraftModelSourceOptions {
   sequences?: number;
   /** Label in stats. Default 'draft-model'. */
   name?: string;
+  /** llama.cpp backend: false (CPU, the default) or 'auto' (a GPU if any). */
+  gpu?: false | 'auto';
   /** Seed of the draft's sampler when a request brings no seed of its own. Default 1. */
   seed?: number;
 }
@@ -57,7 +59,7 @@ export async function createDraftModelSource(
   let context: LlamaContext;
   try {
     llama = await getLlama({
-      gpu: false,
+      gpu: options.gpu ?? false,
       build: 'never',
       maxThreads: options.threads,
       logLevel: LlamaLogLevel.error

@@ -82,6 +82,8 @@ export interface TargetEngineOptions {
   governor?: GovernorOptions;
   /** Evaluation batch size. Default 512. */
   batchSize?: number;
+  /** llama.cpp backend: false (CPU, the default; deterministic tests) or 'auto' (a GPU if any). */
+  gpu?: false | 'auto';
 }
 
 interface Slot {
@@ -106,7 +108,7 @@ export async function createTargetEngine(options: TargetEngineOptions): Promise<
   let context: LlamaContext;
   try {
     llama = await getLlama({
-      gpu: false,
+      gpu: options.gpu ?? false,
       build: 'never',
       maxThreads: options.threads,
       logLevel: LlamaLogLevel.error
