@@ -88,7 +88,15 @@ export function createRemoteDraftSource(
     waitedMs: 0,
     skippedByGovernor: 0
   };
-  const acceptance = new Ema();
+  // Per-token acceptance, estimated like a geometric run: accepted drafts over accepted drafts
+  // plus rejections (a round that stopped before its last draft holds one rejection).
+  const acceptedEma = new Ema();
+  const rejectedEma = new Ema();
+  const perTokenAcceptance = (): number | null =>
+    acceptedEma.value === null || rejectedEma.value === null
+      ? null
+      : acceptedEma.value / Math.max(1e-9, acceptedEma.value + rejectedEma.value);
+  let lastAccepted = 0;
   const plainTokenMs = new Ema();
   const verifyMs = new Ema();
   const waitMs = new Ema();
@@ -138,7 +146,7 @@ export function createRemoteDraftSource(
   /** Step 3 of a round: is drafting predicted to beat plain decoding right now? */
   const isWorthDrafting = (k: number): boolean => {
     if (!isGoverned) return true;
-    const a = acceptance.value;
+    const a = perTokenAcceptance();
     const tt = plainTokenMs.value ?? options.initialTargetTokenMs ?? 30;
     if (a === null) return true;
     // Verify of k drafts costs a bit more than one decode step; measured once available.
@@ -177,7 +185,14 @@ export function createRemoteDraftSource(
         const elapsed = now - lastReturnAt;
         const committed = Math.max(1, context.length - lastPosition);
         if (lastDrafted === 0 && !lastFromFallback) plainTokenMs.add(elapsed / committed);
-        else if (lastDrafted > 0 && !lastFromFallback) verifyMs.add(elapsed);
+        else if (lastDrafted > 0 && !lastFromFallback) {
+          // The engine may have decoded plainly after the verify pass before asking again:
+          // those steps are not part of the verify cost.
+          const extra = Math.max(0, committed - (lastAccepted + 1));
+          if (extra === 0) verifyMs.add(elapsed);
+          else if (plainTokenMs.value !== null)
+            verifyMs.add(Math.max(0, elapsed - extra * plainTokenMs.value));
+        }
       }
       stats.rounds += 1;
       lastPosition = context.length;
@@ -212,7 +227,7 @@ export function createRemoteDraftSource(
       // 4. Take drafts already waiting; wait for more only while it is predicted to pay.
       let found = best(context, k);
       const tt = plainTokenMs.value ?? options.initialTargetTokenMs ?? 30;
-      const a = acceptance.value ?? PRIOR_ACCEPTANCE;
+      const a = perTokenAcceptance() ?? PRIOR_ACCEPTANCE;
       const paces = live()
         .map((l) => l.draftMsPerToken)
         .filter((x): x is number => x !== null);
@@ -259,7 +274,9 @@ export function createRemoteDraftSource(
       if (result.drafted === 0) return;
       stats.drafted += result.drafted;
       stats.accepted += result.accepted;
-      acceptance.add(result.accepted / result.drafted);
+      acceptedEma.add(result.accepted);
+      rejectedEma.add(result.accepted < result.drafted ? 1 : 0);
+      lastAccepted = result.accepted;
       pendingResult = {
         position: lastPosition,
         drafted: result.drafted,

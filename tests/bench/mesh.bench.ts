@@ -212,10 +212,14 @@ async function measureCoop() {
   const pair = await ensureModelPair({ dir: modelsDir(), config: BENCH_PAIR });
   const engine = await createTargetEngine({ modelPath: pair.targetPath, threads: 1 });
   const relay = await spawnRelay();
+  const lookahead = process.env.MESH_BENCH_LOOKAHEAD
+    ? Number(process.env.MESH_BENCH_LOOKAHEAD)
+    : undefined;
   const mesh = await createOracleMesh({
     engine,
     relays: [relay.ready.multiaddrs[0]],
-    announceSeconds: 1
+    announceSeconds: 1,
+    ...(lookahead ? { lookahead } : {})
   });
   await mesh.start();
   const scouts: Array<SpawnedProcess<Record<string, unknown>>> = [];
@@ -226,7 +230,7 @@ async function measureCoop() {
     const off: Record<string, number> = {};
     const aloneTps: number[] = [];
     let isIdentical = true;
-    for (const count of [1, 4]) {
+    for (const count of (process.env.MESH_BENCH_SCOUTS ?? '1,4').split(',').map(Number)) {
       while (scouts.length < count) {
         scouts.push(
           await spawnTsx(
