@@ -1,5 +1,6 @@
 import { lpStream } from '@libp2p/utils';
 import { multiaddr } from '@multiformats/multiaddr';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMeshNode, type MeshNode } from '../../native-oracle/mesh/node-peer.js';
 import { WORK_TOPIC } from '../../src/lib/protocol/mesh.js';
@@ -87,6 +88,46 @@ describe('relay (real process, loopback)', () => {
     }>(relay.ready.httpPort, '/peers');
     expect(peers.count).toBeGreaterThanOrEqual(3);
     expect(peers.peers.find((p) => p.peerId === b.peerId.toString())?.hasReservation).toBe(true);
+  });
+
+  it('keeps serving others through a flood of junk connections and garbage hop streams', async () => {
+    const [a, b] = nodes;
+    const flooder = await createMeshNode({ listen: [], isRelayListening: false });
+    nodes.push(flooder);
+    const relayPeer = await flooder.dial(multiaddr(tcpAddr()));
+    // 60 hop streams carrying bytes that are not a circuit-relay message.
+    const junk = new Uint8Array(512).fill(0xff);
+    await Promise.allSettled(
+      Array.from({ length: 60 }, async () => {
+        const stream = await relayPeer.newStream('/libp2p/circuit/relay/0.2.0/hop', {
+          runOnLimitedConnection: true
+        });
+        stream.send(junk);
+        await stream.close().catch(() => undefined);
+      })
+    );
+    // 30 raw TCP connections that send garbage instead of a multistream handshake.
+    const [host, port] = [tcpAddr().split('/')[2], Number(tcpAddr().split('/')[4])];
+    await Promise.all(
+      Array.from(
+        { length: 30 },
+        () =>
+          new Promise<void>((resolve) => {
+            const socket = connect({ host, port }, () => socket.end(Buffer.alloc(2048, 0x41)));
+            socket.on('close', () => resolve());
+            socket.on('error', () => resolve());
+          })
+      )
+    );
+    const health = await getJson<{ status: string }>(relay.ready.httpPort, '/health');
+    expect(health.status).toBe('ok');
+    expect(relay.proc.exitCode).toBeNull();
+    // The relayed echo between A and B still works.
+    const circuit = b.getMultiaddrs().find((m) => m.toString().includes('/p2p-circuit'))!;
+    const stream = await a.dialProtocol(circuit, ECHO, { runOnLimitedConnection: true });
+    const lp = lpStream(stream);
+    await lp.write(new TextEncoder().encode('still here'));
+    expect(new TextDecoder().decode((await lp.read()).subarray())).toBe('still here');
   });
 
   it('serves /health and /topology with dialable ws addresses, and joins another relay by --bootstrap', async () => {
