@@ -34,6 +34,9 @@ Options:
   --help                  show this help
 `;
 
+/** How often the scout re-dials relays it lost. */
+const RELAY_REDIAL_MS = 20_000;
+
 class UsageError extends Error {
   override name = 'UsageError';
 }
@@ -119,13 +122,22 @@ async function main(): Promise<void> {
     }
   });
   await scout.start();
-  for (const relay of relays) {
-    try {
-      await node.dial(multiaddr(relay), { signal: AbortSignal.timeout(10_000) });
-    } catch (err) {
-      log.warn('relay dial failed', { relay, error: err });
+  const dialRelays = async () => {
+    for (const relay of relays) {
+      const target = multiaddr(relay);
+      const id = target.getComponents().findLast((c) => c.name === 'p2p')?.value;
+      if (id && node.getConnections().some((c) => c.remotePeer.toString() === id)) continue;
+      try {
+        await node.dial(target, { signal: AbortSignal.timeout(10_000) });
+      } catch (err) {
+        log.warn('relay dial failed', { relay, error: err });
+      }
     }
-  }
+  };
+  await dialRelays();
+  // A restarted relay is joined again; oracles are re-found through their announcements.
+  const redial = setInterval(() => void dialRelays(), RELAY_REDIAL_MS);
+  redial.unref();
   for (const oracle of oracles) void scout.join(oracle);
   emit({
     event: 'scout:ready',
@@ -142,6 +154,7 @@ async function main(): Promise<void> {
     if (isStopping) return;
     isStopping = true;
     log.info('stopping', { signal });
+    clearInterval(redial);
     await scout.stop();
     await node.stop();
     await engine.dispose();
