@@ -28,7 +28,6 @@ export default defineConfig({
     fileParallelism: false,
     projects: [
       {
-        extends: false,
         test: {
           name: 'unit',
           include: ['tests/unit/**/*.test.ts'],
@@ -37,7 +36,6 @@ export default defineConfig({
         }
       },
       {
-        extends: false,
         test: {
           name: 'integration',
           include: ['tests/integration/**/*.test.ts'],
