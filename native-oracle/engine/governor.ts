@@ -80,6 +80,20 @@ function fitLine(
     groups.set(x.k, list);
   }
   const points = [...groups].map(([k, ms]) => ({ k, ms: median(ms), w: ms.length }));
+  // With measured plain steps (k = 0), anchor the line there and fit only the slope: an
+  // extrapolated intercept is fragile when the CPU is shared.
+  const zero = points.find((p) => p.k === 0);
+  if (zero) {
+    const rest = points.filter((p) => p.k > 0);
+    if (rest.length === 0) return { a: zero.ms, b: zero.ms * fallbackSlopeRatio };
+    let num = 0;
+    let den = 0;
+    for (const p of rest) {
+      num += p.w * p.k * (p.ms - zero.ms);
+      den += p.w * p.k * p.k;
+    }
+    return { a: zero.ms, b: Math.max(0, num / den) };
+  }
   const n = points.reduce((s, p) => s + p.w, 0);
   const mk = points.reduce((s, p) => s + p.w * p.k, 0) / n;
   const mm = points.reduce((s, p) => s + p.w * p.ms, 0) / n;
