@@ -24,11 +24,10 @@ import {
 } from 'workbox-precaching';
 import { NavigationRoute, registerRoute } from 'workbox-routing';
 import { CacheFirst } from 'workbox-strategies';
+// Model files are kept across app versions, in the cache the scout worker also fills.
+import { MODEL_CACHE_NAME } from '$workers/scout/browser/model-download.js';
 
 const sw = self as unknown as ServiceWorkerGlobalScope;
-
-/** Cache for model files; kept across app versions (models are named by content, not build). */
-const MODEL_CACHE_NAME = 'shard-models-v1';
 
 /** Paths that are live APIs: never cached, never answered with the app shell. */
 const API_PATH = /^\/(v1\/|health$|metrics)/;

@@ -25,6 +25,8 @@ class PwaState {
 export const pwa = new PwaState();
 
 let workbox: Workbox | null = null;
+/** Set when the user accepted a waiting update: the next controller change reloads the page. */
+let isApplyingUpdate = false;
 
 /**
  * Registers /service-worker.js once per page. Called from the root layout's onMount; a second
@@ -51,10 +53,10 @@ export async function registerServiceWorker(): Promise<void> {
   // SvelteKit bundles the worker as an ES module in dev and a classic script in production.
   workbox = new Workbox('/service-worker.js', { type: dev ? 'module' : 'classic', scope: '/' });
   workbox.addEventListener('waiting', () => (pwa.isUpdateReady = true));
-  workbox.addEventListener('controlling', (event) => {
+  workbox.addEventListener('controlling', () => {
     pwa.isControlled = true;
-    // Reload only when an update replaced an older worker, never on the first install.
-    if (event.isUpdate) location.reload();
+    // Reload only when the user accepted an update, never on the first install.
+    if (isApplyingUpdate) location.reload();
   });
   try {
     await workbox.register();
@@ -65,5 +67,6 @@ export async function registerServiceWorker(): Promise<void> {
 
 /** Activates the waiting update; the `controlling` handler then reloads the page. */
 export function applyUpdate(): void {
+  isApplyingUpdate = true;
   workbox?.messageSkipWaiting();
 }

@@ -99,6 +99,9 @@ test('a /scout tab drafts with wllama for the oracle and a completion uses its d
 test('one scout per browser: a second tab follows, takes over when the first closes, and can stop it', async ({
   context
 }) => {
+  // Whether the oracle counts as "on this device" depends on a timing probe in each tab; the
+  // user's "scout anyway" choice (shared by all tabs) makes every tab's decision the same.
+  await context.addInitScript(() => localStorage.setItem('shard.scout.ignore-local-oracle', '1'));
   const first = await context.newPage();
   await startScouting(first, stack.url);
   const scoutId = (await first.getByTestId('scout-id').textContent())?.trim();
@@ -153,4 +156,25 @@ test('the engine choice can be overridden: prompt lookup drafts with no model', 
   await expect.poll(() => stat(page, 'stat-drafted'), { timeout: 15_000 }).toBeGreaterThan(0);
   await page.getByTestId('scout-toggle').click();
   await expect(page.getByTestId('scout-phase')).toHaveText('Not scouting');
+});
+
+test('a returning scout loads its draft model offline and says plainly why it cannot scout', async ({
+  context,
+  page
+}) => {
+  await startScouting(page, stack.url);
+  await page.getByTestId('scout-toggle').click();
+  await expect(page.getByTestId('scout-phase')).toHaveText('Not scouting');
+
+  await context.setOffline(true);
+  await page.reload();
+  await expect(page.getByTestId('scout-role')).toHaveText(/This tab is the scout/);
+  await page.getByTestId('scout-toggle').click();
+  // The model comes from the service worker's cache: the engine loads and is benchmarked.
+  await expect(page.getByTestId('benchmark')).toContainText('tok/s', { timeout: 60_000 });
+  await expect(page.getByTestId('engine-in-use')).toContainText('wllama · draft.gguf');
+  await expect(page.getByTestId('scout-log')).toContainText('Draft model loaded from this device.');
+  await expect(page.getByTestId('scout-error')).toContainText('The oracle cannot be reached');
+  await expect(page.getByTestId('scout-phase')).toHaveText('Stopped by an error');
+  await context.setOffline(false);
 });

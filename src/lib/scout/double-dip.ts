@@ -8,7 +8,7 @@
 /** An oracle answering /health faster than this runs on this machine. */
 export const LOCAL_ORACLE_RTT_MS = 2;
 /** Probes per decision; the fastest counts (the first pays for the connection). */
-export const PROBES = 3;
+export const PROBES = 5;
 
 export type DoubleDipDecision =
   | { kind: 'draft'; reason: string; rttMs: number | null }
@@ -42,6 +42,20 @@ export function decideDoubleDip(probe: {
   };
 }
 
+/**
+ * Round-trip time of one fetch: from Resource Timing when the browser exposes it (request sent to
+ * first response byte, so service-worker start-up and promise scheduling do not count), else
+ * the wall time around the fetch.
+ */
+function networkRttMs(url: string, wallMs: number): number {
+  const entries = performance.getEntriesByName(url, 'resource') as PerformanceResourceTiming[];
+  const entry = entries[entries.length - 1];
+  if (entry && entry.requestStart > 0 && entry.responseStart >= entry.requestStart) {
+    return entry.responseStart - entry.requestStart;
+  }
+  return wallMs;
+}
+
 /** Measures /health at `endpoint` (best of PROBES); never throws. */
 export async function probeLocalOracle(
   endpoint: string,
@@ -50,14 +64,17 @@ export async function probeLocalOracle(
   let best: number | null = null;
   let isHealthy = false;
   for (let i = 0; i < PROBES; i++) {
+    // A distinct URL per probe so its Resource Timing entry can be found.
+    const url = new URL(endpoint, location.href);
+    url.searchParams.set('probe', `${Date.now()}-${i}`);
     try {
       const started = performance.now();
-      const res = await fetch(endpoint, {
+      const res = await fetch(url, {
         cache: 'no-store',
         signal: signal ?? AbortSignal.timeout(2000)
       });
       const body = (await res.json()) as { status?: string; ready_for_inference?: boolean };
-      const rtt = performance.now() - started;
+      const rtt = networkRttMs(url.href, performance.now() - started);
       isHealthy = body.ready_for_inference === true || body.status === 'ok';
       best = best === null ? rtt : Math.min(best, rtt);
     } catch {

@@ -195,6 +195,7 @@ export class ScoutController {
       targetTokenizerFingerprint: this.targetFingerprint
     });
     this.prepared = result;
+    if (result.modelSource) this.addLog(`Draft model loaded from ${result.modelSource}.`);
     for (const c of result.candidates) {
       if (!c.isAvailable) this.addLog(`${c.kind} not used: ${c.reason}`);
     }
@@ -223,7 +224,9 @@ export class ScoutController {
     this.role = 'leader';
     this.addLog('This tab is the scout for this browser.');
     const isWanted = localStorage.getItem(WANTED_KEY) === '1';
-    if (isWanted && !this.isHeldBack) {
+    if (isWanted && this.isHeldBack) {
+      this.addLog('Not resuming scouting: an oracle runs on this device (see above).');
+    } else if (isWanted) {
       this.addLog('Resuming scouting (it was on in another tab).');
       await this.start();
     }
@@ -290,9 +293,11 @@ export class ScoutController {
   private async readTopology(): Promise<{ relays: string[]; oracles: string[] }> {
     const configured = (localStorage.getItem(RELAYS_KEY) ?? '').split(/\s+/).filter(Boolean);
     let topology: Topology = {};
+    let isReachable = false;
     try {
       const res = await fetch('/v1/system/topology', { cache: 'no-store' });
       if (res.ok) topology = (await res.json()) as Topology;
+      isReachable = true;
     } catch {
       // Offline or no oracle: configured relays may still work.
     }
@@ -303,6 +308,11 @@ export class ScoutController {
       ...(topology.relays ?? []).filter(isWs),
       ...circuit.map((a) => a.split('/p2p-circuit')[0])
     ].filter((a, index, all) => all.indexOf(a) === index);
+    if (relays.length === 0 && !isReachable) {
+      throw new Error(
+        'The oracle cannot be reached (you may be offline), so no relay address is known. The draft model is ready; start again when you are back online.'
+      );
+    }
     if (relays.length === 0) {
       throw new Error(
         'The oracle is not connected to a relay that browsers can reach (no WebSocket relay address), so there is nobody to draft for yet.'

@@ -8,10 +8,11 @@ export async function startScouting(page: Page, url: string): Promise<void> {
   const decision = page.getByTestId('double-dip');
   await expect(decision).toBeVisible();
   const toggle = page.getByTestId('scout-toggle');
-  if ((await decision.textContent())?.includes('Oracle on this device')) {
+  const override = decision.getByRole('checkbox');
+  if ((await override.count()) > 0 && !(await override.isChecked())) {
     // The oracle runs on this machine: drafting is held back until the user overrides it.
     await expect(toggle).toBeDisabled();
-    await decision.getByRole('checkbox').check();
+    await override.check();
   }
   await expect(toggle).toBeEnabled();
   await toggle.click();

@@ -1,7 +1,13 @@
 /**
- * Downloads a model file with progress. The request goes through the service worker, which
- * keeps /models/*.gguf cache-first, so a returning scout loads its model without the network.
+ * Downloads a model file with progress and keeps it in Cache Storage (`MODEL_CACHE_NAME`), so a
+ * returning scout loads its model without the network. The worker manages this cache itself:
+ * a dedicated worker started before the service worker took control of the page is not
+ * controlled by it, and the model must still be kept. The service worker serves the same cache
+ * cache-first to any other client.
  */
+
+/** Cache Storage name for model files; shared with the service worker. */
+export const MODEL_CACHE_NAME = 'shard-models-v1';
 
 /** The model could not be downloaded (network, HTTP status, or aborted). */
 export class ModelDownloadError extends Error {
@@ -12,6 +18,17 @@ export interface DownloadProgress {
   loadedBytes: number;
   /** null when the server sent no length. */
   totalBytes: number | null;
+  /** True when the bytes come from this device's cache. */
+  isFromCache: boolean;
+}
+
+async function openModelCache(): Promise<Cache | null> {
+  try {
+    return 'caches' in globalThis ? await caches.open(MODEL_CACHE_NAME) : null;
+  } catch {
+    // Storage can be unavailable (private mode, quota); the model is then downloaded each time.
+    return null;
+  }
 }
 
 /**
@@ -21,8 +38,17 @@ export interface DownloadProgress {
 export async function downloadModel(
   url: string,
   options: { onProgress?(p: DownloadProgress): void; signal?: AbortSignal } = {}
-): Promise<Blob> {
-  const PROGRESS_STEP_BYTES = 256 * 1024;
+): Promise<{ blob: Blob; isFromCache: boolean }> {
+  const cache = await openModelCache();
+  const cached = await cache?.match(url).catch(() => undefined);
+  if (cached) {
+    try {
+      return { blob: await readBody(url, cached, true, options), isFromCache: true };
+    } catch {
+      // A damaged cache entry: drop it and download again.
+      await cache?.delete(url).catch(() => undefined);
+    }
+  }
   let res: Response;
   try {
     res = await fetch(url, { signal: options.signal });
@@ -35,6 +61,26 @@ export async function downloadModel(
   if (!res.ok || !res.body) {
     throw new ModelDownloadError(`the model at ${url} answered HTTP ${res.status}`);
   }
+  const blob = await readBody(url, res, false, options);
+  if (cache && !(await cache.match(url).catch(() => undefined))) {
+    const headers = {
+      'content-type': 'application/octet-stream',
+      'content-length': String(blob.size)
+    };
+    await cache.put(url, new Response(blob, { headers })).catch(() => undefined);
+  }
+  return { blob, isFromCache: false };
+}
+
+/** Reads a response body into a Blob, reporting progress at most every PROGRESS_STEP_BYTES. */
+async function readBody(
+  url: string,
+  res: Response,
+  isFromCache: boolean,
+  options: { onProgress?(p: DownloadProgress): void; signal?: AbortSignal }
+): Promise<Blob> {
+  const PROGRESS_STEP_BYTES = 256 * 1024;
+  if (!res.body) throw new ModelDownloadError(`the model at ${url} has no body`);
   const lengthHeader = res.headers.get('content-length');
   const totalBytes = lengthHeader ? Number(lengthHeader) : null;
   const chunks: Uint8Array[] = [];
@@ -43,13 +89,14 @@ export async function downloadModel(
   const reader = res.body.getReader();
   try {
     for (;;) {
+      options.signal?.throwIfAborted();
       const { done, value } = await reader.read();
       if (done) break;
       chunks.push(value);
       loadedBytes += value.byteLength;
       if (loadedBytes - reportedAt >= PROGRESS_STEP_BYTES) {
         reportedAt = loadedBytes;
-        options.onProgress?.({ loadedBytes, totalBytes });
+        options.onProgress?.({ loadedBytes, totalBytes, isFromCache });
       }
     }
   } catch (cause) {
@@ -63,6 +110,6 @@ export async function downloadModel(
       `the model download from ${url} ended at ${loadedBytes} of ${totalBytes} bytes`
     );
   }
-  options.onProgress?.({ loadedBytes, totalBytes: totalBytes ?? loadedBytes });
+  options.onProgress?.({ loadedBytes, totalBytes: totalBytes ?? loadedBytes, isFromCache });
   return new Blob(chunks as BlobPart[], { type: 'application/octet-stream' });
 }

@@ -52,6 +52,8 @@ export interface PrepareResult {
   tokenizerFingerprint: string;
   candidates: EngineCandidate[];
   webGpu: WebGpuProbe;
+  /** Where the draft model came from; null when it could not be loaded. */
+  modelSource: 'this device' | 'the oracle' | null;
   isCrossOriginIsolated: boolean;
 }
 
@@ -225,16 +227,18 @@ export function createScoutService() {
       const webGpu = await probeWebGpu();
       const modelId = options.modelUrl.split('/').pop() ?? options.modelUrl;
       let fingerprint = options.targetTokenizerFingerprint ?? null;
+      let modelSource: 'this device' | 'the oracle' | null = null;
 
       // wllama on the oracle's draft GGUF.
       if (!engines.has('wllama')) {
         try {
-          const model = await downloadModel(options.modelUrl, {
+          const { blob: model, isFromCache } = await downloadModel(options.modelUrl, {
             onProgress: (p) => {
               snapshot.download = p;
               push();
             }
           });
+          modelSource = isFromCache ? 'this device' : 'the oracle';
           const { createWllamaEngine } = await import('./wllama-engine.js');
           engines.set(
             'wllama',
@@ -378,6 +382,7 @@ export function createScoutService() {
         tokenizerFingerprint: engine.tokenizerFingerprint,
         candidates,
         webGpu,
+        modelSource,
         isCrossOriginIsolated: globalThis.crossOriginIsolated === true
       };
     },
