@@ -20,10 +20,18 @@ export function decideDoubleDip(probe: {
   rttMs: number | null;
   isHealthy: boolean;
 }): DoubleDipDecision {
-  if (probe.rttMs === null || !probe.isHealthy) {
+  if (probe.rttMs === null) {
     return {
       kind: 'draft',
-      reason: 'No oracle runs on this device, so this browser can draft.',
+      reason: 'No oracle answered on this device, so this browser can draft.',
+      rttMs: null
+    };
+  }
+  if (!probe.isHealthy) {
+    return {
+      kind: 'draft',
+      reason:
+        'The oracle that answered has no model ready to serve chat, so this browser can draft.',
       rttMs: probe.rttMs
     };
   }

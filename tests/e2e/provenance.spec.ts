@@ -1,0 +1,202 @@
+/**
+ * The provenance page end to end in Debian's Chromium against the real oracle CLI (no model:
+ * the extractive engine runs the research brief; its receipts go to a real SQLite file in a
+ * temporary data dir). A brief submitted from the page is followed live until it completes; the
+ * page's own (in-browser) chain verification and cytoscape graph must cover every receipt the
+ * server stores. Then one stored receipt is rewritten in the SQLite file, as an attacker with
+ * file access could, and both the page and the server's verify route must name that receipt.
+ */
+import { expect, test, type Page } from '@playwright/test';
+import { mkdirSync } from 'node:fs';
+import type { ChainVerification } from '../../src/lib/protocol/receipt-chain.js';
+import type { ExecutionReceipt } from '../../src/lib/protocol/receipts.js';
+import {
+  startOracleProcess,
+  tamperStoredReceipt,
+  type OracleProcess
+} from './helpers/provenance-stack.js';
+
+const ARTIFACTS = 'tests/artifacts';
+const QUESTION = 'Does green tea help concentration, and is it safe in the evening?';
+const SOURCES = [
+  {
+    id: 'tea-focus',
+    title: 'Green tea and attention',
+    content:
+      'Participants who drank green tea with L-theanine scored higher on sustained attention tasks. The trial was small and lasted two weeks.'
+  },
+  {
+    id: 'tea-evening',
+    title: 'Evening caffeine',
+    content:
+      'Green tea contains roughly a third of the caffeine of coffee. Evening cups delayed sleep onset by about ten minutes in sensitive adults.'
+  }
+];
+/** Text of the tampered receipt's summary: what the attacker wants a reader to believe. */
+const FORGED_SUMMARY = 'Completed on a trusted private node at no cost';
+
+let oracle: OracleProcess;
+let executionId = '';
+let receiptCount = 0;
+
+test.beforeAll(async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  oracle = await startOracleProcess();
+});
+
+test.afterAll(async () => {
+  await oracle?.close();
+});
+
+async function getJson<T>(path: string): Promise<T> {
+  const res = await fetch(`${oracle.url}${path}`, { headers: { accept: 'application/json' } });
+  expect(res.status, `GET ${path}`).toBe(200);
+  return (await res.json()) as T;
+}
+
+async function storedReceipts(id: string): Promise<ExecutionReceipt[]> {
+  const json = await getJson<{ ok: boolean; count: number; receipts: ExecutionReceipt[] }>(
+    `/v1/executions/${encodeURIComponent(id)}/receipts`
+  );
+  expect(json.ok).toBe(true);
+  expect(json.count).toBe(json.receipts.length);
+  return json.receipts;
+}
+
+/** The number of nodes cytoscape drew, once it has drawn (the page sets data-drawn-nodes). */
+async function drawnNodes(page: Page): Promise<number> {
+  const graph = page.getByTestId('graph');
+  await expect(graph).toHaveAttribute('data-drawn-nodes', /^\d+$/);
+  return Number(await graph.getAttribute('data-drawn-nodes'));
+}
+
+test.describe.configure({ mode: 'serial' });
+
+test('a brief submitted on /provenance completes; every receipt is verified and drawn in the browser', async ({
+  page
+}) => {
+  await page.goto(`${oracle.url}/provenance`);
+  const form = page.getByTestId('task-form');
+  await form.getByTestId('question').fill(QUESTION);
+  const ids = form.getByLabel('source id');
+  const titles = form.getByLabel('source title');
+  const contents = form.getByLabel('source content');
+  await expect(ids).toHaveCount(2);
+  for (const [i, s] of SOURCES.entries()) {
+    await ids.nth(i).fill(s.id);
+    await titles.nth(i).fill(s.title);
+    await contents.nth(i).fill(s.content);
+  }
+  await form.getByTestId('submit').click();
+
+  // Completion is read from the page: the status pill turns "completed" when the SSE stream ends.
+  await expect(page.getByTestId('status')).toHaveText('completed', { timeout: 60_000 });
+  await expect(page.getByTestId('submit')).toBeEnabled();
+  await expect(page.getByTestId('provenance-error')).toHaveCount(0);
+  executionId = new URL(page.url()).searchParams.get('execution_id') ?? '';
+  expect(executionId).toMatch(/^exec-/);
+
+  const receipts = await storedReceipts(executionId);
+  receiptCount = receipts.length;
+  // planned, and at least a rank/dispatch/complete per step, then the result.
+  expect(receiptCount).toBeGreaterThan(5);
+
+  // The execution the page started is the one with this form's question and sources.
+  const planned = receipts.find((r) => r.event_kind === 'planned');
+  expect(planned?.task_context?.question).toBe(QUESTION);
+  expect(planned?.task_context?.source_ids).toEqual(SOURCES.map((s) => s.id));
+
+  // The brief shown is the server's result, and it is built from the submitted sources.
+  const result = receipts.at(-1)?.result;
+  expect(result?.brief ?? '').not.toBe('');
+  const brief = page.getByTestId('brief');
+  await expect(brief).toHaveText(result!.brief!);
+  await expect(brief).toContainText(/L-theanine|third of the caffeine|sleep onset/);
+
+  // One table row per stored receipt, in seq order.
+  const rows = page.getByTestId('receipts').locator('tbody tr');
+  await expect(rows).toHaveCount(receiptCount);
+  await expect(rows.locator('td:first-child')).toHaveText(receipts.map((r) => String(r.seq)));
+  await expect(rows.and(page.locator('.bad'))).toHaveCount(0);
+
+  // Verified by this page's own code, signed by the oracle's advertised key.
+  const verification = page.getByTestId('verification');
+  await expect(verification).toHaveText(
+    new RegExp(
+      `^\\s*Verified in this browser: ${receiptCount} of ${receiptCount} receipts, chain and\\s+Ed25519 signatures intact, signed by this oracle\\.\\s*$`
+    )
+  );
+  await expect(verification).toHaveClass(/\bok\b/);
+
+  // One drawn node per receipt.
+  expect(await drawnNodes(page)).toBe(receiptCount);
+
+  await page.setViewportSize({ width: 1280, height: 900 });
+  // From the top: the sticky header would otherwise be drawn where the page was scrolled to.
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: `${ARTIFACTS}/provenance.png`, fullPage: true });
+});
+
+test('a receipt edited in the SQLite file fails verification at that receipt, in the page and on the server', async ({
+  page
+}) => {
+  test.skip(executionId === '', 'needs the execution of the previous test');
+  const before = await getJson<ChainVerification & { ok: boolean; valid: boolean }>(
+    `/v1/executions/${executionId}/receipts/verify`
+  );
+  expect(before.valid).toBe(true);
+  expect(before.verified).toBe(receiptCount);
+
+  // A middle receipt: neither the first nor the last, so a check that only looks at the ends fails.
+  const target = Math.floor(receiptCount / 2);
+  const tampered = tamperStoredReceipt({
+    receiptsPath: oracle.receiptsPath,
+    executionId,
+    seq: target,
+    edit: (r) => ({ ...r, summary: FORGED_SUMMARY })
+  });
+
+  // The server now serves the forged content (the attack reached the API)...
+  const served = await storedReceipts(executionId);
+  expect(served).toHaveLength(receiptCount);
+  expect(served[target]?.summary).toBe(FORGED_SUMMARY);
+  expect(served[target]?.receipt_id).toBe(tampered.receipt_id);
+
+  // ...and its own verification catches it at that receipt.
+  const server = await getJson<{ ok: boolean } & Omit<ChainVerification, 'ok'> & { valid: boolean }>(
+    `/v1/executions/${executionId}/receipts/verify`
+  );
+  expect(server.valid).toBe(false);
+  expect(server.verified).toBe(target);
+  expect(server.first_bad).toMatchObject({
+    index: target,
+    seq: target,
+    receipt_id: tampered.receipt_id,
+    reason: 'bad_signature'
+  });
+
+  await page.goto(`${oracle.url}/provenance?execution_id=${encodeURIComponent(executionId)}`);
+  const verification = page.getByTestId('verification');
+  await expect(verification).toContainText(
+    `Verification FAILED at receipt #${target} (${tampered.receipt_id}):`,
+    { timeout: 30_000 }
+  );
+  await expect(verification).toContainText('bad_signature');
+  await expect(verification).toHaveClass(/\bbad\b/);
+
+  // The forged row is the one marked, and only it.
+  const rows = page.getByTestId('receipts').locator('tbody tr');
+  await expect(rows).toHaveCount(receiptCount);
+  const marked = page.getByTestId('receipts').locator('tbody tr.bad');
+  await expect(marked).toHaveCount(1);
+  await expect(marked.locator('td').first()).toHaveText(String(target));
+  await expect(marked).toContainText(FORGED_SUMMARY);
+
+  // The graph is still drawn in full: the page shows what it was given, flagged.
+  expect(await drawnNodes(page)).toBe(receiptCount);
+
+  await page.setViewportSize({ width: 1280, height: 900 });
+  // From the top: the sticky header would otherwise be drawn where the page was scrolled to.
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: `${ARTIFACTS}/provenance-tampered.png`, fullPage: true });
+});
