@@ -113,6 +113,19 @@ function fitLine(
   return { a: Math.max(0, mm - b * mk), b };
 }
 
+/** Samples of one k needed before their median replaces the fitted line. */
+const MIN_SAMPLES_FOR_MEDIAN = 3;
+
+function costAt(
+  samples: readonly Sample[],
+  k: number,
+  fit: { a: number; b: number } | null
+): number | null {
+  const own = samples.filter((x) => x.k === k).map((x) => x.ms);
+  if (own.length >= MIN_SAMPLES_FOR_MEDIAN) return median(own);
+  return fit ? fit.a + fit.b * k : null;
+}
+
 export class SpeculationGovernor {
   private readonly minSpeedup: number;
   private readonly priorAcceptance: number;
@@ -160,19 +173,31 @@ export class SpeculationGovernor {
 
   /** Predicted speedup of k drafts per round, or null while timings are unknown. */
   predict(k: number): number | null {
-    const v = this.verifyFit();
-    const d = this.draftFit();
-    if (!v || !d) return null;
-    const stepMs = this.targetStepMs()!;
-    const roundMs = d.a + d.b * k + v.a + v.b * k;
+    const verify = this.verifyMs(k);
+    const draft = this.draftMs(k);
+    const stepMs = this.targetStepMs();
+    if (verify === null || draft === null || stepMs === null) return null;
+    const roundMs = draft + verify;
     if (!(roundMs > 0)) return null;
     return (expectedTokensPerRound(this.acceptance(), k) * stepMs) / roundMs;
   }
 
-  /** Plain decode step time: the fitted verify cost at k = 0. */
+  /**
+   * Verify cost of k drafts: the median of this k's own samples when there are enough (batched
+   * cost is not linear in k on a CPU), otherwise the fitted line.
+   */
+  verifyMs(k: number): number | null {
+    return costAt(this.verifySamples, k, this.verifyFit());
+  }
+
+  /** Draft call cost for k tokens, the same way. */
+  draftMs(k: number): number | null {
+    return costAt(this.draftSamples, k, this.draftFit());
+  }
+
+  /** Plain decode step time: the verify cost at k = 0. */
   targetStepMs(): number | null {
-    const v = this.verifyFit();
-    return v ? v.a : null;
+    return this.verifyMs(0);
   }
 
   /**
@@ -260,10 +285,8 @@ export class SpeculationGovernor {
   }
 
   private describe(k: number): string {
-    const d = this.draftFit();
-    const v = this.verifyFit();
-    const f = (x: number | undefined) => (x === undefined ? '?' : x.toFixed(2));
-    return `acceptance ${this.acceptance().toFixed(2)}, step ${f(v?.a)} ms, verify(k) ${f(v ? v.a + v.b * k : undefined)} ms, draft(k) ${f(d ? d.a + d.b * k : undefined)} ms`;
+    const f = (x: number | null) => (x === null ? '?' : x.toFixed(2));
+    return `acceptance ${this.acceptance().toFixed(2)}, step ${f(this.targetStepMs())} ms, verify(k) ${f(this.verifyMs(k))} ms, draft(k) ${f(this.draftMs(k))} ms`;
   }
 
   private remember(round: GovernorRound): GovernorRound {
@@ -320,13 +343,11 @@ export class SpeculationGovernor {
   }
 
   snapshot(): GovernorSnapshot {
-    const v = this.verifyFit();
-    const d = this.draftFit();
     return {
       acceptance: this.acceptance(),
       targetStepMs: this.targetStepMs(),
-      verifyMs: (k) => (v ? v.a + v.b * k : null),
-      draftMs: (k) => (d ? d.a + d.b * k : null),
+      verifyMs: (k) => this.verifyMs(k),
+      draftMs: (k) => this.draftMs(k),
       plainSteps: this.plainSteps,
       speculativeRounds: this.speculativeRounds
     };

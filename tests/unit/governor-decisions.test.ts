@@ -199,6 +199,24 @@ describe('speculation governor', () => {
     expect(g.decision().isSpeculating).toBe(true);
   });
 
+  it("uses each draft length's own measured cost when it has enough samples (costs are not linear)", () => {
+    const g = createSpeculationGovernor({ priorWeight: 0 });
+    const verify: Record<number, number> = { 1: 30, 2: 40, 8: 45 }; // a batch of 9 is nearly free
+    for (let i = 0; i < 4; i++) {
+      g.recordPlainStep(20);
+      for (const k of [1, 2, 8]) {
+        g.recordDraft(k, 2 * k);
+        g.recordVerify(k, verify[k], k); // every draft accepted
+      }
+    }
+    expect(g.verifyMs(8)).toBe(45);
+    expect(g.verifyMs(2)).toBe(40);
+    expect(g.targetStepMs()).toBe(20);
+    // Unmeasured k: the line anchored at the step, slope fitted by least squares over k = 1, 2, 8.
+    expect(g.verifyMs(5)).toBeCloseTo(20 + (5 * (1 * 10 + 2 * 20 + 8 * 25)) / (1 + 4 + 64), 9);
+    expect(g.decide({ maxK: 8, mode: 'auto' }).k).toBe(8);
+  });
+
   it('never proposes more than maxK drafts, and 0 when there is no room', () => {
     const g = createSpeculationGovernor();
     feed(g, {
