@@ -163,9 +163,9 @@ test('a receipt edited in the SQLite file fails verification at that receipt, in
   expect(served[target]?.receipt_id).toBe(tampered.receipt_id);
 
   // ...and its own verification catches it at that receipt.
-  const server = await getJson<{ ok: boolean } & Omit<ChainVerification, 'ok'> & { valid: boolean }>(
-    `/v1/executions/${executionId}/receipts/verify`
-  );
+  const server = await getJson<
+    { ok: boolean } & Omit<ChainVerification, 'ok'> & { valid: boolean }
+  >(`/v1/executions/${executionId}/receipts/verify`);
   expect(server.valid).toBe(false);
   expect(server.verified).toBe(target);
   expect(server.first_bad).toMatchObject({

@@ -127,8 +127,7 @@ export function tamperStoredReceipt(options: {
          WHERE e.execution_id = ? AND r.seq = ?`
       )
       .get(options.executionId, options.seq) as
-      | { exec: number; sig: Buffer; body: Buffer; public_key_hex: string }
-      | undefined;
+      { exec: number; sig: Buffer; body: Buffer; public_key_hex: string } | undefined;
     if (!row) throw new Error(`no stored receipt ${options.executionId} seq ${options.seq}`);
     const tampered = options.edit(decodeReceipt(row.body, row.sig, row.public_key_hex));
     const { body, sig } = encodeReceipt(tampered);
