@@ -45,6 +45,11 @@ export async function createMeshNode(options: MeshNodeOptions = {}): Promise<Mes
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionManager: { inboundConnectionThreshold: 100, maxIncomingPendingConnections: 64 },
+    // A busy peer answers keep-alive pings late; do not drop the relay for a slow second.
+    connectionMonitor: {
+      pingInterval: 15_000,
+      pingTimeout: { minTimeout: 10_000, maxTimeout: 60_000 }
+    },
     services: {
       identify: identify(),
       ping: ping({ runOnLimitedConnection: true }),

@@ -331,6 +331,7 @@ async function measureRelayHold(deadlineMs: number) {
       // mesh grafts new peers at its heartbeat), then 5 measured seconds.
       const seconds = 5;
       let cpuBefore = 0;
+      let unsent = 0;
       let windowStart = Date.now();
       for (let s = -1; s < seconds; s++) {
         if (s === 0) {
@@ -355,7 +356,12 @@ async function measureRelayHold(deadlineMs: number) {
                   sentAtMs: tick
                 })
               )
-              .catch(() => undefined)
+              .then((r) => {
+                if (r.recipients.length === 0) unsent += 1;
+              })
+              .catch(() => {
+                unsent += 1;
+              })
           )
         );
         await new Promise((r) => setTimeout(r, Math.max(0, 1000 - (Date.now() - tick))));
@@ -371,7 +377,8 @@ async function measureRelayHold(deadlineMs: number) {
       note(
         `  delivered per second: ${perSecond.join(', ')} of ${target}; scouts still connected ` +
           `${nodes.filter((n) => n.getConnections().length > 0).length}, seeing the relay subscribed ` +
-          `${nodes.filter((n) => n.services.pubsub.getSubscribers(WORK_RESULT_TOPIC).length > 0).length}`
+          `${nodes.filter((n) => n.services.pubsub.getSubscribers(WORK_RESULT_TOPIC).length > 0).length}, ` +
+          `publishes with no recipient: ${unsent}`
       );
       const health = await getJson<{ rssBytes: number; cpuMs: number }>(
         relay.ready.httpPort,

@@ -52,7 +52,9 @@ export function leafGossipOptions(): MeshGossipOptions {
     runOnLimitedConnection: true,
     emitSelf: false,
     heartbeatInterval: 1000,
-    scoreParams: { IPColocationFactorWeight: 0 },
+    // A leaf's only gossip peer is usually its relay: scoring it down for slow IWANT answers
+    // (behaviour penalty) would make the leaf stop publishing to the one peer it has.
+    scoreParams: { IPColocationFactorWeight: 0, behaviourPenaltyWeight: 0 },
     maxInboundDataLength: 64 * 1024
   };
 }
