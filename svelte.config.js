@@ -14,15 +14,7 @@ const config = {
       $protocol: 'src/lib/protocol',
       $workers: 'workers'
     },
-    serviceWorker: { register: false },
-    prerender: {
-      // /provenance is rendered in the browser from oracle data; a link to it from a prerendered
-      // page must not fail the build when that route is not prerenderable. Other 404s still fail.
-      handleHttpError: ({ path, status, message }) => {
-        if (status === 404 && path.startsWith('/provenance')) return;
-        throw new Error(message);
-      }
-    }
+    serviceWorker: { register: false }
   }
 };
 
