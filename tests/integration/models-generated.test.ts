@@ -97,7 +97,11 @@ describe('generated models (llama.cpp)', () => {
     for (const token of out) expect(target.getTokenAttributes(token).control).toBe(false);
     // No C0 control bytes (other than tab/newline) and no lone high bytes in the text.
     const text = target.detokenize(out);
-    expect([...text].some((c) => c.charCodeAt(0) < 9 || (c.charCodeAt(0) >= 0x80 && c.charCodeAt(0) <= 0xff))).toBe(false);
+    expect(
+      [...text].some(
+        (c) => c.charCodeAt(0) < 9 || (c.charCodeAt(0) >= 0x80 && c.charCodeAt(0) <= 0xff)
+      )
+    ).toBe(false);
   });
 
   it('greedy continuations equal the TypeScript reference, diverging only at reported near-ties', async () => {
