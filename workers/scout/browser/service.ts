@@ -124,11 +124,15 @@ function throttle(engine: DraftEngine, dutyCycle: number): DraftEngine {
       const wait = nextAllowedAt - performance.now();
       if (wait > 0) {
         await new Promise<void>((resolve, reject) => {
-          const timer = setTimeout(resolve, wait);
-          signal?.addEventListener('abort', () => {
+          const onAbort = () => {
             clearTimeout(timer);
-            reject(signal.reason);
-          });
+            reject(signal?.reason);
+          };
+          const timer = setTimeout(() => {
+            signal?.removeEventListener('abort', onAbort);
+            resolve();
+          }, wait);
+          signal?.addEventListener('abort', onAbort, { once: true });
         });
       }
       const started = performance.now();
