@@ -103,7 +103,7 @@ export function createRemoteDraftSource(
   const controller = new AbortController();
 
   let links: ScoutLink[] | null = null;
-  let opening: Promise<ScoutLink[]> | null = null;
+  let opening: Promise<ScoutLink[]>;
   let isEnded = false;
   let idleTimer: ReturnType<typeof setTimeout> | null = null;
   let lastReturnAt: number | null = null;
@@ -119,7 +119,8 @@ export function createRemoteDraftSource(
     isEnded = true;
     if (idleTimer) clearTimeout(idleTimer);
     controller.abort();
-    for (const link of links ?? []) link.close(reason);
+    if (links) for (const link of links) link.close(reason);
+    else void opening.then((opened) => opened.forEach((link) => link.close(reason)));
     log.debug('remote draft session ended', { name, reason, ...stats });
     options.onEnd(links ?? [], stats);
   };
@@ -164,6 +165,16 @@ export function createRemoteDraftSource(
     return options.fallback.draft(req);
   };
 
+  // Open the verify streams right away: stream set-up overlaps the engine's prompt evaluation
+  // instead of delaying the first round.
+  opening = options.openLinks(controller.signal).catch((err: unknown) => {
+    log.warn('opening scout links failed', { name, error: err });
+    return [] as ScoutLink[];
+  });
+
+  // A session the engine never asks for drafts (plain decoding throughout) still ends.
+  armIdle();
+
   const source: RemoteDraftSource = {
     name,
     stats,
@@ -197,10 +208,9 @@ export function createRemoteDraftSource(
       stats.rounds += 1;
       lastPosition = context.length;
       lastFromFallback = false;
-      // 2. Lease and open the scout links on the first round.
+      // 2. The scout links (opened at creation) are ready by the first round, or awaited here.
       const isFirstRound = links === null;
       if (links === null) {
-        opening ??= options.openLinks(controller.signal);
         links = await opening;
         for (const link of links) link.request(options.k, options.lookahead);
       }
