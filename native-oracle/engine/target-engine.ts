@@ -7,7 +7,6 @@
  */
 import assert from 'node:assert/strict';
 import { basename } from 'node:path';
-import { createHash } from 'node:crypto';
 import {
   getLlama,
   LlamaGrammarEvaluationState,
@@ -22,6 +21,7 @@ import {
   type LlamaModel,
   type Token
 } from 'node-llama-cpp';
+import { tokenizerFingerprint } from '../../src/lib/protocol/mesh.js';
 import { createLogger } from '../../src/lib/server/log.js';
 import {
   acceptGreedy,
@@ -676,12 +676,8 @@ function randomSeed(): number {
   return Math.floor(Math.random() * 0x7fffffff);
 }
 
-/** sha256 over the vocabulary (texts and types), hex; scouts compare it before drafting. */
-export function tokenizerFingerprint(tokens: readonly string[], types: ArrayLike<number>): string {
-  return createHash('sha256')
-    .update(JSON.stringify({ tokens, types: Array.from(types) }))
-    .digest('hex');
-}
+/** The shared fingerprint rule (src/lib/protocol/mesh.ts), re-exported for Node callers. */
+export { tokenizerFingerprint };
 
 /**
  * Turns the growing detokenized text into deltas: holds back an incomplete UTF-8 character

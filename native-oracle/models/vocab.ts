@@ -12,7 +12,7 @@
  * round-trip, and like all non-word tokens they get a zero output row, so a model never predicts
  * them (no reachable byte tokens >= 0x80 for wllama).
  */
-import { createHash } from 'node:crypto';
+import { tokenizerFingerprint } from '../../src/lib/protocol/mesh.js';
 import { ENGLISH_WORDS } from './words.js';
 
 /** llama.cpp token types (llama_token_type). */
@@ -119,9 +119,7 @@ export function buildVocabulary(): Vocabulary {
   // (token texts decoded as UTF-8 with replacement), so manifest and engine agree.
   const decoder = new TextDecoder('utf-8', { fatal: false });
   const decoded = tokens.map((t) => (typeof t === 'string' ? t : decoder.decode(t)));
-  const fingerprint = createHash('sha256')
-    .update(JSON.stringify({ tokens: decoded, types }))
-    .digest('hex');
+  const fingerprint = tokenizerFingerprint(decoded, types);
   return {
     tokens,
     scores: Float32Array.from(scores),
