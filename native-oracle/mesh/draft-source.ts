@@ -103,7 +103,6 @@ export function createRemoteDraftSource(
   const controller = new AbortController();
 
   let links: ScoutLink[] | null = null;
-  let opening: Promise<ScoutLink[]>;
   let isEnded = false;
   let idleTimer: ReturnType<typeof setTimeout> | null = null;
   let lastReturnAt: number | null = null;
@@ -167,7 +166,7 @@ export function createRemoteDraftSource(
 
   // Open the verify streams right away: stream set-up overlaps the engine's prompt evaluation
   // instead of delaying the first round.
-  opening = options.openLinks(controller.signal).catch((err: unknown) => {
+  const opening = options.openLinks(controller.signal).catch((err: unknown) => {
     log.warn('opening scout links failed', { name, error: err });
     return [] as ScoutLink[];
   });
