@@ -3,11 +3,6 @@
  * shared protocol); these are the oracle-side outcomes.
  */
 
-/** A scout link ended (peer gone, stream reset, protocol error); the session goes on without it. */
-export class ScoutLinkClosedError extends Error {
-  override name = 'ScoutLinkClosedError';
-}
-
 /** The mesh was used before `start()` or after `stop()`. */
 export class MeshNotStartedError extends Error {
   override name = 'MeshNotStartedError';
