@@ -1,0 +1,292 @@
+/**
+ * `npm run bench:scout`: measures the browser scout in Debian's Chromium against a real relay +
+ * oracle stack on loopback (the built PWA in build/, the generated test pair). The last stdout
+ * line is one JSON object:
+ *
+ * - draft_tokens_per_s: wllama greedy drafting in the scout's own worker (the built
+ *   scout.worker, driven over its comlink interface), with 1 and with 2 threads; `wall` is
+ *   tokens ÷ wall-clock time of a `draft(context, n)` call as the page sees it (median of a few),
+ *   `engine` is wllama's own decode timing from the on-device benchmark.
+ * - first_accept_ms: /scout page opened → first completion whose drafts from this browser the
+ *   oracle accepted (completions are sent back to back once the scout has joined);
+ *   scout_joined_ms: page opened → the oracle lists the scout as eligible.
+ * - acceptance_rate: accepted ÷ drafted over a few completions with the browser's drafts.
+ * - tokens_per_s_alone / tokens_per_s_with_scout / speedup: the same completions with
+ *   speculation off and on (ungoverned, like the e2e stack), and their ratio.
+ *
+ * It measures, it asserts nothing about timings. Bounded: every wait has a deadline and the
+ * whole run is aborted after BENCH_DEADLINE_MS.
+ */
+import '../../src/lib/server/node-compat.js';
+import { readdirSync } from 'node:fs';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { setLogLevel } from '../../src/lib/server/log.js';
+import { startMeshStack, type MeshStack } from '../e2e/helpers/stack.js';
+
+setLogLevel('error');
+const note = (msg: string) => process.stderr.write(`[bench:scout] ${msg}\n`);
+const BENCH_DEADLINE_MS = 170_000;
+/** Tokens per timed draft call and timed calls per thread count (a noisy 2-core machine). */
+const DRAFT_TOKENS = 64;
+const DRAFT_REPEATS = 8;
+const COMPLETION_TOKENS = 64;
+const PROMPTS = [
+  'Once upon a time the old lighthouse keeper wrote in his log that',
+  'The quick brown fox said that the river',
+  'In the morning the baker opened the shop and',
+  'The scientist looked at the results and decided'
+];
+const CHROMIUM_ARGS = [
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-features=WebRtcHideLocalIpsWithMdns'
+];
+
+const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+
+/** Path of the built scout worker under build/ (its name carries a content hash). */
+function scoutWorkerPath(): string {
+  const dir = 'build/_app/immutable/workers';
+  const file = readdirSync(dir).find((f) => /^scout\.worker-.*\.js$/.test(f));
+  if (!file) throw new Error(`no scout.worker-*.js in ${dir}: run \`npx vite build\` first`);
+  return `/_app/immutable/workers/${file}`;
+}
+
+/**
+ * Loads wllama in one fresh scout worker per entry of `threads` (all in `page`) and times
+ * drafting, alternating between the workers call by call so that load from other processes on
+ * the machine hits every thread count alike. The workers are driven with comlink's wire protocol
+ * directly (the page exposes no comlink), so this measures exactly the engine the scout uses.
+ */
+async function timeDrafting(
+  page: Page,
+  options: { workerUrl: string; threads: number[]; context: number[]; fingerprint: string }
+) {
+  return page.evaluate(
+    async ({ workerUrl, threads, context, fingerprint, tokens, repeats }) => {
+      let seq = 0;
+      const call = (worker: Worker, method: string, args: unknown[]) =>
+        new Promise<unknown>((resolve, reject) => {
+          const id = `bench-${++seq}`;
+          const onMessage = (ev: MessageEvent) => {
+            const data = ev.data as { id?: string; type: string; name?: string; value: unknown };
+            if (data?.id !== id) return;
+            worker.removeEventListener('message', onMessage);
+            if (data.type === 'HANDLER' && data.name === 'throw') {
+              const thrown = data.value as { value: { message?: string } };
+              reject(new Error(`${method}: ${thrown.value?.message ?? String(thrown.value)}`));
+            } else resolve(data.value);
+          };
+          worker.addEventListener('message', onMessage);
+          worker.postMessage({
+            id,
+            type: 'APPLY',
+            path: [method],
+            argumentList: args.map((value) => ({ type: 'RAW', value }))
+          });
+        });
+      const runs = threads.map((n) => ({
+        threads: n,
+        worker: new Worker(workerUrl, { type: 'module', name: `bench-${n}` }),
+        rates: [] as number[],
+        counts: [] as number[],
+        engineRate: null as number | null,
+        detail: null as string | null,
+        isCrossOriginIsolated: false
+      }));
+      try {
+        for (const run of runs) {
+          const prepared = (await call(run.worker, 'prepare', [
+            {
+              modelUrl: '/models/draft.gguf',
+              preferredEngine: 'wllama',
+              targetTokenizerFingerprint: fingerprint,
+              threads: run.threads
+            }
+          ])) as {
+            engine: string;
+            candidates: { kind: string; tokensPerSecond: number | null; detail: string | null }[];
+            isCrossOriginIsolated: boolean;
+          };
+          if (prepared.engine !== 'wllama') throw new Error(`picked ${prepared.engine}`);
+          const wllama = prepared.candidates.find((c) => c.kind === 'wllama');
+          run.engineRate = wllama?.tokensPerSecond ?? null;
+          run.detail = wllama?.detail ?? null;
+          run.isCrossOriginIsolated = prepared.isCrossOriginIsolated;
+          // Warm-up: the context's prompt is evaluated once; later calls reuse its KV cache.
+          await call(run.worker, 'draft', [context, tokens]);
+        }
+        for (let i = 0; i < repeats; i++) {
+          for (const run of runs) {
+            const t0 = performance.now();
+            const out = (await call(run.worker, 'draft', [context, tokens])) as number[];
+            run.rates.push((out.length / (performance.now() - t0)) * 1000);
+            run.counts.push(out.length);
+          }
+        }
+        return runs.map(({ worker: _worker, ...result }) => result);
+      } finally {
+        for (const run of runs) {
+          await call(run.worker, 'dispose', []).catch(() => undefined);
+          run.worker.terminate();
+        }
+      }
+    },
+    { ...options, tokens: DRAFT_TOKENS, repeats: DRAFT_REPEATS }
+  );
+}
+
+async function chat(
+  stack: MeshStack,
+  prompt: string,
+  speculation: 'on' | 'off',
+  maxTokens: number
+): Promise<{ tokens: number; ms: number; drafted: number; accepted: number; source: string }> {
+  const t0 = performance.now();
+  const res = await fetch(`${stack.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-shard-speculation': speculation },
+    body: JSON.stringify({
+      model: stack.engine.modelId,
+      messages: [{ role: 'user', content: prompt }],
+      max_tokens: maxTokens,
+      temperature: 0
+    }),
+    signal: AbortSignal.timeout(30_000)
+  });
+  if (!res.ok) throw new Error(`completion failed: ${res.status} ${await res.text()}`);
+  const body = (await res.json()) as {
+    usage: { completion_tokens: number };
+    shard: { drafted: number; accepted: number; draft_source: string | null };
+  };
+  return {
+    tokens: body.usage.completion_tokens,
+    ms: performance.now() - t0,
+    drafted: body.shard.drafted,
+    accepted: body.shard.accepted,
+    source: body.shard.draft_source ?? 'none'
+  };
+}
+
+async function main(): Promise<Record<string, unknown>> {
+  const workerUrl = scoutWorkerPath();
+  const stack = await startMeshStack();
+  let browser: Browser | null = null;
+  try {
+    browser = await chromium.launch({
+      executablePath: process.env.SHARD_CHROMIUM ?? '/usr/bin/chromium',
+      args: CHROMIUM_ARGS
+    });
+    const context = stack.engine.tokenize(PROMPTS[0]);
+
+    // 1. Drafting speed of wllama in the scout's worker, 1 and 2 threads.
+    const drafting: Record<string, unknown> = {};
+    {
+      const ctx = await browser.newContext();
+      // tsx compiles named functions with esbuild's `__name` helper, which the page lacks.
+      await ctx.addInitScript({ content: 'globalThis.__name = (fn) => fn;' });
+      const page = await ctx.newPage();
+      await page.goto(`${stack.url}/`);
+      const runs = await timeDrafting(page, {
+        workerUrl,
+        threads: [1, 2],
+        context,
+        fingerprint: stack.engine.tokenizerFingerprint
+      });
+      for (const r of runs) {
+        note(
+          `wllama ${r.threads} thread(s): ${r.rates.map((x) => x.toFixed(0)).join(', ')} tok/s (${r.counts.join(', ')} tokens)`
+        );
+        drafting[`threads_${r.threads}`] = {
+          wall: round(median(r.rates)),
+          wall_min: round(Math.min(...r.rates)),
+          wall_max: round(Math.max(...r.rates)),
+          tokens_per_call: median(r.counts),
+          engine: r.engineRate === null ? null : round(r.engineRate),
+          detail: r.detail,
+          is_cross_origin_isolated: r.isCrossOriginIsolated
+        };
+      }
+      await ctx.close();
+    }
+
+    // 2. A /scout tab joins the mesh: time to the first accepted draft.
+    const ctx = await browser.newContext();
+    await ctx.addInitScript(() => localStorage.setItem('shard.scout.ignore-local-oracle', '1'));
+    const page = await ctx.newPage();
+    const opened = performance.now();
+    await page.goto(`${stack.url}/scout`);
+    await page.getByTestId('scout-role').filter({ hasText: 'This tab is the scout' }).waitFor();
+    const toggle = page.getByTestId('scout-toggle');
+    await toggle.click({ timeout: 30_000 });
+    await stack.mesh.waitForScouts(1, AbortSignal.timeout(90_000));
+    const scoutJoinedMs = performance.now() - opened;
+    let firstAcceptMs: number | null = null;
+    for (let i = 0; i < 20 && firstAcceptMs === null; i++) {
+      const r = await chat(stack, PROMPTS[i % PROMPTS.length], 'on', 16);
+      if (r.source.startsWith('scout:') && r.accepted > 0)
+        firstAcceptMs = performance.now() - opened;
+    }
+    note(`scout joined after ${scoutJoinedMs.toFixed(0)} ms, first accept ${firstAcceptMs} ms`);
+
+    // 3. Acceptance and throughput: the same completions alone and with the browser's drafts.
+    let alone = { tokens: 0, ms: 0 };
+    let withScout = { tokens: 0, ms: 0, drafted: 0, accepted: 0 };
+    for (const prompt of PROMPTS) {
+      const a = await chat(stack, prompt, 'off', COMPLETION_TOKENS);
+      const s = await chat(stack, prompt, 'on', COMPLETION_TOKENS);
+      if (!s.source.startsWith('scout:')) note(`completion drafted by ${s.source}, not the scout`);
+      alone = { tokens: alone.tokens + a.tokens, ms: alone.ms + a.ms };
+      withScout = {
+        tokens: withScout.tokens + s.tokens,
+        ms: withScout.ms + s.ms,
+        drafted: withScout.drafted + s.drafted,
+        accepted: withScout.accepted + s.accepted
+      };
+    }
+    await ctx.close();
+    const aloneTps = (alone.tokens / alone.ms) * 1000;
+    const scoutTps = (withScout.tokens / withScout.ms) * 1000;
+    return {
+      bench: 'scout',
+      browser: browser.version(),
+      draft_model: 'draft.gguf (generated test pair)',
+      draft_tokens: DRAFT_TOKENS,
+      draft_tokens_per_s: drafting,
+      scout_joined_ms: Math.round(scoutJoinedMs),
+      first_accept_ms: firstAcceptMs === null ? null : Math.round(firstAcceptMs),
+      completions: PROMPTS.length,
+      completion_tokens: COMPLETION_TOKENS,
+      drafted: withScout.drafted,
+      accepted: withScout.accepted,
+      acceptance_rate:
+        withScout.drafted > 0 ? round(withScout.accepted / withScout.drafted, 3) : null,
+      tokens_per_s_alone: round(aloneTps),
+      tokens_per_s_with_scout: round(scoutTps),
+      speedup: round(scoutTps / aloneTps, 3)
+    };
+  } finally {
+    await browser?.close().catch(() => undefined);
+    await stack.close();
+  }
+}
+
+const deadline = setTimeout(() => {
+  note(`did not finish within ${BENCH_DEADLINE_MS} ms`);
+  process.exit(1);
+}, BENCH_DEADLINE_MS);
+deadline.unref();
+main().then(
+  (result) => {
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+    process.exit(0);
+  },
+  (err: unknown) => {
+    note(`failed: ${(err as Error)?.stack ?? String(err)}`);
+    process.exit(1);
+  }
+);
