@@ -45,6 +45,8 @@ export interface OracleConfig {
   staticDir: string;
   /** Relay multiaddrs the mesh joins; empty = the oracle runs without a mesh. */
   relays: string[];
+  /** Whether requests that say nothing may show their prompt to mesh scouts. */
+  scoutPrompts: 'allow' | 'deny';
   /** Default draft source of local requests; `auto` = the draft model when its file exists, else prompt lookup. */
   draft: DraftChoice;
   /** Draft model GGUF file used by `draft: model` (and `auto`). */
@@ -160,6 +162,15 @@ const FLAGS: FlagSpec[] = [
     describe:
       'relay to join the scout mesh through (repeatable; env comma-separated); no relay = no mesh',
     fallback: () => 'none'
+  },
+  {
+    flag: 'scout-prompts',
+    env: 'SHARD_SCOUT_PROMPTS',
+    arg: 'allow|deny',
+    type: 'string',
+    describe:
+      'whether a request that does not say (shard.allow_scouts / x-shard-allow-scouts) may show its prompt to mesh scouts',
+    fallback: () => 'allow'
   },
   {
     flag: 'static-dir',
@@ -356,6 +367,13 @@ export function parseOracleConfig(options: {
       );
     }
   }
+  const scoutPromptsPick = pick('scout-prompts');
+  const scoutPrompts = (scoutPromptsPick?.raw.trim().toLowerCase() ?? 'allow') as 'allow' | 'deny';
+  if (scoutPrompts !== 'allow' && scoutPrompts !== 'deny') {
+    throw new ConfigError(
+      `${scoutPromptsPick!.name} must be allow or deny; got "${scoutPromptsPick!.raw}"`
+    );
+  }
   const allowPick = pick('allow-no-model');
   const hostPick = pick('host');
   const host = hostPick ? hostPick.raw.trim() : DEFAULT_HOST;
@@ -371,6 +389,7 @@ export function parseOracleConfig(options: {
     maxConcurrent: optionalInt('max-concurrent', 1, 64),
     staticDir: staticPick ? resolve(staticPick.raw) : join(REPO_ROOT, 'build'),
     relays,
+    scoutPrompts,
     draft,
     draftModelPath: draftModelPick ? resolve(draftModelPick.raw) : join(modelsDir, 'draft.gguf'),
     allowNoModel: allowPick ? boolValue(allowPick.name, allowPick.raw) : false,

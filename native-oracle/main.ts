@@ -104,7 +104,13 @@ async function main(argv: string[]): Promise<number> {
         const { meshPlugin } = await import('./mesh/plugin.js');
         const mesh = await createOracleMesh({ engine, relays: config.relays });
         const fallback = defaultDraftSource;
-        plugins.push(meshPlugin(mesh, { fallback: () => fallback }));
+        const isDefaultShareable = config.scoutPrompts === 'allow';
+        plugins.push(
+          meshPlugin(mesh, {
+            fallback: () => fallback,
+            isPromptShareable: (request) => request.allowScouts ?? isDefaultShareable
+          })
+        );
       }
     }
     server = createOracleServer({

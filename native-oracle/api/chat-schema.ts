@@ -47,8 +47,14 @@ export const chatCompletionRequestSchema = z.object({
       })
     ])
     .nullish(),
-  /** Shard extension: per-request speculation choice (header x-shard-speculation wins). */
-  shard: z.object({ speculation: speculationSchema.optional() }).nullish()
+  /**
+   * Shard extensions: the speculation choice (header x-shard-speculation wins) and whether this
+   * prompt may be shown to mesh scouts (header x-shard-allow-scouts wins; default: the oracle's
+   * --scout-prompts setting).
+   */
+  shard: z
+    .object({ speculation: speculationSchema.optional(), allow_scouts: z.boolean().optional() })
+    .nullish()
 });
 
 export type ChatCompletionRequest = z.infer<typeof chatCompletionRequestSchema>;

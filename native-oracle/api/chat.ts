@@ -37,6 +37,8 @@ const log = createLogger('shard:oracle:chat');
 export type DraftSourceProvider = (request: {
   id: string;
   speculation: Speculation;
+  /** The request's own word on showing its prompt to scouts; undefined when it said nothing. */
+  allowScouts?: boolean;
 }) => DraftSource | null | undefined;
 
 /** Outcomes of chat requests that reached the engine, shown by /health. */
@@ -107,6 +109,22 @@ function speculationOf(ctx: RequestContext, body: ChatCompletionRequest): Specul
   return body.shard?.speculation ?? 'auto';
 }
 
+/** The request's choice on showing its prompt to scouts: header, else body, else undefined. */
+function allowScoutsOf(ctx: RequestContext, body: ChatCompletionRequest): boolean | undefined {
+  const header = ctx.req.headers['x-shard-allow-scouts'];
+  const raw = Array.isArray(header) ? header[0] : header;
+  if (raw !== undefined) {
+    const value = raw.trim().toLowerCase();
+    if (value === 'true') return true;
+    if (value === 'false') return false;
+    throw new BadRequestError(
+      `x-shard-allow-scouts must be true or false; got "${raw.slice(0, 40)}"`,
+      'invalid_header'
+    );
+  }
+  return body.shard?.allow_scouts;
+}
+
 /** Writes one SSE event, waiting for drain under backpressure (or until the client left). */
 async function writeEvent(res: ServerResponse, signal: AbortSignal, data: string): Promise<void> {
   if (res.write(`data: ${data}\n\n`) || signal.aborted) return;
@@ -148,7 +166,8 @@ export function registerChatRoutes(router: Router, options: ChatRouteOptions): v
       const speculation = speculationOf(ctx, body);
       const id = `chatcmpl-${randomBytes(12).toString('hex')}`;
       const created = Math.floor(Date.now() / 1000);
-      const draftSource = options.draftSourceProvider?.()?.({ id, speculation });
+      const allowScouts = allowScoutsOf(ctx, body);
+      const draftSource = options.draftSourceProvider?.()?.({ id, speculation, allowScouts });
       const format = body.response_format;
       // json_object has no schema of its own: any JSON object satisfies it.
       const jsonSchema =

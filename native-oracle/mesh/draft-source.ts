@@ -211,7 +211,12 @@ export function createRemoteDraftSource(
       const isFirstRound = links === null;
       if (links === null) {
         links = await opening;
-        for (const link of links) link.request(options.k, options.lookahead);
+        // Context first, then the request: a request before any context would have the scout
+        // draft from an empty chain, which the oracle must refuse as a stale position.
+        for (const link of links) {
+          link.sync(context);
+          link.request(options.k, options.lookahead);
+        }
       }
       const open = live();
       if (open.length === 0) {

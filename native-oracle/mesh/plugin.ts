@@ -13,10 +13,11 @@ export interface MeshPluginOptions {
   /** Start the mesh after the server listens and stop it before it closes; default true. */
   isManagingLifecycle?: boolean;
   /**
-   * Whether a request's prompt may be shown to scouts; default: always (an oracle whose scouts
-   * are its own). Requests it refuses use the engine's own draft source.
+   * Whether a request's prompt may be shown to scouts; default: unless the request itself said
+   * no (`shard.allow_scouts: false` or header `x-shard-allow-scouts: false`). Requests it
+   * refuses use the engine's own draft source.
    */
-  isPromptShareable?(request: { id: string; speculation: string }): boolean;
+  isPromptShareable?(request: { id: string; speculation: string; allowScouts?: boolean }): boolean;
   /** The oracle's own draft source, used in rounds where no scout draft is usable. */
   fallback?: () => DraftSource | null;
 }
@@ -27,7 +28,10 @@ export function meshPlugin(mesh: OracleMesh, options: MeshPluginOptions = {}): O
     ctx.setTopology(() => mesh.topology());
     ctx.setDraftSourceProvider((request) => {
       if (request.speculation === 'off') return undefined;
-      if (options.isPromptShareable && !options.isPromptShareable(request)) return undefined;
+      const isShareable = options.isPromptShareable
+        ? options.isPromptShareable(request)
+        : request.allowScouts !== false;
+      if (!isShareable) return undefined;
       // undefined keeps the engine's default source when no scout is eligible.
       return mesh.scoutDraftSource({ fallback: options.fallback?.() ?? null }) ?? undefined;
     });

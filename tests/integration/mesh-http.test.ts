@@ -82,6 +82,48 @@ describe('mesh through the OpenAI-compatible HTTP API', () => {
     expect(Number(response.headers.get('x-shard-accepted'))).toBeGreaterThan(0);
   });
 
+  it('a request that keeps its prompt from scouts is drafted by the oracle itself', async () => {
+    const viaBody = await client.chat.completions
+      .create(
+        {
+          model: engine.modelId,
+          messages: MESSAGES,
+          max_tokens: 16,
+          // @ts-expect-error Shard extension field, ignored by other OpenAI servers
+          shard: { allow_scouts: false }
+        },
+        { headers: { 'x-shard-speculation': 'on' } }
+      )
+      .withResponse();
+    expect(viaBody.response.headers.get('x-shard-draft-source') ?? '').not.toMatch(/^scout:/);
+
+    const viaHeader = await client.chat.completions
+      .create(
+        { model: engine.modelId, messages: MESSAGES, max_tokens: 16 },
+        { headers: { 'x-shard-speculation': 'on', 'x-shard-allow-scouts': 'false' } }
+      )
+      .withResponse();
+    expect(viaHeader.response.headers.get('x-shard-draft-source') ?? '').not.toMatch(/^scout:/);
+
+    const allowed = await client.chat.completions
+      .create(
+        { model: engine.modelId, messages: MESSAGES, max_tokens: 16 },
+        { headers: { 'x-shard-speculation': 'on', 'x-shard-allow-scouts': 'true' } }
+      )
+      .withResponse();
+    expect(allowed.response.headers.get('x-shard-draft-source')).toMatch(/^scout:/);
+
+    const bad = await fetch(`${server.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-shard-allow-scouts': 'maybe' },
+      body: JSON.stringify({ messages: MESSAGES, max_tokens: 4 })
+    });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: { message: string } }).error.message).toMatch(
+      /x-shard-allow-scouts must be true or false/
+    );
+  });
+
   it('/v1/system/peers and /v1/system/topology show the mesh', async () => {
     const peers = (await (await fetch(`${server.url}/v1/system/peers`)).json()) as {
       peers: Array<{ peer_id: string; verified: boolean; role: string }>;
