@@ -36,7 +36,10 @@ export function ensureNodeModules() {
   if (existsSync(installed) && statSync(installed).mtimeMs >= statSync(lock).mtimeMs) return;
   const isFresh = !existsSync(join(root, 'node_modules'));
   step(isFresh ? 'installing npm packages (first run; a few minutes)' : 'updating npm packages');
-  run('npm', [isFresh ? 'ci' : 'install', '--no-audit', '--no-fund']);
+  // `npm install`, not `npm ci`: node-llama-cpp lists optional per-platform binaries, and
+  // registries that do not carry every platform's build make `npm ci` refuse the lockfile
+  // even though the one this machine needs is present. `install` still follows the lockfile.
+  run('npm', ['install', '--no-audit', '--no-fund']);
 }
 
 /** Path of the Chromium binary the browser tests drive. */
