@@ -1,7 +1,9 @@
 /**
  * A leaf libp2p peer for Node processes of the mesh (the oracle, the Node scout): TCP and
  * WebSockets, circuit relay client (so peers behind relays can reach it and it can reach them),
- * identify, ping and gossipsub with the mesh's leaf settings. The browser scout builds its own
+ * WebRTC (node-datachannel) listening through the relay reservation (so a browser scout that
+ * reached it over a relayed circuit can upgrade to a direct connection), identify, ping and
+ * gossipsub with the mesh's leaf settings. The browser scout builds its own
  * node with browser transports; everything above the node is shared.
  */
 import '../../src/lib/server/node-compat.js';
@@ -13,6 +15,7 @@ import { identify, type Identify } from '@libp2p/identify';
 import type { PrivateKey } from '@libp2p/interface';
 import { ping, type Ping } from '@libp2p/ping';
 import { tcp } from '@libp2p/tcp';
+import { webRTC } from '@libp2p/webrtc';
 import { webSockets } from '@libp2p/websockets';
 import { createLibp2p, type Libp2p } from 'libp2p';
 import { leafGossipOptions } from '../../src/lib/protocol/mesh-gossip.js';
@@ -25,6 +28,11 @@ export interface MeshNodeOptions {
   listen?: string[];
   /** Also accept connections relayed through relays this node connects to; default true. */
   isRelayListening?: boolean;
+  /**
+   * Also accept WebRTC connections signalled over relayed circuits (`/p2p-circuit/webrtc`
+   * addresses: browsers upgrade to a direct connection); default true. Needs relay listening.
+   */
+  isWebRtcListening?: boolean;
   /** Start listening right away; default true. */
   isStarted?: boolean;
 }
@@ -32,7 +40,10 @@ export interface MeshNodeOptions {
 /** Creates a leaf mesh node (started unless `isStarted: false`). */
 export async function createMeshNode(options: MeshNodeOptions = {}): Promise<MeshNode> {
   const listen = [...(options.listen ?? ['/ip4/127.0.0.1/tcp/0'])];
-  if (options.isRelayListening !== false) listen.push('/p2p-circuit');
+  const isRelayListening = options.isRelayListening !== false;
+  const isWebRtcListening = isRelayListening && options.isWebRtcListening !== false;
+  if (isRelayListening) listen.push('/p2p-circuit');
+  if (isWebRtcListening) listen.push('/webrtc');
   return createLibp2p({
     ...(options.privateKey ? { privateKey: options.privateKey } : {}),
     start: options.isStarted ?? true,
@@ -40,7 +51,8 @@ export async function createMeshNode(options: MeshNodeOptions = {}): Promise<Mes
     transports: [
       tcp(),
       webSockets(),
-      circuitRelayTransport({ reservationCompletionTimeout: 10_000 })
+      circuitRelayTransport({ reservationCompletionTimeout: 10_000 }),
+      ...(isWebRtcListening ? [webRTC()] : [])
     ],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],

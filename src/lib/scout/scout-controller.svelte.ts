@@ -3,12 +3,14 @@
  *
  *  1. On mount: reads the device profile, probes for an oracle on this device (double-dip),
  *     reads the oracle's health (target tokenizer) and joins the leader election.
- *  2. The leader tab owns the scout worker (comlink); followers mirror the leader's state over
- *     a BroadcastChannel and forward Start/Stop to it. When the leader's tab closes, the next tab
+ *  2. The leader tab owns the scout worker (draft engines, over comlink) and, on its own main
+ *     thread, the scout's libp2p node (WebRTC exists only there; see mesh-host.ts); followers
+ *     mirror the leader's state over a BroadcastChannel and forward Start/Stop to it. When the leader's tab closes, the next tab
  *     takes over and resumes scouting if the user had started it.
  *  3. While scouting, the screen wake lock is held and the worker's snapshots drive the UI.
  */
-import { wrap, proxy, releaseProxy, type Remote } from 'comlink';
+import { wrap, releaseProxy, type Remote } from 'comlink';
+import type { ScoutHost } from '$workers/scout/browser/mesh-host.js';
 import type {
   EngineKind,
   PrepareResult,
@@ -21,7 +23,12 @@ import { probeLocalOracle, type DoubleDipDecision } from './double-dip.js';
 import { joinElection, type LeaderElection } from './leader.js';
 import { ScoutWakeLock } from './wake-lock.js';
 
-export type { EngineKind, PrepareResult, ScoutSnapshot } from '$workers/scout/browser/service.js';
+export type {
+  EngineKind,
+  OracleConnectionKind,
+  PrepareResult,
+  ScoutSnapshot
+} from '$workers/scout/browser/service.js';
 
 /** localStorage keys: the user's intent survives reloads and is shared by all tabs. */
 const WANTED_KEY = 'shard.scout.wanted';
@@ -79,7 +86,8 @@ export class ScoutController {
   isHeldBack = $derived(this.doubleDip?.kind === 'local-oracle' && !this.isIgnoringLocalOracle);
 
   private worker: Worker | null = null;
-  private service: Remote<ScoutService> | null = null;
+  private engineService: Remote<ScoutService> | null = null;
+  private service: ScoutHost | null = null;
   private election: LeaderElection<SharedScoutState> | null = null;
   private readonly wakeLock = new ScoutWakeLock((isActive) => {
     this.isWakeLockActive = isActive;
@@ -108,13 +116,19 @@ export class ScoutController {
     this.isDestroyed = true;
     this.election?.close();
     void this.wakeLock.disable();
-    if (this.service) {
-      void this.service.dispose().catch(() => undefined);
-      this.service[releaseProxy]();
-    }
-    this.worker?.terminate();
+    const engineService = this.engineService;
+    const worker = this.worker;
+    void this.service
+      ?.dispose()
+      .catch(() => undefined)
+      .finally(() => {
+        engineService?.[releaseProxy]();
+        worker?.terminate();
+      });
+    if (!this.service) worker?.terminate();
     this.worker = null;
     this.service = null;
+    this.engineService = null;
   }
 
   /** Start scouting (a follower forwards the command to the leader). */
@@ -213,14 +227,16 @@ export class ScoutController {
   private async becomeLeader(): Promise<void> {
     if (this.isDestroyed) return;
     const { default: ScoutWorker } = await import('$workers/scout.worker.ts?worker');
+    const { createScoutHost } = await import('$workers/scout/browser/mesh-host.js');
     this.worker = new ScoutWorker({ name: 'shard-scout' });
-    this.service = wrap<ScoutService>(this.worker);
+    this.engineService = wrap<ScoutService>(this.worker);
+    this.service = createScoutHost(this.engineService);
     // What this tab mirrored from the previous leader is stale now: its worker is gone.
     this.phase = 'idle';
     this.snapshot = null;
     this.prepared = null;
     this.error = null;
-    await this.service.subscribe(proxy((update: ScoutUpdate) => this.onUpdate(update)));
+    await this.service.subscribe((update: ScoutUpdate) => this.onUpdate(update));
     this.role = 'leader';
     this.addLog('This tab is the scout for this browser.');
     const isWanted = localStorage.getItem(WANTED_KEY) === '1';
@@ -236,6 +252,8 @@ export class ScoutController {
   private onUpdate(update: ScoutUpdate): void {
     if (update.type === 'snapshot') {
       this.snapshot = update.snapshot;
+    } else if (update.type === 'notice') {
+      this.addLog(update.text, update.isError);
     } else {
       const e = update.event;
       if (e.type === 'oracle:welcome')

@@ -1,8 +1,8 @@
 /**
  * The browser scout's libp2p node: WebSockets to relays, circuit relay v2 so oracles behind the
- * same relays are reachable (and can reach it), noise, yamux, identify, ping and gossipsub with
- * the mesh's leaf settings. Runs in a dedicated worker (no WebRTC there: RTCPeerConnection is
- * page-only), so every oracle connection goes through a relay.
+ * same relays are reachable (and can reach it), WebRTC (signalled over those circuits) for direct
+ * connections to oracles and peers, noise, yamux, identify, ping and gossipsub with the mesh's
+ * leaf settings. Runs on the page's main thread: RTCPeerConnection does not exist in workers.
  *
  * The identity key is kept in IndexedDB so a returning scout keeps its peer id (oracles keep
  * per-peer stats); a fresh one is generated when storage is unavailable.
@@ -15,6 +15,7 @@ import { gossipsub, type GossipSub } from '@libp2p/gossipsub';
 import { identify, type Identify } from '@libp2p/identify';
 import type { PrivateKey } from '@libp2p/interface';
 import { ping, type Ping } from '@libp2p/ping';
+import { webRTC } from '@libp2p/webrtc';
 import { webSockets } from '@libp2p/websockets';
 import { openDB } from 'idb';
 import { createLibp2p, type Libp2p } from 'libp2p';
@@ -49,8 +50,12 @@ export async function loadIdentityKey(): Promise<PrivateKey> {
 export async function createBrowserMeshNode(privateKey: PrivateKey): Promise<BrowserMeshNode> {
   return createLibp2p({
     privateKey,
-    addresses: { listen: ['/p2p-circuit'] },
-    transports: [webSockets(), circuitRelayTransport({ reservationCompletionTimeout: 10_000 })],
+    addresses: { listen: ['/p2p-circuit', '/webrtc'] },
+    transports: [
+      webSockets(),
+      webRTC(),
+      circuitRelayTransport({ reservationCompletionTimeout: 10_000 })
+    ],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     // Browsers deny dialling private addresses by default; relays on a LAN or loopback are valid.

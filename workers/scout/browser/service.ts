@@ -1,20 +1,20 @@
 /**
- * The browser scout service: everything that runs in the scout's dedicated worker, exposed to the
- * page with comlink (see workers/scout.worker.ts). The page elects one leader tab and calls:
+ * The browser scout's engine service: what runs in the scout's dedicated worker, exposed to the
+ * page with comlink (see workers/scout.worker.ts). The page elects one leader tab, which calls:
  *
  *  1. `prepare()`: probes the device, downloads the draft model (progress reported), loads the
  *     candidate engines, runs a short on-device benchmark and picks the engine (or the one the
  *     user chose), with a plain-words reason for every engine that could not run.
- *  2. `start()`: starts the libp2p node, dials the relays, joins oracles (given, or announced on
- *     gossip) and serves their verify streams with the picked engine.
- *  3. `stop()`: ends sessions and the node; the engine stays loaded for a quick restart.
+ *  2. `draft()` / `cancelDraft()`: drafts with the picked engine for the page's scout peer
+ *     (mesh-host.ts), which runs the libp2p node on the page's main thread because
+ *     RTCPeerConnection exists only there (no WebRTC in workers).
+ *  3. `dispose()`: frees every engine.
  *
- * Updates (stats, connection state, events) go to the page through one callback.
+ * Engine state (preparing, download progress, picked engine, speed) goes to the page through
+ * one callback; the page merges it with the mesh state.
  */
-import { multiaddr } from '@multiformats/multiaddr';
 import type { DraftEngine } from '../core.js';
-import { createScoutPeer, type ScoutPeer, type ScoutPeerEvent } from '../scout-peer.js';
-import { createBrowserMeshNode, loadIdentityKey, type BrowserMeshNode } from './browser-node.js';
+import type { ScoutPeerEvent } from '../scout-peer.js';
 import { downloadModel, type DownloadProgress } from './model-download.js';
 import { createPromptLookupEngine } from './prompt-lookup.js';
 import { createWebLlmEngine, probeWebGpu, type WebGpuProbe } from './webgpu.js';
@@ -57,23 +57,20 @@ export interface PrepareResult {
   isCrossOriginIsolated: boolean;
 }
 
-export interface StartOptions {
-  /** Relay WebSocket multiaddrs with /p2p/<id>. */
-  relays: string[];
-  /** Oracle multiaddrs to join right away (e.g. circuit addresses from the topology). */
-  oracles?: string[];
-  /** Fraction of time the engine may spend drafting (mobile uses less); default 1. */
-  dutyCycle?: number;
-  /** Sessions served at once; default 2. */
-  maxSessions?: number;
-}
-
 export interface ScoutSnapshot {
   state: 'idle' | 'preparing' | 'starting' | 'scouting' | 'stopping' | 'error';
   peerId: string | null;
   engine: string | null;
   relays: { addr: string; isConnected: boolean }[];
-  oracles: { peerId: string; status: string; reason?: string }[];
+  oracles: {
+    peerId: string;
+    status: string;
+    reason?: string;
+    /** How this scout reaches the oracle now; null while not connected. */
+    connection?: OracleConnectionKind | null;
+    /** The libp2p connection's remote address (the one verify streams use). */
+    remoteAddr?: string | null;
+  }[];
   peers: number;
   stats: {
     sessions: number;
@@ -85,18 +82,23 @@ export interface ScoutSnapshot {
     protocolErrors: number;
   };
   currentSession: string | null;
+  /** Verify streams oracles opened to this scout, by the kind of connection they ran on. */
+  verifyStreams?: Record<OracleConnectionKind, number>;
   download: DownloadProgress | null;
   lastError: string | null;
   tokensPerSecond: number | null;
 }
 
+/** `direct`: a WebRTC connection to the oracle; `relayed`: a circuit through a relay. */
+export type OracleConnectionKind = 'direct' | 'relayed';
+
 export type ScoutUpdate =
   | { type: 'snapshot'; snapshot: ScoutSnapshot }
-  | { type: 'event'; event: ScoutPeerEvent; atMs: number };
+  | { type: 'event'; event: ScoutPeerEvent; atMs: number }
+  | { type: 'notice'; text: string; isError: boolean; atMs: number };
 
 /** Tokens drafted per engine in the benchmark. */
 export const BENCHMARK_TOKENS = 24;
-const SOFTWARE = { name: 'shard-browser-scout', version: '0.1.0' } as const;
 
 /** The benchmark's context: a short sentence in the model's own vocabulary (BOS + a few ids). */
 function benchmarkContext(vocabSize: number, bos: number | null): number[] {
@@ -114,46 +116,12 @@ async function timeDraft(engine: DraftEngine, context: number[]): Promise<number
   return tokens.length > 0 && ms > 0 ? (tokens.length / ms) * 1000 : 0;
 }
 
-/** Wraps an engine so it drafts at most `dutyCycle` of the time (idle gaps between drafts). */
-function throttle(engine: DraftEngine, dutyCycle: number): DraftEngine {
-  if (dutyCycle >= 1) return engine;
-  let nextAllowedAt = 0;
-  return {
-    ...engine,
-    async draft(context, k, signal) {
-      const wait = nextAllowedAt - performance.now();
-      if (wait > 0) {
-        await new Promise<void>((resolve, reject) => {
-          const onAbort = () => {
-            clearTimeout(timer);
-            reject(signal?.reason);
-          };
-          const timer = setTimeout(() => {
-            signal?.removeEventListener('abort', onAbort);
-            resolve();
-          }, wait);
-          signal?.addEventListener('abort', onAbort, { once: true });
-        });
-      }
-      const started = performance.now();
-      try {
-        return await engine.draft(context, k, signal);
-      } finally {
-        const busy = performance.now() - started;
-        nextAllowedAt = performance.now() + (busy * (1 - dutyCycle)) / dutyCycle;
-      }
-    }
-  };
-}
-
 export function createScoutService() {
   const engines = new Map<EngineKind, DraftEngine>();
   let picked: EngineKind | null = null;
-  let node: BrowserMeshNode | null = null;
-  let peer: ScoutPeer | null = null;
-  let relayAddrs: string[] = [];
+  /** In-flight drafts for the page, by request id (so the page can cancel them). */
+  const drafts = new Map<number, AbortController>();
   let listener: ((u: ScoutUpdate) => void) | null = null;
-  let ticker: ReturnType<typeof setInterval> | null = null;
   const snapshot: ScoutSnapshot = {
     state: 'idle',
     peerId: null,
@@ -177,22 +145,6 @@ export function createScoutService() {
   };
 
   function refresh(): ScoutSnapshot {
-    if (node) {
-      const connected = new Set(node.getConnections().map((c) => c.remotePeer.toString()));
-      snapshot.relays = relayAddrs.map((addr) => ({
-        addr,
-        isConnected: connected.has(
-          multiaddr(addr)
-            .getComponents()
-            .find((c) => c.name === 'p2p')?.value ?? ''
-        )
-      }));
-      snapshot.peers = node.getPeers().length;
-    }
-    if (peer) {
-      snapshot.stats = { ...peer.stats };
-      snapshot.oracles = peer.oracles();
-    }
     const engine = picked ? engines.get(picked) : undefined;
     snapshot.tokensPerSecond = engine?.tokensPerSecond?.() ?? null;
     return structuredClone(snapshot);
@@ -200,15 +152,6 @@ export function createScoutService() {
 
   function push(): void {
     listener?.({ type: 'snapshot', snapshot: refresh() });
-  }
-
-  function onPeerEvent(event: ScoutPeerEvent): void {
-    if (event.type === 'session:open') snapshot.currentSession = event.sessionId;
-    if (event.type === 'session:close' && snapshot.currentSession === event.sessionId)
-      snapshot.currentSession = null;
-    if (event.type === 'engine:error') snapshot.lastError = event.message;
-    listener?.({ type: 'event', event, atMs: Date.now() });
-    push();
   }
 
   return {
@@ -400,71 +343,46 @@ export function createScoutService() {
       return true;
     },
 
-    /** Drafts once with the picked engine (diagnostics and tests). */
-    async draft(context: number[], k: number): Promise<number[]> {
-      if (!picked) throw new Error('no engine prepared');
-      return engines.get(picked)!.draft(context, k);
+    /** What the page's scout peer announces in its hello; null before `prepare()` picked. */
+    engineInfo(): { name: string; tokenizerFingerprint: string; models: string[] } | null {
+      const engine = picked ? engines.get(picked) : undefined;
+      if (!engine) return null;
+      return {
+        name: engine.name,
+        tokenizerFingerprint: engine.tokenizerFingerprint,
+        models: [...(engine.models ?? [engine.name])]
+      };
     },
 
-    async start(options: StartOptions): Promise<void> {
-      if (!picked) throw new Error('prepare() must pick an engine before start()');
-      if (peer) return;
-      snapshot.state = 'starting';
-      snapshot.lastError = null;
-      push();
+    /**
+     * Drafts up to `k` tokens continuing `context` with the picked engine. Called by the page's
+     * scout peer for every draft batch (and by diagnostics and benchmarks without a request id).
+     * With a `requestId`, `cancelDraft(requestId)` aborts it. Throws when no engine is picked.
+     */
+    async draft(context: number[], k: number, requestId?: number): Promise<number[]> {
+      if (!picked) throw new Error('no engine prepared');
+      const controller = new AbortController();
+      if (requestId !== undefined) drafts.set(requestId, controller);
       try {
-        const privateKey = await loadIdentityKey();
-        node = await createBrowserMeshNode(privateKey);
-        snapshot.peerId = node.peerId.toString();
-        relayAddrs = options.relays;
-        node.addEventListener('connection:open', push);
-        node.addEventListener('connection:close', push);
-        const dials = await Promise.allSettled(options.relays.map((r) => node!.dial(multiaddr(r))));
-        const failed = dials.filter((d) => d.status === 'rejected');
-        if (options.relays.length > 0 && failed.length === options.relays.length) {
-          throw new Error(
-            `no relay could be reached (${(failed[0] as PromiseRejectedResult).reason?.message ?? 'dial failed'})`
-          );
-        }
-        peer = createScoutPeer({
-          node,
-          privateKey,
-          engine: throttle(engines.get(picked)!, options.dutyCycle ?? 1),
-          software: SOFTWARE,
-          oracles: options.oracles ?? [],
-          maxSessions: options.maxSessions ?? 2,
-          onEvent: onPeerEvent
-        });
-        await peer.start();
-        snapshot.state = 'scouting';
-        ticker = setInterval(push, 1000);
-        push();
-      } catch (err) {
-        snapshot.lastError = (err as Error).message;
-        snapshot.state = 'error';
-        await this.stop().catch(() => undefined);
-        snapshot.state = 'error';
-        push();
-        throw err;
+        return await engines.get(picked)!.draft(context, k, controller.signal);
+      } finally {
+        if (requestId !== undefined) drafts.delete(requestId);
       }
     },
 
-    async stop(): Promise<void> {
-      if (ticker) clearInterval(ticker);
-      ticker = null;
-      snapshot.state = 'stopping';
-      push();
-      await peer?.stop();
-      peer = null;
-      await node?.stop();
-      node = null;
-      snapshot.state = 'idle';
-      snapshot.currentSession = null;
-      push();
+    /** Aborts the draft started with `requestId` (no-op when it already ended). */
+    cancelDraft(requestId: number): void {
+      drafts.get(requestId)?.abort(new DOMException('draft cancelled by the page', 'AbortError'));
+    },
+
+    /** Measured draft speed of the picked engine, tokens/s, or null. */
+    tokensPerSecond(): number | null {
+      const engine = picked ? engines.get(picked) : undefined;
+      return engine?.tokensPerSecond?.() ?? null;
     },
 
     async dispose(): Promise<void> {
-      await this.stop();
+      for (const controller of drafts.values()) controller.abort();
       for (const engine of engines.values()) await engine.dispose().catch(() => undefined);
       engines.clear();
       picked = null;
