@@ -3,7 +3,8 @@
  * the relay over WebSockets, upgrades its relayed circuit to the oracle to a WebRTC connection
  * (node-datachannel on the oracle's side), says so on the page, and the oracle's verify stream
  * runs over that direct connection: a completion uses the scout's drafts and equals the
- * oracle-alone output.
+ * oracle-alone output. Where the browser has no WebRTC, the scout stays on the relayed circuit
+ * and still drafts (graceful fallback).
  */
 import { expect, test } from '@playwright/test';
 import OpenAI from 'openai';
@@ -13,11 +14,12 @@ import { startMeshStack, type MeshStack } from './helpers/stack.js';
 const PROMPT = 'The quick brown fox said that the river';
 let stack: MeshStack;
 
-test.beforeAll(async () => {
+// One stack per test: a scout from an earlier test must not linger in the oracle's peer list.
+test.beforeEach(async () => {
   stack = await startMeshStack();
 });
 
-test.afterAll(async () => {
+test.afterEach(async () => {
   await stack?.close();
 });
 
@@ -75,4 +77,32 @@ test('the scout upgrades its relayed circuit to a direct WebRTC connection and d
   await expect(streams).not.toHaveAttribute('data-direct', '0');
   await expect(streams).toHaveAttribute('data-relayed', '0');
   await expect(link).toHaveAttribute('data-connection', 'direct');
+});
+
+test('without WebRTC in the browser the scout stays relayed and still drafts', async ({ page }) => {
+  // A browser with WebRTC turned off (policy or extension): RTCPeerConnection is gone.
+  await page.addInitScript(() => {
+    Reflect.deleteProperty(globalThis, 'RTCPeerConnection');
+  });
+  await startScouting(page, stack.url);
+  const scoutId = (await page.getByTestId('scout-id').textContent())?.trim();
+
+  const link = page.getByTestId('oracle-link');
+  await expect(link).toHaveText('relayed');
+  await expect(link).toHaveAttribute('data-remote-addr', /\/p2p-circuit\//);
+  await expect(page.getByTestId('scout-log')).toContainText('staying relayed');
+
+  await stack.mesh.waitForScouts(1, AbortSignal.timeout(30_000));
+  const seen = stack.mesh.peers().find((p) => p.peer_id === scoutId);
+  expect(seen).toMatchObject({ role: 'scout', verified: true });
+  expect(seen!.addrs.some((a) => a.includes('/webrtc'))).toBe(false);
+
+  const plain = await chat(32, 'off');
+  const drafted = await chat(32, 'on');
+  expect(drafted.text).toBe(plain.text);
+  expect(drafted.draftSource).toBe(`scout:${scoutId!.slice(-8)}`);
+  expect(drafted.accepted).toBeGreaterThan(0);
+  const streams = page.getByTestId('verify-streams');
+  await expect(streams).not.toHaveAttribute('data-relayed', '0');
+  await expect(streams).toHaveAttribute('data-direct', '0');
 });

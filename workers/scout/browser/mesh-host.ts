@@ -154,6 +154,13 @@ export function createScoutHost(service: Remote<ScoutService>) {
   const verifyStreams: Record<OracleConnectionKind, number> = { direct: 0, relayed: 0 };
   const countedStreams = new Set<string>();
   /** Mesh fields of the last refresh with a node; kept after stop() (the page still shows them). */
+  /**
+   * A closing tab does not always tell the oracle that its WebRTC connections ended (the oracle
+   * would notice only when ICE consent expires, long after): close them while the page can.
+   */
+  const onPageHide = () => {
+    for (const conn of node?.getConnections() ?? []) conn.abort(new Error('the scout page closed'));
+  };
   let mesh: Pick<ScoutSnapshot, 'peerId' | 'relays' | 'peers' | 'stats' | 'oracles'> | null = null;
 
   function refresh(): ScoutSnapshot {
@@ -321,6 +328,7 @@ export function createScoutHost(service: Remote<ScoutService>) {
         relayAddrs = options.relays;
         live.addEventListener('connection:open', push);
         live.addEventListener('connection:close', push);
+        globalThis.addEventListener?.('pagehide', onPageHide);
         const dials = await Promise.allSettled(options.relays.map((r) => live.dial(multiaddr(r))));
         const failed = dials.filter((d) => d.status === 'rejected');
         if (options.relays.length > 0 && failed.length === options.relays.length) {
@@ -363,6 +371,7 @@ export function createScoutHost(service: Remote<ScoutService>) {
     async stop(): Promise<void> {
       if (ticker) clearInterval(ticker);
       ticker = null;
+      globalThis.removeEventListener?.('pagehide', onPageHide);
       state = 'stopping';
       push();
       await peer?.stop();
