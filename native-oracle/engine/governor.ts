@@ -143,6 +143,8 @@ const REALIZED_DECAY = 0.9;
 const PROBE_LOSS_BUDGET = 0.02;
 /** Longest probe spacing the loss budget may ask for, in plain tokens. */
 const MAX_PROBE_SPACING_TOKENS = 2048;
+/** While drafting, an exploration round is a plain step when none was measured for this long. */
+const PLAIN_REFRESH_ROUNDS = 24;
 /** An empty draft answered faster than this is a decline, not a draft-cost sample. */
 const DECLINE_MS = 1;
 /** A plain step time that moved by more than this fraction resets the probe backoff. */
@@ -193,6 +195,7 @@ export class SpeculationGovernor {
   private stepMsAtMiss: number | null = null;
   /** Time the last probe round took beyond plain steps for the tokens it committed. */
   private lastProbeLossMs = 0;
+  private roundsSincePlain = 0;
 
   constructor(options: GovernorOptions = {}) {
     this.minSpeedup = options.minSpeedup ?? 1;
@@ -393,15 +396,13 @@ export class SpeculationGovernor {
   private exploration(bestK: number, maxK: number): number | null {
     if (this.exploreEvery <= 0 || ++this.roundsSinceExplore < this.exploreEvery) return null;
     this.roundsSinceExplore = 0;
+    // A plain step when the last one is old: the plain step time is the yardstick of both the
+    // predicted and the realized speedup, and on a shared CPU it drifts with the load, so it must
+    // stay fresh while drafting is on (a stale, inflated step keeps a losing source on).
     const plainSamples = this.verifySamples.filter((x) => x.k === 0).length;
-    const candidates = [
-      plainSamples < 3 ? 0 : -1,
-      maxK,
-      bestK + 1,
-      bestK - 1,
-      Math.ceil(bestK / 2)
-    ];
-    const valid = [...new Set(candidates)].filter((k) => k >= 0 && k <= maxK && k !== bestK);
+    if (plainSamples < 3 || this.roundsSincePlain >= PLAIN_REFRESH_ROUNDS) return 0;
+    const candidates = [maxK, bestK + 1, bestK - 1, Math.ceil(bestK / 2)];
+    const valid = [...new Set(candidates)].filter((k) => k > 0 && k <= maxK && k !== bestK);
     if (valid.length === 0) return null;
     return valid[this.explorations++ % valid.length];
   }
@@ -419,6 +420,7 @@ export class SpeculationGovernor {
   /** A plain decode step (batch of one) took `ms`. */
   recordPlainStep(ms: number): void {
     this.push(this.verifySamples, { k: 0, ms });
+    this.roundsSincePlain = 0;
     this.plainTokensSinceRound++;
     this.plainSteps++;
   }
@@ -433,6 +435,7 @@ export class SpeculationGovernor {
   recordVerify(drafted: number, ms: number, accepted: number): void {
     if (drafted <= 0) return;
     this.push(this.verifySamples, { k: drafted, ms });
+    this.roundsSincePlain++;
     this.successes = this.successes * this.decay + accepted;
     this.failures = this.failures * this.decay + (accepted < drafted ? 1 : 0);
     this.plainTokensSinceRound = 0;

@@ -6,7 +6,8 @@
  *   The scouts here use an instant toy engine (mock: isolates transport + protocol cost).
  * - coop_speedup_governor_on / _off: tokens/s of oracle + Node scouts ÷ oracle alone (plain
  *   decoding), with 1 and with 4 scout processes, on the generated bench pair (slow F16 target,
- *   1-layer draft), governor on (`auto` + governed waits) and off (`on` + fixed waits).
+ *   1-layer draft), governor on (`auto` + governed waits) and off (`on` + fixed waits), measured
+ *   interleaved (alone, on, off per prompt; on/off order alternating) against the same alone runs.
  * - relay_scouts_held: how many simulated scouts (libp2p peers with a circuit reservation and a
  *   1 msg/s heartbeat on shard-work-result) one relay process holds with ≥ 95 % of heartbeats
  *   delivered to an observer, bounded in time, and the relay's RSS at that count.
@@ -144,7 +145,7 @@ async function measureRtt(): Promise<Record<string, { p50: number; p99: number; 
 }
 
 const PROMPTS = ['The quick brown fox said that the river', 'Once upon a time the old man'];
-/** Repetitions of each (alone, cooperative) pair; pairs run back to back so load drift cancels. */
+/** Repetitions of each (alone, governor on, governor off) triple, run back to back. */
 const REPEATS = Number(process.env.MESH_BENCH_REPEATS ?? 2);
 
 type SourceFactory = () => ReturnType<OracleMesh['scoutDraftSource']>;
@@ -169,42 +170,50 @@ async function generateOnce(
   throw new Error('generation ended without done');
 }
 
+interface Variant {
+  makeSource: SourceFactory;
+  speculation: 'auto' | 'on';
+}
+
 /**
- * Cooperative tokens/s over oracle-alone tokens/s, from interleaved runs (alone, coop, alone,
- * coop, ...) so that load from other processes on the machine hits both sides alike. Also
- * checks that every cooperative output equals the oracle-alone output for its prompt.
+ * Cooperative tokens/s over oracle-alone tokens/s for each variant, from interleaved runs: per
+ * prompt, oracle alone, then every variant (governor on and off) back to back, the variant order
+ * reversed on every other repeat, so that load from other processes on the machine hits all
+ * sides alike. Also checks that every cooperative output equals the oracle-alone output.
  */
-async function speedup(
-  engine: TargetEngine,
-  makeSource: SourceFactory,
-  speculation: 'auto' | 'on'
-) {
-  const totals = { aloneTokens: 0, aloneMs: 0, coopTokens: 0, coopMs: 0, drafted: 0, accepted: 0 };
+async function speedups(engine: TargetEngine, variants: Variant[]) {
+  let aloneTokens = 0;
+  let aloneMs = 0;
+  const totals = variants.map(() => ({ tokens: 0, ms: 0, drafted: 0, accepted: 0 }));
   let isIdentical = true;
   for (let r = 0; r < REPEATS; r++) {
     for (const prompt of PROMPTS) {
       const alone = await generateOnce(engine, prompt, 'off', null);
-      const source = makeSource();
-      const coop = await generateOnce(engine, prompt, speculation, source);
-      if (source)
-        note(`  session ${JSON.stringify(source.stats)} engine ${coop.stats.governor.reason}`);
-      totals.aloneTokens += alone.stats.completionTokens;
-      totals.aloneMs += alone.stats.durationMs;
-      totals.coopTokens += coop.stats.completionTokens;
-      totals.coopMs += coop.stats.durationMs;
-      totals.drafted += coop.stats.drafted;
-      totals.accepted += coop.stats.accepted;
-      isIdentical &&= coop.text === alone.text;
+      aloneTokens += alone.stats.completionTokens;
+      aloneMs += alone.stats.durationMs;
+      const order = variants.map((_, i) => i);
+      if (r % 2 === 1) order.reverse();
+      for (const i of order) {
+        const source = variants[i].makeSource();
+        const coop = await generateOnce(engine, prompt, variants[i].speculation, source);
+        if (source)
+          note(`  session ${JSON.stringify(source.stats)} engine ${coop.stats.governor.reason}`);
+        totals[i].tokens += coop.stats.completionTokens;
+        totals[i].ms += coop.stats.durationMs;
+        totals[i].drafted += coop.stats.drafted;
+        totals[i].accepted += coop.stats.accepted;
+        isIdentical &&= coop.text === alone.text;
+      }
     }
   }
-  const aloneTps = (totals.aloneTokens * 1000) / totals.aloneMs;
-  const coopTps = (totals.coopTokens * 1000) / totals.coopMs;
+  const aloneTps = (aloneTokens * 1000) / aloneMs;
   return {
-    ratio: coopTps / aloneTps,
     aloneTps,
-    coopTps,
-    acceptance: totals.drafted > 0 ? totals.accepted / totals.drafted : 0,
-    isIdentical
+    isIdentical,
+    variants: totals.map((t) => ({
+      ratio: (t.tokens * 1000) / t.ms / aloneTps,
+      acceptance: t.drafted > 0 ? t.accepted / t.drafted : 0
+    }))
   };
 }
 
@@ -242,24 +251,19 @@ async function measureCoop() {
         );
       }
       await mesh.waitForScouts(count, AbortSignal.timeout(60_000));
-      const governed = await speedup(
-        engine,
-        () => mesh.scoutDraftSource({ isGoverned: true }),
-        'auto'
-      );
-      const ungoverned = await speedup(
-        engine,
-        () => mesh.scoutDraftSource({ isGoverned: false }),
-        'on'
-      );
+      const measured = await speedups(engine, [
+        { makeSource: () => mesh.scoutDraftSource({ isGoverned: true }), speculation: 'auto' },
+        { makeSource: () => mesh.scoutDraftSource({ isGoverned: false }), speculation: 'on' }
+      ]);
+      const [governed, ungoverned] = measured.variants;
       on[`scouts_${count}`] = round(governed.ratio);
       off[`scouts_${count}`] = round(ungoverned.ratio);
-      aloneTps.push(governed.aloneTps, ungoverned.aloneTps);
+      aloneTps.push(measured.aloneTps);
       result[`acceptance_scouts_${count}`] = round(ungoverned.acceptance);
-      isIdentical &&= governed.isIdentical && ungoverned.isIdentical;
+      isIdentical &&= measured.isIdentical;
       note(
         `${count} scout(s): governor on ${on[`scouts_${count}`]}x, off ${off[`scouts_${count}`]}x ` +
-          `(alone ${governed.aloneTps.toFixed(1)}/${ungoverned.aloneTps.toFixed(1)} tok/s), acceptance ${ungoverned.acceptance.toFixed(2)}`
+          `(alone ${measured.aloneTps.toFixed(1)} tok/s), acceptance ${ungoverned.acceptance.toFixed(2)}`
       );
     }
     result.oracle_alone_tokens_per_s = round(

@@ -160,7 +160,7 @@ describe('speculation governor: probe backoff and realized speedup', () => {
 
   it.each([
     ['clear win', WINNING, 1.5, 0.9],
-    ['marginal win on a loaded box (noise, stalls)', MARGINAL_WIN, 1.1, 0.15],
+    ['marginal win on a loaded box (noise, stalls)', MARGINAL_WIN, 1.05, 0.1],
     [
       'clear win, the source declining a third of the rounds',
       { ...WINNING, declineRate: 0.33 },
@@ -197,6 +197,27 @@ describe('speculation governor: probe backoff and realized speedup', () => {
     expect(realized).not.toBeNull();
     expect(realized!).toBeGreaterThan(1);
     expect(g.decide({ maxK: 8, mode: 'auto' }).k).toBeGreaterThan(0);
+  });
+
+  it('refreshes a stale plain step time while drafting, so an inflated yardstick cannot keep a losing source on', () => {
+    const g = createSpeculationGovernor();
+    // Three plain steps measured during a stall (60 ms; the target really takes 20 ms).
+    for (let i = 0; i < 3; i++) g.recordPlainStep(60);
+    // Rounds of k drafts take 45 ms and commit 1.5 tokens: 0.67× of the real plain rate, but
+    // 2× of the stale one.
+    let offAt: number | null = null;
+    for (let round = 0; round < 200 && offAt === null; round++) {
+      const { k } = g.decide({ maxK: 8, mode: 'auto' });
+      if (k === 0) {
+        g.recordPlainStep(20);
+        if (g.realizedSpeedup() !== null && !g.decision().isSpeculating) offAt = round;
+        continue;
+      }
+      g.recordDraft(k, 15);
+      g.recordVerify(k, 30, round % 2);
+    }
+    expect(offAt).not.toBeNull();
+    expect(g.targetStepMs()).toBeLessThan(40);
   });
 
   it('resets the probe backoff when the plain step time moves (load changed)', () => {
