@@ -6,28 +6,12 @@
  */
 import { createHash } from 'node:crypto';
 import { open, rename, rm } from 'node:fs/promises';
+import { GgufValueType } from '../../src/lib/protocol/gguf.js';
 
 const GGUF_MAGIC = 0x46554747; // "GGUF" little-endian
 const GGUF_VERSION = 3;
 export const GGUF_DEFAULT_ALIGNMENT = 32;
 const WRITE_CHUNK_BYTES = 4 * 1024 * 1024;
-
-/** GGUF metadata value types (gguf_type). */
-const ValueType = {
-  uint8: 0,
-  int8: 1,
-  uint16: 2,
-  int16: 3,
-  uint32: 4,
-  int32: 5,
-  float32: 6,
-  bool: 7,
-  string: 8,
-  array: 9,
-  uint64: 10,
-  int64: 11,
-  float64: 12
-} as const;
 
 /** ggml tensor types this writer supports (ggml_type). */
 export const TensorType = { F32: 0, F16: 1, BF16: 30 } as const;
@@ -111,7 +95,7 @@ class ByteSink {
 }
 
 function writeValue(sink: ByteSink, key: string, v: GgufValue): void {
-  sink.u32(ValueType[v.type]);
+  sink.u32(GgufValueType[v.type]);
   switch (v.type) {
     case 'uint32':
       return sink.u32(v.value);
@@ -126,7 +110,7 @@ function writeValue(sink: ByteSink, key: string, v: GgufValue): void {
     case 'string':
       return sink.str(v.value);
     case 'array': {
-      sink.u32(ValueType[v.itemType]);
+      sink.u32(GgufValueType[v.itemType]);
       sink.u64(v.value.length);
       for (let i = 0; i < v.value.length; i++) {
         const item = v.value[i];

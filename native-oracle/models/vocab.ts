@@ -14,16 +14,10 @@
  */
 import { tokenizerFingerprint } from '../../src/lib/protocol/mesh.js';
 import { ENGLISH_WORDS } from './words.js';
+import { LlamaTokenType } from '../../src/lib/protocol/gguf.js';
 
-/** llama.cpp token types (llama_token_type). */
-export const TokenKind = {
-  normal: 1,
-  unknown: 2,
-  control: 3,
-  userDefined: 4,
-  unused: 5,
-  byte: 6
-} as const;
+/** llama.cpp token types (re-exported under the generator's name). */
+export const TokenKind = LlamaTokenType;
 
 export const SPACE_MARK = '\u2581'; // ▁, SentencePiece's space
 

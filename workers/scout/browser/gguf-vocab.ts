@@ -8,33 +8,10 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
+import { GgufValueType, LlamaTokenType } from '../../../src/lib/protocol/gguf.js';
 
-/** GGUF metadata value types (gguf.h `gguf_type`). */
-const GgufType = {
-  uint8: 0,
-  int8: 1,
-  uint16: 2,
-  int16: 3,
-  uint32: 4,
-  int32: 5,
-  float32: 6,
-  bool: 7,
-  string: 8,
-  array: 9,
-  uint64: 10,
-  int64: 11,
-  float64: 12
-} as const;
-
-/** llama.cpp token types (llama_token_type). */
-export const TokenType = {
-  normal: 1,
-  unknown: 2,
-  control: 3,
-  userDefined: 4,
-  unused: 5,
-  byte: 6
-} as const;
+/** llama.cpp token types; re-exported under the name this module has always used. */
+export const TokenType = LlamaTokenType;
 
 /** The bytes did not hold a whole GGUF header; read more of the file and call again. */
 export class GgufTruncatedError extends Error {
@@ -108,45 +85,45 @@ class Reader {
   }
   scalar(type: number): number | boolean | bigint {
     switch (type) {
-      case GgufType.uint8:
+      case GgufValueType.uint8:
         this.need(1);
         return this.view.getUint8(this.offset++);
-      case GgufType.int8:
+      case GgufValueType.int8:
         this.need(1);
         return this.view.getInt8(this.offset++);
-      case GgufType.bool:
+      case GgufValueType.bool:
         this.need(1);
         return this.view.getUint8(this.offset++) !== 0;
-      case GgufType.uint16:
-      case GgufType.int16: {
+      case GgufValueType.uint16:
+      case GgufValueType.int16: {
         this.need(2);
         const v =
-          type === GgufType.uint16
+          type === GgufValueType.uint16
             ? this.view.getUint16(this.offset, true)
             : this.view.getInt16(this.offset, true);
         this.offset += 2;
         return v;
       }
-      case GgufType.uint32:
+      case GgufValueType.uint32:
         return this.u32();
-      case GgufType.int32:
-      case GgufType.float32: {
+      case GgufValueType.int32:
+      case GgufValueType.float32: {
         this.need(4);
         const v =
-          type === GgufType.int32
+          type === GgufValueType.int32
             ? this.view.getInt32(this.offset, true)
             : this.view.getFloat32(this.offset, true);
         this.offset += 4;
         return v;
       }
-      case GgufType.uint64:
-      case GgufType.int64:
-      case GgufType.float64: {
+      case GgufValueType.uint64:
+      case GgufValueType.int64:
+      case GgufValueType.float64: {
         this.need(8);
         const v =
-          type === GgufType.uint64
+          type === GgufValueType.uint64
             ? this.view.getBigUint64(this.offset, true)
-            : type === GgufType.int64
+            : type === GgufValueType.int64
               ? this.view.getBigInt64(this.offset, true)
               : this.view.getFloat64(this.offset, true);
         this.offset += 8;
@@ -199,15 +176,15 @@ export function readGgufVocab(bytes: Uint8Array): GgufVocab {
   for (let i = 0; i < kvCount; i++) {
     const key = utf8.decode(r.string());
     const type = r.u32();
-    if (type === GgufType.string) {
+    if (type === GgufValueType.string) {
       const value = r.string();
       if (key === 'tokenizer.ggml.model') model = utf8.decode(value);
       continue;
     }
-    if (type === GgufType.array) {
+    if (type === GgufValueType.array) {
       const itemType = r.u32();
       const count = r.u64();
-      if (key === 'tokenizer.ggml.tokens' && itemType === GgufType.string) {
+      if (key === 'tokenizer.ggml.tokens' && itemType === GgufValueType.string) {
         pieces = new Array<Uint8Array>(count);
         pieceOffsets = new Array<number>(count);
         for (let j = 0; j < count; j++) {
@@ -216,10 +193,10 @@ export function readGgufVocab(bytes: Uint8Array): GgufVocab {
           // Copy: the caller's buffer may be a transient download chunk.
           pieces[j] = r.bytesOf(length).slice();
         }
-      } else if (key === 'tokenizer.ggml.token_type' && itemType === GgufType.int32) {
+      } else if (key === 'tokenizer.ggml.token_type' && itemType === GgufValueType.int32) {
         types = new Int32Array(count);
-        for (let j = 0; j < count; j++) types[j] = r.scalar(GgufType.int32) as number;
-      } else if (itemType === GgufType.string) {
+        for (let j = 0; j < count; j++) types[j] = r.scalar(GgufValueType.int32) as number;
+      } else if (itemType === GgufValueType.string) {
         for (let j = 0; j < count; j++) r.string();
       } else {
         const size = SCALAR_SIZE[itemType];
