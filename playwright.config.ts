@@ -1,4 +1,5 @@
 import { defineConfig } from '@playwright/test';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from './tests/helpers/chromium.js';
 
 /**
  * Browser tests run in Debian's Chromium (never a downloaded browser). The global setup builds
@@ -12,16 +13,6 @@ export default defineConfig({
   fullyParallel: false,
   reporter: [['list']],
   use: {
-    launchOptions: {
-      executablePath: process.env.SHARD_CHROMIUM ?? '/usr/bin/chromium',
-      args: [
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--disable-features=WebRtcHideLocalIpsWithMdns'
-      ]
-    }
+    launchOptions: { executablePath: CHROMIUM_PATH, args: [...CHROMIUM_ARGS] }
   }
 });

@@ -22,6 +22,7 @@ import { readdirSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { setLogLevel } from '../../src/lib/server/log.js';
 import { startMeshStack, type MeshStack } from '../e2e/helpers/stack.js';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../helpers/chromium.js';
 
 setLogLevel('error');
 const note = (msg: string) => process.stderr.write(`[bench:scout] ${msg}\n`);
@@ -35,14 +36,6 @@ const PROMPTS = [
   'The quick brown fox said that the river',
   'In the morning the baker opened the shop and',
   'The scientist looked at the results and decided'
-];
-const CHROMIUM_ARGS = [
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-features=WebRtcHideLocalIpsWithMdns'
 ];
 
 const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
@@ -178,8 +171,8 @@ async function main(): Promise<Record<string, unknown>> {
   let browser: Browser | null = null;
   try {
     browser = await chromium.launch({
-      executablePath: process.env.SHARD_CHROMIUM ?? '/usr/bin/chromium',
-      args: CHROMIUM_ARGS
+      executablePath: CHROMIUM_PATH,
+      args: [...CHROMIUM_ARGS]
     });
     const context = stack.engine.tokenize(PROMPTS[0]);
 

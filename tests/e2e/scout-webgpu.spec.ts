@@ -3,20 +3,14 @@
  * web-llm is probed first and the scout falls back to wllama with the reason shown.
  */
 import { expect, test } from '@playwright/test';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../helpers/chromium.js';
 import { startScouting } from './helpers/scout-page.js';
 import { startMeshStack, type MeshStack } from './helpers/stack.js';
 
 test.use({
   launchOptions: {
-    executablePath: process.env.SHARD_CHROMIUM ?? '/usr/bin/chromium',
-    args: [
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--enable-unsafe-webgpu'
-    ]
+    executablePath: CHROMIUM_PATH,
+    args: [...CHROMIUM_ARGS, '--enable-unsafe-webgpu']
   }
 });
 
