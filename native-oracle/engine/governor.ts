@@ -150,6 +150,9 @@ const DECLINE_MS = 1;
 /** A plain step time that moved by more than this fraction resets the probe backoff. */
 const LOAD_CHANGE_FRACTION = 0.25;
 
+/** Per-token verify cost assumed above the longest measured draft, as a share of a step. */
+const OPTIMISTIC_SLOPE_OF_STEP = 0.05;
+
 /** Samples of one k needed before their median replaces the fitted line. */
 const MIN_SAMPLES_FOR_MEDIAN = 3;
 
@@ -284,7 +287,22 @@ export class SpeculationGovernor {
    * cost is not linear in k on a CPU), otherwise the fitted line.
    */
   verifyMs(k: number): number | null {
-    return costAt(this.verifySamples, k, this.verifyFit());
+    const fitted = costAt(this.verifySamples, k, this.verifyFit());
+    if (fitted === null || k === 0) return fitted;
+    if (this.verifySamples.filter((x) => x.k === k).length >= MIN_SAMPLES_FOR_MEDIAN) return fitted;
+    // Optimism for an unmeasured k above a measured one: its measured cost plus a memory-bound
+    // slope (batched verify is not linear on a CPU; a line through a costly small batch would
+    // condemn longer drafts that were never tried). Measuring it then corrects the estimate.
+    const stepMs = this.verifyFit()?.a ?? null;
+    let below: number | null = null;
+    for (const x of this.verifySamples)
+      if (x.k > 0 && x.k < k && (below === null || x.k > below)) below = x.k;
+    // Between measured lengths the fitted line interpolates; only beyond the longest, optimism.
+    const isBeyond = this.verifySamples.every((x) => x.k < k);
+    if (below === null || stepMs === null || !isBeyond) return fitted;
+    const own = this.verifySamples.filter((x) => x.k === below).map((x) => x.ms);
+    if (own.length < MIN_SAMPLES_FOR_MEDIAN) return fitted;
+    return Math.min(fitted, median(own) + OPTIMISTIC_SLOPE_OF_STEP * stepMs * (k - below));
   }
 
   /** Draft call cost for k tokens, the same way. */

@@ -220,6 +220,31 @@ describe('speculation governor: probe backoff and realized speedup', () => {
     expect(g.targetStepMs()).toBeLessThan(40);
   });
 
+  it('does not condemn longer drafts from a costly short batch: beyond the longest measured k it is optimistic', () => {
+    const g = createSpeculationGovernor({ priorWeight: 0 });
+    // A CPU where a batch of 2 costs twice a step (the batched path's fixed cost) and nothing
+    // longer was measured: a line through k = 1 would price k = 8 at 16 + 8·18 ms.
+    for (let i = 0; i < 4; i++) {
+      g.recordPlainStep(16);
+      g.recordDraft(1, 5);
+      g.recordVerify(1, 34, 1);
+    }
+    expect(g.verifyMs(8)).toBeCloseTo(34 + 0.05 * 16 * 7, 6);
+    // Rounds at k = 1 lose (realized 0.8×): drafting is off, and the probe tries a long draft.
+    let probeK = 0;
+    for (let i = 0; i < 100 && probeK === 0; i++) {
+      probeK = g.decide({ maxK: 8, mode: 'auto' }).k;
+      if (probeK === 0) g.recordPlainStep(16);
+    }
+    expect(probeK).toBeGreaterThan(1);
+    // Once k = 8 is measured (and costly), its own median rules.
+    for (let i = 0; i < 3; i++) {
+      g.recordDraft(8, 20);
+      g.recordVerify(8, 300, 8);
+    }
+    expect(g.verifyMs(8)).toBe(300);
+  });
+
   it('resets the probe backoff when the plain step time moves (load changed)', () => {
     const g = createSpeculationGovernor({ probeEveryTokens: 4, maxProbeBackoff: 16 });
     simulate(g, LOSING, { tokens: 400, seed: 9 });
