@@ -10,10 +10,11 @@
  * with the largest S.
  *
  * On/off (`auto`):
- *  1. Once a few speculative rounds were measured, the REALIZED speedup decides: committed
- *     tokens per millisecond of (draft call + verify) over recent rounds, times Tt. It needs no
- *     model of acceptance or cost, so noisy per-k medians on a shared CPU cannot switch a
- *     source off that is in fact paying. Before that, the predicted S decides.
+ *  1. Drafting is on while the predicted S OR, once a few rounds were measured, the REALIZED
+ *     speedup (committed tokens per millisecond of draft call + verify over recent rounds,
+ *     times Tt) reaches minSpeedup: noisy per-k medians on a shared CPU cannot switch off a
+ *     source that is in fact paying. (Bench runs showed a realized-only gate switching off too
+ *     often: it leaves out the per-round overhead that speculative rounds amortize.)
  *  2. While off, it decodes plainly and probes one speculative round after `probeEveryTokens`
  *     plain tokens. Each probe that leaves drafting off doubles the spacing (up to
  *     `maxProbeBackoff` times), and the spacing is also at least what keeps probes that lose as
@@ -351,9 +352,11 @@ export class SpeculationGovernor {
         isProbe: false
       });
     }
-    // 1. The realized speedup decides once measured; the model until then.
+    // 1. Drafting stays on while either the model or the realized speedup says it pays: each
+    //    covers the other's blind spot (noisy per-k medians; per-round overhead the realized
+    //    sums leave out, which favours drafting). Off needs both to agree.
     const realized = this.realizedSpeedup();
-    const effective = realized ?? best;
+    const effective = realized === null ? best : Math.max(realized, best);
     const basis = realized === null ? 'predicted' : `realized ${realized.toFixed(2)}, predicted`;
     if (effective >= this.minSpeedup) {
       this.probeMisses = 0;
