@@ -16,9 +16,9 @@
  *     source that is in fact paying. (Bench runs showed a realized-only gate switching off too
  *     often: it leaves out the per-round overhead that speculative rounds amortize.)
  *  2. While off, it decodes plainly and probes one speculative round after `probeEveryTokens`
- *     plain tokens. Each probe that leaves drafting off doubles the spacing (up to
- *     `maxProbeBackoff` times), and the spacing is also at least what keeps probes that lose as
- *     much as the last one within 2 % of plain decoding time; a round that pays, or a plain step
+ *     plain tokens. Opt-in backoff: each probe that leaves drafting off doubles the spacing (up
+ *     to `maxProbeBackoff` times), and the spacing is also at least what keeps probes that lose
+ *     as much as the last one within `probeLossBudget` of plain decoding time; a round that pays, or a plain step
  *     time that moved by more than a quarter (the machine's load changed), resets it. A probe
  *     restarts the realized measurement (older rounds are stale after an off period). So a source that loses costs a
  *     vanishing share of rounds, and one that got faster (or more accurate) is noticed again.
@@ -51,8 +51,17 @@ export interface GovernorOptions {
    * the cost fits keep samples across draft lengths. Default 8; 0 disables exploration.
    */
   exploreEveryRounds?: number;
-  /** Largest multiple of `probeEveryTokens` the probe spacing grows to while off. Default 8. */
+  /**
+   * Largest multiple of `probeEveryTokens` the probe spacing grows to while off. Default 1 (no
+   * backoff): in interleaved bench:mesh runs the model is often pessimistic about a scout that
+   * pays, and its probes are what keep such a scout drafting. Set 8 for sources that truly lose.
+   */
   maxProbeBackoff?: number;
+  /**
+   * Share of plain decoding time that probes of a losing source may cost (their excess time);
+   * sets a minimum probe spacing after a missed probe. Default 0 (off); e.g. 0.02.
+   */
+  probeLossBudget?: number;
   /** Speculative rounds (decayed) needed before the realized speedup decides. Default 3. */
   realizedMinRounds?: number;
 }
@@ -140,8 +149,6 @@ function fitLine(
 
 /** Weight of the newest round in the realized-speedup sums (about a 10-round memory). */
 const REALIZED_DECAY = 0.9;
-/** Share of plain decoding time that probes of a losing source may cost (their excess time). */
-const PROBE_LOSS_BUDGET = 0.02;
 /** Longest probe spacing the loss budget may ask for, in plain tokens. */
 const MAX_PROBE_SPACING_TOKENS = 2048;
 /** While drafting, an exploration round is a plain step when none was measured for this long. */
@@ -186,6 +193,7 @@ export class SpeculationGovernor {
   private speculativeRounds = 0;
   private last: GovernorRound | null = null;
   private readonly maxBackoff: number;
+  private readonly probeLossBudget: number;
   private readonly realizedMinRounds: number;
   /** Decayed sums over speculative rounds: committed tokens, milliseconds, rounds. */
   private realizedTokens = 0;
@@ -209,7 +217,8 @@ export class SpeculationGovernor {
     this.probeEvery = options.probeEveryTokens ?? 32;
     this.window = options.timingWindow ?? 16;
     this.exploreEvery = options.exploreEveryRounds ?? 8;
-    this.maxBackoff = Math.max(1, options.maxProbeBackoff ?? 8);
+    this.maxBackoff = Math.max(1, options.maxProbeBackoff ?? 1);
+    this.probeLossBudget = Math.max(0, options.probeLossBudget ?? 0);
     this.realizedMinRounds = options.realizedMinRounds ?? 3;
   }
 
@@ -227,13 +236,14 @@ export class SpeculationGovernor {
   /**
    * Plain tokens between probes while off: probeEvery doubled per missed probe (capped at
    * maxProbeBackoff times), and at least enough that probes losing what the last one lost cost
-   * under PROBE_LOSS_BUDGET of plain decoding time.
+   * under `probeLossBudget` of plain decoding time.
    */
   probeSpacing(): number {
     const backoff = this.probeEvery * Math.min(this.maxBackoff, 2 ** this.probeMisses);
     const stepMs = this.targetStepMs();
-    if (this.probeMisses === 0 || stepMs === null || !(stepMs > 0)) return backoff;
-    const budgeted = Math.ceil(this.lastProbeLossMs / (stepMs * PROBE_LOSS_BUDGET));
+    if (this.probeMisses === 0 || stepMs === null || !(stepMs > 0) || this.probeLossBudget <= 0)
+      return backoff;
+    const budgeted = Math.ceil(this.lastProbeLossMs / (stepMs * this.probeLossBudget));
     return Math.max(backoff, Math.min(MAX_PROBE_SPACING_TOKENS, budgeted));
   }
 

@@ -122,14 +122,17 @@ const MARGINAL_WIN: SourceModel = {
   stallRate: 0.08
 };
 
+/** Backoff is opt-in (the default keeps probing every probeEveryTokens; see GovernorOptions). */
+const BACKOFF: GovernorOptions = { maxProbeBackoff: 8, probeLossBudget: 0.02 };
+
 describe('speculation governor: probe backoff and realized speedup', () => {
   const seeds = [1, 2, 3, 4, 5];
 
   it.each([
     // name, model, options, max share of speculative rounds, min throughput ratio over 3000
     // tokens (the first measuring round and early probes included)
-    ['slow link (drafting loses by 10×)', LOSING, {}, 0.01, 0.97],
-    ['low acceptance (drafting loses a little)', BARELY_LOSING, {}, 0.03, 0.97]
+    ['slow link (drafting loses by 10×)', LOSING, BACKOFF, 0.01, 0.97],
+    ['low acceptance (drafting loses a little)', BARELY_LOSING, BACKOFF, 0.03, 0.97]
   ] as Array<[string, SourceModel, GovernorOptions, number, number]>)(
     'where drafting loses (%s), probe rounds stay a small share and throughput ≥ floor',
     (_name, model, options, maxShare, floor) => {
@@ -149,7 +152,7 @@ describe('speculation governor: probe backoff and realized speedup', () => {
         tokens: 3000,
         seed
       });
-      const backedOff = simulate(createSpeculationGovernor(), BARELY_LOSING, {
+      const backedOff = simulate(createSpeculationGovernor(BACKOFF), BARELY_LOSING, {
         tokens: 3000,
         seed
       });
@@ -256,7 +259,7 @@ describe('speculation governor: probe backoff and realized speedup', () => {
   });
 
   it('notices a source that recovered within a bounded number of tokens', () => {
-    const g = createSpeculationGovernor();
+    const g = createSpeculationGovernor(BACKOFF);
     simulate(g, LOSING, { tokens: 2000, seed: 11 });
     expect(g.decision().isSpeculating).toBe(false);
     // The same source, now quick and accurate (a scout on a faster path).

