@@ -7,26 +7,9 @@
  * draft call (RTT + k·Td, fitted from measured calls) and Tv(k) the batched verify (fitted from
  * measured verify passes; a plain decode step is the k = 0 sample). Plain decoding costs Tt per
  * token, so the predicted speedup is S(k) = E(k)·Tt / (D(k) + Tv(k)). The governor picks the k
- * with the largest S.
- *
- * On/off (`auto`):
- *  1. Drafting is on while the predicted S OR, once a few rounds were measured, the REALIZED
- *     speedup (committed tokens per millisecond of draft call + verify over recent rounds,
- *     times Tt) reaches minSpeedup: noisy per-k medians on a shared CPU cannot switch off a
- *     source that is in fact paying. (Bench runs showed a realized-only gate switching off too
- *     often: it leaves out the per-round overhead that speculative rounds amortize.)
- *  2. While off, it decodes plainly and probes one speculative round after `probeEveryTokens`
- *     plain tokens. Opt-in backoff: each probe that leaves drafting off doubles the spacing (up
- *     to `maxProbeBackoff` times), and the spacing is also at least what keeps probes that lose
- *     as much as the last one within `probeLossBudget` of plain decoding time; a round that pays, or a plain step
- *     time that moved by more than a quarter (the machine's load changed), resets it. A probe
- *     restarts the realized measurement (older rounds are stale after an off period). So a source that loses costs a
- *     vanishing share of rounds, and one that got faster (or more accurate) is noticed again.
- *
- * Who governs a remote source: this governor owns on/off and k for every source. A source may
- * still decline a round (return null at once, e.g. the mesh draft source when no draft is
- * waiting and waiting would not pay): that round counts as a plain step here, neither a cost
- * nor a gain, so the two never fight over the same decision.
+ * with the largest S; with `auto` it decodes plainly while S < minSpeedup, probing one
+ * speculative round every `probeEveryTokens` plain tokens so a source that got faster (or more
+ * accurate) is noticed again.
  *
  * Pure logic (no timers, no llama.cpp): the engine feeds it measured milliseconds.
  */
@@ -51,19 +34,6 @@ export interface GovernorOptions {
    * the cost fits keep samples across draft lengths. Default 8; 0 disables exploration.
    */
   exploreEveryRounds?: number;
-  /**
-   * Largest multiple of `probeEveryTokens` the probe spacing grows to while off. Default 1 (no
-   * backoff): in interleaved bench:mesh runs the model is often pessimistic about a scout that
-   * pays, and its probes are what keep such a scout drafting. Set 8 for sources that truly lose.
-   */
-  maxProbeBackoff?: number;
-  /**
-   * Share of plain decoding time that probes of a losing source may cost (their excess time);
-   * sets a minimum probe spacing after a missed probe. Default 0 (off); e.g. 0.02.
-   */
-  probeLossBudget?: number;
-  /** Speculative rounds (decayed) needed before the realized speedup decides. Default 3. */
-  realizedMinRounds?: number;
 }
 
 export interface GovernorRound {
@@ -81,10 +51,6 @@ export interface GovernorSnapshot {
   draftMs: (k: number) => number | null;
   plainSteps: number;
   speculativeRounds: number;
-  /** Measured speedup of recent speculative rounds; null before `realizedMinRounds`. */
-  realizedSpeedup: number | null;
-  /** Current spacing of probe rounds while off, in plain tokens. */
-  probeSpacingTokens: number;
 }
 
 interface Sample {
@@ -147,20 +113,6 @@ function fitLine(
   return { a: Math.max(0, mm - b * mk), b };
 }
 
-/** Weight of the newest round in the realized-speedup sums (about a 10-round memory). */
-const REALIZED_DECAY = 0.9;
-/** Longest probe spacing the loss budget may ask for, in plain tokens. */
-const MAX_PROBE_SPACING_TOKENS = 2048;
-/** While drafting, an exploration round is a plain step when none was measured for this long. */
-const PLAIN_REFRESH_ROUNDS = 24;
-/** An empty draft answered faster than this is a decline, not a draft-cost sample. */
-const DECLINE_MS = 1;
-/** A plain step time that moved by more than this fraction resets the probe backoff. */
-const LOAD_CHANGE_FRACTION = 0.25;
-
-/** Per-token verify cost assumed above the longest measured draft, as a share of a step. */
-const OPTIMISTIC_SLOPE_OF_STEP = 0.05;
-
 /** Samples of one k needed before their median replaces the fitted line. */
 const MIN_SAMPLES_FOR_MEDIAN = 3;
 
@@ -192,22 +144,6 @@ export class SpeculationGovernor {
   private plainSteps = 0;
   private speculativeRounds = 0;
   private last: GovernorRound | null = null;
-  private readonly maxBackoff: number;
-  private readonly probeLossBudget: number;
-  private readonly realizedMinRounds: number;
-  /** Decayed sums over speculative rounds: committed tokens, milliseconds, rounds. */
-  private realizedTokens = 0;
-  private realizedMs = 0;
-  private realizedRounds = 0;
-  private lastDraftMs = 0;
-  /** Probes in a row that left drafting off; the spacing is probeEvery · 2^misses (capped). */
-  private probeMisses = 0;
-  private isProbeOutstanding = false;
-  /** Plain step time when the backoff last grew (a load change resets the backoff). */
-  private stepMsAtMiss: number | null = null;
-  /** Time the last probe round took beyond plain steps for the tokens it committed. */
-  private lastProbeLossMs = 0;
-  private roundsSincePlain = 0;
 
   constructor(options: GovernorOptions = {}) {
     this.minSpeedup = options.minSpeedup ?? 1;
@@ -217,53 +153,6 @@ export class SpeculationGovernor {
     this.probeEvery = options.probeEveryTokens ?? 32;
     this.window = options.timingWindow ?? 16;
     this.exploreEvery = options.exploreEveryRounds ?? 8;
-    this.maxBackoff = Math.max(1, options.maxProbeBackoff ?? 1);
-    this.probeLossBudget = Math.max(0, options.probeLossBudget ?? 0);
-    this.realizedMinRounds = options.realizedMinRounds ?? 3;
-  }
-
-  /**
-   * Speedup measured over recent speculative rounds: committed tokens per ms of draft call and
-   * verify, times the plain step time. Null until `realizedMinRounds` rounds (decayed) were seen.
-   */
-  realizedSpeedup(): number | null {
-    const stepMs = this.targetStepMs();
-    if (stepMs === null || this.realizedRounds < this.realizedMinRounds || !(this.realizedMs > 0))
-      return null;
-    return (this.realizedTokens / this.realizedMs) * stepMs;
-  }
-
-  /**
-   * Plain tokens between probes while off: probeEvery doubled per missed probe (capped at
-   * maxProbeBackoff times), and at least enough that probes losing what the last one lost cost
-   * under `probeLossBudget` of plain decoding time.
-   */
-  probeSpacing(): number {
-    const backoff = this.probeEvery * Math.min(this.maxBackoff, 2 ** this.probeMisses);
-    const stepMs = this.targetStepMs();
-    if (this.probeMisses === 0 || stepMs === null || !(stepMs > 0) || this.probeLossBudget <= 0)
-      return backoff;
-    const budgeted = Math.ceil(this.lastProbeLossMs / (stepMs * this.probeLossBudget));
-    return Math.max(backoff, Math.min(MAX_PROBE_SPACING_TOKENS, budgeted));
-  }
-
-  /**
-   * Adds one speculative round to the realized sums. A probe's round restarts them: while
-   * drafting was off the old rounds went stale (load, source or text changed), so the probe alone
-   * decides, with the weight of `realizedMinRounds` rounds.
-   */
-  private addRealized(tokens: number, ms: number): void {
-    if (this.isProbeOutstanding) {
-      const stepMs = this.targetStepMs();
-      this.lastProbeLossMs = stepMs === null ? 0 : Math.max(0, ms - tokens * stepMs);
-      this.realizedTokens = tokens * this.realizedMinRounds;
-      this.realizedMs = ms * this.realizedMinRounds;
-      this.realizedRounds = this.realizedMinRounds;
-      return;
-    }
-    this.realizedTokens = this.realizedTokens * REALIZED_DECAY + tokens;
-    this.realizedMs = this.realizedMs * REALIZED_DECAY + ms;
-    this.realizedRounds = this.realizedRounds * REALIZED_DECAY + 1;
   }
 
   /** Current per-token acceptance estimate (decayed MLE of a truncated geometric, with a prior). */
@@ -298,22 +187,7 @@ export class SpeculationGovernor {
    * cost is not linear in k on a CPU), otherwise the fitted line.
    */
   verifyMs(k: number): number | null {
-    const fitted = costAt(this.verifySamples, k, this.verifyFit());
-    if (fitted === null || k === 0) return fitted;
-    if (this.verifySamples.filter((x) => x.k === k).length >= MIN_SAMPLES_FOR_MEDIAN) return fitted;
-    // Optimism for an unmeasured k above a measured one: its measured cost plus a memory-bound
-    // slope (batched verify is not linear on a CPU; a line through a costly small batch would
-    // condemn longer drafts that were never tried). Measuring it then corrects the estimate.
-    const stepMs = this.verifyFit()?.a ?? null;
-    let below: number | null = null;
-    for (const x of this.verifySamples)
-      if (x.k > 0 && x.k < k && (below === null || x.k > below)) below = x.k;
-    // Between measured lengths the fitted line interpolates; only beyond the longest, optimism.
-    const isBeyond = this.verifySamples.every((x) => x.k < k);
-    if (below === null || stepMs === null || !isBeyond) return fitted;
-    const own = this.verifySamples.filter((x) => x.k === below).map((x) => x.ms);
-    if (own.length < MIN_SAMPLES_FOR_MEDIAN) return fitted;
-    return Math.min(fitted, median(own) + OPTIMISTIC_SLOPE_OF_STEP * stepMs * (k - below));
+    return costAt(this.verifySamples, k, this.verifyFit());
   }
 
   /** Draft call cost for k tokens, the same way. */
@@ -345,8 +219,6 @@ export class SpeculationGovernor {
     }
     const details = this.describe(bestK);
     if (best === null) {
-      // The measuring round counts as a probe: if it shows a loss, the next probe is backed off.
-      this.isProbeOutstanding = true;
       return this.remember({
         k: maxK,
         predictedSpeedup: 1,
@@ -362,63 +234,35 @@ export class SpeculationGovernor {
         isProbe: false
       });
     }
-    // 1. Drafting stays on while either the model or the realized speedup says it pays: each
-    //    covers the other's blind spot (noisy per-k medians; per-round overhead the realized
-    //    sums leave out, which favours drafting). Off needs both to agree.
-    const realized = this.realizedSpeedup();
-    const effective = realized === null ? best : Math.max(realized, best);
-    const basis = realized === null ? 'predicted' : `realized ${realized.toFixed(2)}, predicted`;
-    if (effective >= this.minSpeedup) {
-      this.probeMisses = 0;
-      this.isProbeOutstanding = false;
-      this.stepMsAtMiss = null;
+    if (best >= this.minSpeedup) {
       const explore = this.exploration(bestK, maxK);
       if (explore !== null) {
         return {
           k: explore,
-          predictedSpeedup: effective,
+          predictedSpeedup: best,
           reason: `exploring k=${explore} to refresh the cost fits (best k=${bestK})`,
           isProbe: true
         };
       }
       return this.remember({
         k: bestK,
-        predictedSpeedup: effective,
-        reason: `${basis} speedup ${best.toFixed(2)} at k=${bestK} (${details})`,
+        predictedSpeedup: best,
+        reason: `predicted speedup ${best.toFixed(2)} at k=${bestK} (${details})`,
         isProbe: false
       });
     }
-    // 2. Off: probes with exponential backoff, reset when the load moved.
-    if (this.isProbeOutstanding) {
-      this.isProbeOutstanding = false;
-      this.probeMisses++;
-      this.stepMsAtMiss = this.targetStepMs();
-    }
-    const stepMs = this.targetStepMs();
-    if (
-      this.probeMisses > 0 &&
-      this.stepMsAtMiss !== null &&
-      stepMs !== null &&
-      Math.abs(stepMs - this.stepMsAtMiss) > LOAD_CHANGE_FRACTION * this.stepMsAtMiss
-    ) {
-      this.probeMisses = 0;
-      this.stepMsAtMiss = null;
-      this.lastProbeLossMs = 0;
-    }
-    const spacing = this.probeSpacing();
-    if (this.plainTokensSinceRound >= spacing) {
-      this.isProbeOutstanding = true;
+    if (this.plainTokensSinceRound >= this.probeEvery) {
       return this.remember({
         k: bestK,
-        predictedSpeedup: effective,
-        reason: `probe round at k=${bestK} after ${spacing} plain tokens; ${basis} speedup ${best.toFixed(2)} (${details})`,
+        predictedSpeedup: best,
+        reason: `probe round at k=${bestK}; predicted speedup ${best.toFixed(2)} (${details})`,
         isProbe: true
       });
     }
     return this.remember({
       k: 0,
-      predictedSpeedup: effective,
-      reason: `drafting off: ${basis} speedup ${best.toFixed(2)} < ${this.minSpeedup} at best k=${bestK} (${details})`,
+      predictedSpeedup: best,
+      reason: `drafting off: predicted speedup ${best.toFixed(2)} < ${this.minSpeedup} at best k=${bestK} (${details})`,
       isProbe: false
     });
   }
@@ -427,13 +271,15 @@ export class SpeculationGovernor {
   private exploration(bestK: number, maxK: number): number | null {
     if (this.exploreEvery <= 0 || ++this.roundsSinceExplore < this.exploreEvery) return null;
     this.roundsSinceExplore = 0;
-    // A plain step when the last one is old: the plain step time is the yardstick of both the
-    // predicted and the realized speedup, and on a shared CPU it drifts with the load, so it must
-    // stay fresh while drafting is on (a stale, inflated step keeps a losing source on).
     const plainSamples = this.verifySamples.filter((x) => x.k === 0).length;
-    if (plainSamples < 3 || this.roundsSincePlain >= PLAIN_REFRESH_ROUNDS) return 0;
-    const candidates = [maxK, bestK + 1, bestK - 1, Math.ceil(bestK / 2)];
-    const valid = [...new Set(candidates)].filter((k) => k > 0 && k <= maxK && k !== bestK);
+    const candidates = [
+      plainSamples < 3 ? 0 : -1,
+      maxK,
+      bestK + 1,
+      bestK - 1,
+      Math.ceil(bestK / 2)
+    ];
+    const valid = [...new Set(candidates)].filter((k) => k >= 0 && k <= maxK && k !== bestK);
     if (valid.length === 0) return null;
     return valid[this.explorations++ % valid.length];
   }
@@ -451,7 +297,6 @@ export class SpeculationGovernor {
   /** A plain decode step (batch of one) took `ms`. */
   recordPlainStep(ms: number): void {
     this.push(this.verifySamples, { k: 0, ms });
-    this.roundsSincePlain = 0;
     this.plainTokensSinceRound++;
     this.plainSteps++;
   }
@@ -459,38 +304,21 @@ export class SpeculationGovernor {
   /** A draft call asked for k tokens and took `ms` (including network round trip). */
   recordDraft(k: number, ms: number): void {
     if (k > 0) this.push(this.draftSamples, { k, ms });
-    this.lastDraftMs = Number.isFinite(ms) && ms >= 0 ? ms : 0;
   }
 
   /** A verify pass of `drafted` drafts took `ms` and accepted `accepted` of them. */
   recordVerify(drafted: number, ms: number, accepted: number): void {
     if (drafted <= 0) return;
     this.push(this.verifySamples, { k: drafted, ms });
-    this.roundsSincePlain++;
     this.successes = this.successes * this.decay + accepted;
     this.failures = this.failures * this.decay + (accepted < drafted ? 1 : 0);
     this.plainTokensSinceRound = 0;
     this.speculativeRounds++;
-    if (Number.isFinite(ms) && ms >= 0) this.addRealized(accepted + 1, this.lastDraftMs + ms);
-    this.lastDraftMs = 0;
   }
 
-  /**
-   * The source offered nothing (null or empty) for a round that asked for drafts; a plain step
-   * follows. The time spent asking is a loss (one token for the ask plus a step); a source that
-   * declines at once costs nothing, so declining is how a source sits out a round.
-   */
+  /** The source offered nothing (null or empty) for a round that asked for drafts. */
   recordEmptyDraft(ms: number, k: number): void {
-    if (!Number.isFinite(ms) || ms < 0) return;
-    if (ms < DECLINE_MS) {
-      // A decline says nothing about drafting: no cost sample, and a declined probe is asked
-      // again next round (the source may have drafts waiting by then) without counting a miss.
-      this.isProbeOutstanding = false;
-      return;
-    }
     this.push(this.draftSamples, { k, ms });
-    const stepMs = this.targetStepMs();
-    if (stepMs !== null) this.addRealized(1, ms + stepMs);
     this.plainTokensSinceRound = 0;
   }
 
@@ -521,9 +349,7 @@ export class SpeculationGovernor {
       verifyMs: (k) => this.verifyMs(k),
       draftMs: (k) => this.draftMs(k),
       plainSteps: this.plainSteps,
-      speculativeRounds: this.speculativeRounds,
-      realizedSpeedup: this.realizedSpeedup(),
-      probeSpacingTokens: this.probeSpacing()
+      speculativeRounds: this.speculativeRounds
     };
   }
 }

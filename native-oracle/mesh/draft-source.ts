@@ -6,15 +6,9 @@
  * Pipelining: scouts draft ahead along their chain (up to `lookahead` tokens past the committed
  * context) while the oracle verifies, so a round often finds its drafts already waiting.
  *
- * Governing (on by default) is split, so that two governors never fight over one decision:
- *  - The engine's speculation governor owns on/off and k: it decides whether this source is
- *    asked at all (from the realized speedup of past rounds, with backed-off probes while off).
- *  - This source owns only how long a round WAITS: drafts already waiting (the scout drafts
- *    ahead up to `lookahead`) are taken at once; more are awaited only while the marginal
- *    expected gain beats the wait; with none waiting it waits for the first token only when its
- *    measured latency fits the break-even budget, and otherwise declines the round at once
- *    (null: a plain step) while the scout, already told the new context, drafts for the next.
- * A declined round costs the engine nothing, so it never reads as a slow source.
+ * Governor (on by default): a round waits for drafts only as long as waiting is predicted to pay
+ * off, and drafting is skipped (plain decoding, or the fallback source) while the measured
+ * acceptance says speculation is slower than plain decoding, with a periodic probe to re-measure.
  * The committed output never depends on any of this: the engine verifies every draft.
  */
 import type { DraftProposal, DraftSource } from '../engine/index.js';
@@ -23,11 +17,8 @@ import type { ScoutLink } from './scout-link.js';
 
 const log = createLogger('shard:oracle:mesh:draft');
 
-/**
- * While rounds decline because the first token is predicted too slow, every this many declines
- * one round waits anyway, to re-measure the latency (the scout or the load may have changed).
- */
-export const FIRST_TOKEN_REMEASURE_EVERY = 8;
+/** Rounds between probes while the governor has switched drafting off. */
+export const GOVERNOR_PROBE_EVERY_ROUNDS = 8;
 /** Wait cap per round with the governor off (a silent scout cannot stall a round longer). */
 export const UNGOVERNED_MAX_WAIT_MS = 1_000;
 /** Per-token acceptance assumed before any round was verified. */
@@ -82,17 +73,6 @@ export function expectedTokensPerRound(a: number, k: number): number {
   return (1 - a ** (k + 1)) / (1 - a);
 }
 
-/**
- * How long a round with no draft waiting may wait for the scout's first token: the break-even
- * wait w at which a round of k drafts still beats a plain step, E(k)·tt / (w + tv) = 1, capped at
- * one plain step (past that, a plain step now and the drafts next round is at least as good).
- * Returns 0 when no wait pays. Pure; `tt` plain step ms, `tv` verify pass ms, `a` acceptance.
- */
-export function firstTokenBudgetMs(o: { a: number; k: number; tt: number; tv: number }): number {
-  const w = expectedTokensPerRound(o.a, o.k) * o.tt - o.tv;
-  return Math.max(0, Math.min(o.tt, w));
-}
-
 /** Builds the remote-scout draft source for one generation session. */
 export function createRemoteDraftSource(
   name: string,
@@ -119,9 +99,7 @@ export function createRemoteDraftSource(
   let lastAccepted = 0;
   const plainTokenMs = new Ema();
   const verifyMs = new Ema();
-  /** Milliseconds from a round's start (context sent) to the first draft token, when none waited. */
-  const firstTokenMs = new Ema();
-  let declinesSinceMeasure = 0;
+  const waitMs = new Ema();
   const controller = new AbortController();
 
   let links: ScoutLink[] | null = null;
@@ -132,6 +110,7 @@ export function createRemoteDraftSource(
   let lastPosition = 0;
   let lastFromFallback = false;
   let pendingResult: { position: number; drafted: number; accepted: number } | null = null;
+  let roundsSinceProbe = 0;
   let watchedSignal: AbortSignal | null = null;
 
   const end = (reason = 'session ended') => {
@@ -162,6 +141,18 @@ export function createRemoteDraftSource(
       if (found.tokens.length > tokens.length) tokens = found.tokens;
     }
     return { tokens, isLive };
+  };
+
+  /** Step 3 of a round: is drafting predicted to beat plain decoding right now? */
+  const isWorthDrafting = (k: number): boolean => {
+    if (!isGoverned) return true;
+    const a = perTokenAcceptance();
+    const tt = plainTokenMs.value ?? options.initialTargetTokenMs ?? 30;
+    if (a === null) return true;
+    // Verify of k drafts costs a bit more than one decode step; measured once available.
+    const tv = verifyMs.value ?? tt * 1.3;
+    const predicted = (expectedTokensPerRound(a, k) * tt) / (tv + (waitMs.value ?? 0));
+    return predicted >= 1;
   };
 
   const fallbackDraft = async (
@@ -233,8 +224,18 @@ export function createRemoteDraftSource(
         lastReturnAt = performance.now();
         return fallbackDraft(req);
       }
-      // 3. Every live scout learns the committed context (and the last verify result) at once,
-      // so it drafts during this round even when this round declines.
+      // 3. Governor: skip drafting while it is predicted slower, probing now and then. Skipped
+      // rounds send nothing, so idle scouts do not draft (and, on a shared CPU, do not slow the
+      // oracle down).
+      if (!isWorthDrafting(k) && roundsSinceProbe < GOVERNOR_PROBE_EVERY_ROUNDS) {
+        roundsSinceProbe += 1;
+        stats.skippedByGovernor += 1;
+        lastDrafted = 0;
+        lastReturnAt = performance.now();
+        return fallbackDraft(req);
+      }
+      roundsSinceProbe = 0;
+      // Every live scout learns the committed context (and the last verify result).
       for (const link of open) link.sync(context, pendingResult ?? undefined);
       pendingResult = null;
       // 4. Take drafts already waiting; wait for more only while it is predicted to pay.
@@ -245,27 +246,8 @@ export function createRemoteDraftSource(
         .map((l) => l.draftMsPerToken)
         .filter((x): x is number => x !== null);
       const td = paces.length > 0 ? Math.min(...paces) : tt / 4;
-      // Governed, with drafts waiting: at most one plain step more (the marginal rule below
-      // usually stops far sooner).
-      let deadline = now + (isGoverned ? tt : UNGOVERNED_MAX_WAIT_MS);
-      const isWaitingForFirst = found.tokens.length === 0;
-      if (isGoverned && isWaitingForFirst) {
-        const budget = firstTokenBudgetMs({ a, k, tt, tv: verifyMs.value ?? tt * 1.3 });
-        const latency = firstTokenMs.value;
-        const isRemeasure = declinesSinceMeasure >= FIRST_TOKEN_REMEASURE_EVERY;
-        if (budget <= 0 || (latency !== null && latency > budget && !isRemeasure)) {
-          // 4a. Decline at once: a plain step now; the scout drafts meanwhile.
-          declinesSinceMeasure += 1;
-          stats.skippedByGovernor += 1;
-          lastDrafted = 0;
-          lastReturnAt = performance.now();
-          return fallbackDraft(req);
-        }
-        declinesSinceMeasure = 0;
-        // A re-measuring round waits a little longer than the budget to see the latency.
-        deadline = now + (isRemeasure ? Math.max(budget, tt) : budget);
-      }
-      let firstTokenAfter: number | null = null;
+      // A fresh chain gets about one plain decode step to show its first token.
+      const deadline = now + (isGoverned ? tt : UNGOVERNED_MAX_WAIT_MS);
       while (found.tokens.length < k && !signal.aborted && live().length > 0) {
         const n = found.tokens.length;
         let until = deadline;
@@ -282,16 +264,13 @@ export function createRemoteDraftSource(
         if (remaining <= 0) break;
         await Promise.race(live().map((l) => l.waitForChange(remaining, signal)));
         const next = best(context, k);
-        if (n === 0 && next.tokens.length > 0) firstTokenAfter = performance.now() - now;
         if (next.tokens.length === n && performance.now() >= until) break;
         found = next;
       }
       const waited = performance.now() - now;
       stats.waitedMs += waited;
-      // The first round also opened the streams; that one-off cost says nothing about later
-      // waits. A wait that ended without a token is a lower bound of the latency.
-      if (!isFirstRound && isWaitingForFirst)
-        firstTokenMs.add(found.tokens.length > 0 ? (firstTokenAfter ?? waited) : waited * 1.5);
+      // The first round also opened the streams; that one-off cost says nothing about later waits.
+      if (!isFirstRound) waitMs.add(waited);
       lastReturnAt = performance.now();
       if (found.tokens.length === 0) {
         lastDrafted = 0;
