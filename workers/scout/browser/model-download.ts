@@ -9,7 +9,13 @@
 /** Cache Storage name for model files; shared with the service worker. */
 export const MODEL_CACHE_NAME = 'shard-models-v1';
 
-/** The model could not be downloaded (network, HTTP status, or aborted). */
+/**
+ * Largest draft model a scout accepts by default: 2 GiB. Draft models are small by design; a
+ * larger file would only exhaust the tab's memory (the whole file is held in a Blob).
+ */
+export const DEFAULT_MAX_MODEL_BYTES = 2 * 1024 ** 3;
+
+/** The model could not be downloaded (network, HTTP status, too large, or aborted). */
 export class ModelDownloadError extends Error {
   override name = 'ModelDownloadError';
 }
@@ -37,7 +43,12 @@ async function openModelCache(): Promise<Cache | null> {
  */
 export async function downloadModel(
   url: string,
-  options: { onProgress?(p: DownloadProgress): void; signal?: AbortSignal } = {}
+  options: {
+    onProgress?(p: DownloadProgress): void;
+    signal?: AbortSignal;
+    /** Refuse files larger than this; default DEFAULT_MAX_MODEL_BYTES. */
+    maxBytes?: number;
+  } = {}
 ): Promise<{ blob: Blob; isFromCache: boolean }> {
   const cache = await openModelCache();
   const cached = await cache?.match(url).catch(() => undefined);
@@ -77,12 +88,21 @@ async function readBody(
   url: string,
   res: Response,
   isFromCache: boolean,
-  options: { onProgress?(p: DownloadProgress): void; signal?: AbortSignal }
+  options: { onProgress?(p: DownloadProgress): void; signal?: AbortSignal; maxBytes?: number }
 ): Promise<Blob> {
   const PROGRESS_STEP_BYTES = 256 * 1024;
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_MODEL_BYTES;
+  const declaredTooLarge = (bytes: number) =>
+    new ModelDownloadError(
+      `the model at ${url} is ${formatMiB(bytes)}; a scout accepts draft models up to ${formatMiB(maxBytes)}`
+    );
   if (!res.body) throw new ModelDownloadError(`the model at ${url} has no body`);
   const lengthHeader = res.headers.get('content-length');
   const totalBytes = lengthHeader ? Number(lengthHeader) : null;
+  if (totalBytes !== null && totalBytes > maxBytes) {
+    await res.body.cancel().catch(() => undefined);
+    throw declaredTooLarge(totalBytes);
+  }
   const chunks: Uint8Array[] = [];
   let loadedBytes = 0;
   let reportedAt = 0;
@@ -92,14 +112,22 @@ async function readBody(
       options.signal?.throwIfAborted();
       const { done, value } = await reader.read();
       if (done) break;
-      chunks.push(value);
       loadedBytes += value.byteLength;
+      // A server that sent no length (or a wrong one) is cut off at the limit.
+      if (loadedBytes > maxBytes) {
+        await reader.cancel().catch(() => undefined);
+        throw new ModelDownloadError(
+          `the model at ${url} is larger than the ${formatMiB(maxBytes)} a scout accepts for a draft model (stopped after ${loadedBytes} bytes)`
+        );
+      }
+      chunks.push(value);
       if (loadedBytes - reportedAt >= PROGRESS_STEP_BYTES) {
         reportedAt = loadedBytes;
         options.onProgress?.({ loadedBytes, totalBytes, isFromCache });
       }
     }
   } catch (cause) {
+    if (cause instanceof ModelDownloadError) throw cause;
     throw new ModelDownloadError(
       `the model download from ${url} was interrupted after ${loadedBytes} bytes`,
       { cause }
@@ -112,4 +140,8 @@ async function readBody(
   }
   options.onProgress?.({ loadedBytes, totalBytes: totalBytes ?? loadedBytes, isFromCache });
   return new Blob(chunks as BlobPart[], { type: 'application/octet-stream' });
+}
+
+function formatMiB(bytes: number): string {
+  return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
 }
