@@ -7,11 +7,10 @@
  * and still drafts (graceful fallback).
  */
 import { expect, test } from '@playwright/test';
-import OpenAI from 'openai';
 import { startScouting } from './helpers/scout-page.js';
+import { chatWithStats } from './helpers/chat.js';
 import { startMeshStack, type MeshStack } from './helpers/stack.js';
 
-const PROMPT = 'The quick brown fox said that the river';
 let stack: MeshStack;
 
 // One stack per test: a scout from an earlier test must not linger in the oracle's peer list.
@@ -23,26 +22,8 @@ test.afterEach(async () => {
   await stack?.close();
 });
 
-async function chat(maxTokens: number, speculation: 'on' | 'off') {
-  const client = new OpenAI({ baseURL: `${stack.url}/v1`, apiKey: 'unused' });
-  const { data, response } = await client.chat.completions
-    .create(
-      {
-        model: stack.engine.modelId,
-        messages: [{ role: 'user', content: PROMPT }],
-        max_tokens: maxTokens,
-        temperature: 0
-      },
-      { headers: { 'x-shard-speculation': speculation } }
-    )
-    .withResponse();
-  return {
-    text: data.choices[0].message.content ?? '',
-    draftSource: response.headers.get('x-shard-draft-source'),
-    drafted: Number(response.headers.get('x-shard-drafted')),
-    accepted: Number(response.headers.get('x-shard-accepted'))
-  };
-}
+const chat = (maxTokens: number, speculation: 'on' | 'off') =>
+  chatWithStats(stack, maxTokens, speculation);
 
 test('the scout upgrades its relayed circuit to a direct WebRTC connection and drafts over it', async ({
   page

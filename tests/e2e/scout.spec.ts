@@ -6,12 +6,11 @@
  */
 import { expect, test, type Page } from '@playwright/test';
 import { mkdirSync } from 'node:fs';
-import OpenAI from 'openai';
 import { startScouting } from './helpers/scout-page.js';
+import { chatWithStats } from './helpers/chat.js';
 import { startMeshStack, type MeshStack } from './helpers/stack.js';
 
 const ARTIFACTS = 'tests/artifacts';
-const PROMPT = 'The quick brown fox said that the river';
 let stack: MeshStack;
 
 test.beforeAll(async () => {
@@ -28,26 +27,8 @@ async function stat(page: Page, testid: string): Promise<number> {
   return Number((await page.getByTestId(testid).textContent())?.trim());
 }
 
-async function chat(maxTokens: number, speculation: 'on' | 'off') {
-  const client = new OpenAI({ baseURL: `${stack.url}/v1`, apiKey: 'unused' });
-  const { data, response } = await client.chat.completions
-    .create(
-      {
-        model: stack.engine.modelId,
-        messages: [{ role: 'user', content: PROMPT }],
-        max_tokens: maxTokens,
-        temperature: 0
-      },
-      { headers: { 'x-shard-speculation': speculation } }
-    )
-    .withResponse();
-  return {
-    text: data.choices[0].message.content ?? '',
-    draftSource: response.headers.get('x-shard-draft-source'),
-    drafted: Number(response.headers.get('x-shard-drafted')),
-    accepted: Number(response.headers.get('x-shard-accepted'))
-  };
-}
+const chat = (maxTokens: number, speculation: 'on' | 'off') =>
+  chatWithStats(stack, maxTokens, speculation);
 
 test('a /scout tab drafts with wllama for the oracle and a completion uses its drafts', async ({
   page

@@ -30,6 +30,7 @@ import type {
   ScoutSnapshot,
   ScoutUpdate
 } from './service.js';
+import { idleScoutSnapshot } from './snapshot.js';
 
 export interface StartOptions {
   /** Relay WebSocket multiaddrs with /p2p/<id>. */
@@ -164,29 +165,7 @@ export function createScoutHost(service: Remote<ScoutService>) {
   let mesh: Pick<ScoutSnapshot, 'peerId' | 'relays' | 'peers' | 'stats' | 'oracles'> | null = null;
 
   function refresh(): ScoutSnapshot {
-    const base: ScoutSnapshot = structuredClone(
-      engineSnapshot ?? {
-        state: 'idle',
-        peerId: null,
-        engine: null,
-        relays: [],
-        oracles: [],
-        peers: 0,
-        stats: {
-          sessions: 0,
-          activeSessions: 0,
-          drafted: 0,
-          accepted: 0,
-          verified: 0,
-          engineErrors: 0,
-          protocolErrors: 0
-        },
-        currentSession: null,
-        download: null,
-        lastError: null,
-        tokensPerSecond: null
-      }
-    );
+    const base: ScoutSnapshot = structuredClone(engineSnapshot ?? idleScoutSnapshot());
     // The worker's state matters only while the mesh side is idle (e.g. during prepare()).
     if (state !== 'idle') base.state = state;
     base.lastError = lastError ?? base.lastError;

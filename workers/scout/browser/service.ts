@@ -18,6 +18,7 @@ import type { ScoutPeerEvent } from '../scout-peer.js';
 import { downloadModel, type DownloadProgress } from './model-download.js';
 import { createPromptLookupEngine } from './prompt-lookup.js';
 import { createWebLlmEngine, probeWebGpu, type WebGpuProbe } from './webgpu.js';
+import { idleScoutSnapshot } from './snapshot.js';
 
 export type EngineKind = 'wllama' | 'web-llm' | 'prompt-lookup';
 
@@ -122,27 +123,7 @@ export function createScoutService() {
   /** In-flight drafts for the page, by request id (so the page can cancel them). */
   const drafts = new Map<number, AbortController>();
   let listener: ((u: ScoutUpdate) => void) | null = null;
-  const snapshot: ScoutSnapshot = {
-    state: 'idle',
-    peerId: null,
-    engine: null,
-    relays: [],
-    oracles: [],
-    peers: 0,
-    stats: {
-      sessions: 0,
-      activeSessions: 0,
-      drafted: 0,
-      accepted: 0,
-      verified: 0,
-      engineErrors: 0,
-      protocolErrors: 0
-    },
-    currentSession: null,
-    download: null,
-    lastError: null,
-    tokensPerSecond: null
-  };
+  const snapshot = idleScoutSnapshot();
 
   function refresh(): ScoutSnapshot {
     const engine = picked ? engines.get(picked) : undefined;
