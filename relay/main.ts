@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { dataDir } from '../src/lib/server/data-dir.js';
-import { createLogger, parseLevel, setLogLevel } from '../src/lib/server/log.js';
+import { applyLogLevelFlag, createLogger } from '../src/lib/server/log.js';
 import { startRelayHttp } from './http.js';
 import { createRelay } from './index.js';
 import { loadOrCreateKey } from './key-file.js';
@@ -71,14 +71,8 @@ async function main(): Promise<void> {
     process.stdout.write(HELP);
     return;
   }
-  if (values['log-level'] !== undefined) {
-    const level = parseLevel(values['log-level']);
-    if (!level)
-      throw new UsageError(
-        `--log-level must be error, warn, info or debug, got "${values['log-level']}"`
-      );
-    setLogLevel(level);
-  }
+  const logLevelProblem = applyLogLevelFlag(values['log-level']);
+  if (logLevelProblem) throw new UsageError(logLevelProblem);
   const log = createLogger('shard:relay');
   const bootstrap = [...(values.bootstrap ?? [])];
   if (values['bootstrap-file']) {

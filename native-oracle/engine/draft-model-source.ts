@@ -8,19 +8,12 @@
  * the draft model's own tempered distribution, returned as `probs` so the target's rejection
  * sampling can use q exactly.
  */
-import {
-  getLlama,
-  LlamaLogLevel,
-  type Llama,
-  type LlamaContext,
-  type LlamaContextSequence,
-  type LlamaModel,
-  type Token
-} from 'node-llama-cpp';
+import { type LlamaContextSequence, type Token } from 'node-llama-cpp';
 import { createLogger } from '../../src/lib/server/log.js';
 import { createSeededRng, sampleFrom, type Rng } from './acceptance.js';
-import { EngineDisposedError, GenerationAbortedError, ModelLoadError } from './errors.js';
+import { EngineDisposedError, GenerationAbortedError } from './errors.js';
 import type { DraftProposal, DraftSource } from './index.js';
+import { loadModel } from './load-model.js';
 
 const log = createLogger('shard:oracle:draft');
 
@@ -54,29 +47,17 @@ export async function createDraftModelSource(
   options: DraftModelSourceOptions
 ): Promise<DraftModelSource> {
   const sequenceCount = Math.max(1, options.sequences ?? 2);
-  let llama: Llama | undefined;
-  let model: LlamaModel | undefined;
-  let context: LlamaContext;
-  try {
-    llama = await getLlama({
-      gpu: options.gpu ?? false,
-      build: 'never',
-      maxThreads: options.threads,
-      logLevel: LlamaLogLevel.error
-    });
-    model = await llama.loadModel({ modelPath: options.modelPath });
-    context = await model.createContext({
-      contextSize: options.contextSize ?? 4096,
-      sequences: sequenceCount,
-      threads: options.threads
-    });
-  } catch (err) {
-    await model?.dispose().catch(() => undefined);
-    await llama?.dispose().catch(() => undefined);
-    throw new ModelLoadError(options.modelPath, { cause: err });
-  }
-  const loadedModel = model;
-  const loadedLlama = llama;
+  const {
+    llama: loadedLlama,
+    model: loadedModel,
+    context
+  } = await loadModel({
+    modelPath: options.modelPath,
+    threads: options.threads,
+    contextSize: options.contextSize ?? 4096,
+    sequences: sequenceCount,
+    gpu: options.gpu
+  });
   const vocabularySize = loadedModel.fileInfo.metadata.tokenizer.ggml.tokens.length;
   const free: LlamaContextSequence[] = Array.from({ length: sequenceCount }, () =>
     context.getSequence()

@@ -8,9 +8,7 @@
 import assert from 'node:assert/strict';
 import { basename } from 'node:path';
 import {
-  getLlama,
   LlamaGrammarEvaluationState,
-  LlamaLogLevel,
   resolveChatWrapper,
   type ChatHistoryItem,
   type ChatWrapper,
@@ -38,10 +36,10 @@ import {
   InvalidGenerateOptionsError,
   InvalidJsonSchemaError,
   InvalidTokenError,
-  ModelLoadError,
   PromptTooLongError
 } from './errors.js';
 import { SpeculationGovernor, type GovernorOptions } from './governor.js';
+import { loadModel } from './load-model.js';
 import type {
   ChatMessage,
   DraftProposal,
@@ -103,33 +101,15 @@ export async function createTargetEngine(options: TargetEngineOptions): Promise<
   if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) {
     throw new InvalidGenerateOptionsError('maxConcurrent must be a positive integer');
   }
-  let llama: Llama | undefined;
-  let model: LlamaModel | undefined;
-  let context: LlamaContext;
-  try {
-    llama = await getLlama({
-      gpu: options.gpu ?? false,
-      build: 'never',
-      maxThreads: options.threads,
-      logLevel: LlamaLogLevel.error
-    });
-    model = await llama.loadModel({ modelPath: options.modelPath });
-    const trained = model.trainContextSize;
-    const contextSize = Math.min(
-      options.contextSize ?? DEFAULT_CONTEXT_SIZE,
-      trained > 0 ? trained : Infinity
-    );
-    context = await model.createContext({
-      contextSize,
-      sequences: maxConcurrent,
-      threads: options.threads,
-      batchSize: options.batchSize
-    });
-  } catch (err) {
-    await model?.dispose().catch(() => undefined);
-    await llama?.dispose().catch(() => undefined);
-    throw new ModelLoadError(options.modelPath, { cause: err });
-  }
+  const { llama, model, context } = await loadModel({
+    modelPath: options.modelPath,
+    threads: options.threads,
+    contextSize: options.contextSize ?? DEFAULT_CONTEXT_SIZE,
+    isCappedAtTrainedContext: true,
+    sequences: maxConcurrent,
+    batchSize: options.batchSize,
+    gpu: options.gpu
+  });
   return new LlamaTargetEngine(options, llama, model, context, maxConcurrent);
 }
 

@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { createMeshNode } from '../../native-oracle/mesh/node-peer.js';
 import { loadOrCreateKey } from '../../relay/key-file.js';
 import { modelsDir } from '../../src/lib/server/data-dir.js';
-import { createLogger, parseLevel, setLogLevel } from '../../src/lib/server/log.js';
+import { applyLogLevelFlag, createLogger } from '../../src/lib/server/log.js';
 import { lyingEngine } from './core.js';
 import { createLlamaDraftEngine } from './llama-draft-engine.js';
 import { createScoutPeer } from './scout-peer.js';
@@ -61,14 +61,8 @@ async function main(): Promise<void> {
     process.stdout.write(HELP);
     return;
   }
-  if (values['log-level'] !== undefined) {
-    const level = parseLevel(values['log-level']);
-    if (!level)
-      throw new UsageError(
-        `--log-level must be error, warn, info or debug, got "${values['log-level']}"`
-      );
-    setLogLevel(level);
-  }
+  const logLevelProblem = applyLogLevelFlag(values['log-level']);
+  if (logLevelProblem) throw new UsageError(logLevelProblem);
   const relays = values.relay ?? [];
   const oracles = values.oracle ?? [];
   if (relays.length === 0 && oracles.length === 0)

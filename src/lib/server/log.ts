@@ -19,6 +19,18 @@ export function setLogLevel(level: LogLevel): void {
   currentLevel = level;
 }
 
+/**
+ * Applies a CLI's `--log-level` value (no-op when undefined). Returns a usage message for a
+ * bad value, which the CLI turns into its own usage error; null when applied.
+ */
+export function applyLogLevelFlag(value: string | undefined): string | null {
+  if (value === undefined) return null;
+  const level = parseLevel(value);
+  if (!level) return `--log-level must be error, warn, info or debug, got "${value}"`;
+  setLogLevel(level);
+  return null;
+}
+
 export interface Logger {
   error(msg: string, fields?: Record<string, unknown>): void;
   warn(msg: string, fields?: Record<string, unknown>): void;

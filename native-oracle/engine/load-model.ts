@@ -1,0 +1,63 @@
+/**
+ * Loads a GGUF model with llama.cpp (CPU by default, explicit threads) and creates one context
+ * with `sequences` sequences. Shared by the target engine and the local draft-model source.
+ */
+import {
+  getLlama,
+  LlamaLogLevel,
+  type Llama,
+  type LlamaContext,
+  type LlamaModel
+} from 'node-llama-cpp';
+import { ModelLoadError } from './errors.js';
+
+export interface LoadModelOptions {
+  modelPath: string;
+  /** llama.cpp threads; required (default thread counts collapse decoding on small machines). */
+  threads: number;
+  /** Tokens per sequence. */
+  contextSize: number;
+  /** When true, the context is no larger than the model's trained context. Default false. */
+  isCappedAtTrainedContext?: boolean;
+  sequences: number;
+  batchSize?: number;
+  /** Default false (CPU). */
+  gpu?: false | 'auto';
+}
+
+export interface LoadedModel {
+  llama: Llama;
+  model: LlamaModel;
+  context: LlamaContext;
+}
+
+/** Throws ModelLoadError (cause kept) and frees whatever was loaded when any step fails. */
+export async function loadModel(options: LoadModelOptions): Promise<LoadedModel> {
+  let llama: Llama | undefined;
+  let model: LlamaModel | undefined;
+  try {
+    llama = await getLlama({
+      gpu: options.gpu ?? false,
+      build: 'never',
+      maxThreads: options.threads,
+      logLevel: LlamaLogLevel.error
+    });
+    model = await llama.loadModel({ modelPath: options.modelPath });
+    const trained = model.trainContextSize;
+    const contextSize =
+      options.isCappedAtTrainedContext && trained > 0
+        ? Math.min(options.contextSize, trained)
+        : options.contextSize;
+    const context = await model.createContext({
+      contextSize,
+      sequences: options.sequences,
+      threads: options.threads,
+      batchSize: options.batchSize
+    });
+    return { llama, model, context };
+  } catch (err) {
+    await model?.dispose().catch(() => undefined);
+    await llama?.dispose().catch(() => undefined);
+    throw new ModelLoadError(options.modelPath, { cause: err });
+  }
+}
