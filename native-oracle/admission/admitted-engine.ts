@@ -19,6 +19,9 @@ export function admitEngine(engine: TargetEngine, queue: AdmissionQueue): Target
     get tokenizerFingerprint() {
       return engine.tokenizerFingerprint;
     },
+    get vocabularySize() {
+      return engine.vocabularySize;
+    },
     get maxConcurrent() {
       return engine.maxConcurrent;
     },

@@ -34,7 +34,7 @@ export interface SamplingOptions {
   temperature?: number;
   /** Default 1 (no nucleus truncation). */
   topP?: number;
-  /** Seed of the sampler; default a fixed per-request seed derived from the request id. */
+  /** Seed of the sampler; default a fresh random seed per request (not reproducible). */
   seed?: number;
 }
 
@@ -137,6 +137,8 @@ export interface TargetEngine {
   readonly modelId: string;
   /** Hash of the vocabulary (tokens + types); scouts must match it to draft for this target. */
   readonly tokenizerFingerprint: string;
+  /** Number of tokens in the target's vocabulary; draft token ids must be below it. */
+  readonly vocabularySize: number;
   /** Number of generations that may run at once (llama.cpp sequences). */
   readonly maxConcurrent: number;
   tokenize(text: string): number[];

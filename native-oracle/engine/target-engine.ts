@@ -117,7 +117,7 @@ class LlamaTargetEngine implements TargetEngine {
   readonly modelId: string;
   readonly tokenizerFingerprint: string;
   readonly maxConcurrent: number;
-  private readonly vocabularySize: number;
+  readonly vocabularySize: number;
   private readonly chatWrapper: ChatWrapper;
   private readonly free: Slot[];
   private readonly active = new Set<Slot>();
