@@ -1,10 +1,8 @@
 /** Prompt lookup drafting: table-driven cases and properties that must hold for every context. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  createPromptLookupEngine,
-  lookupDraft
-} from '../../workers/scout/browser/prompt-lookup.js';
+import { lookupDraft } from '../../src/lib/protocol/prompt-lookup.js';
+import { createPromptLookupEngine } from '../../workers/scout/browser/prompt-lookup.js';
 
 describe('lookupDraft', () => {
   it.each([
@@ -27,10 +25,10 @@ describe('lookupDraft', () => {
       expected: [4]
     },
     {
-      name: 'continues a repeating pattern past the end',
+      name: 'stops at the end of the context (no self-overlap, as in llama.cpp ngram-simple)',
       context: [7, 8, 7, 8],
       k: 5,
-      expected: [7, 8, 7, 8, 7]
+      expected: [7, 8]
     },
     { name: 'returns nothing without a match', context: [1, 2, 3, 4], k: 4, expected: [] },
     { name: 'returns nothing for an empty context', context: [], k: 4, expected: [] },

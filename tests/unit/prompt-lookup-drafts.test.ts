@@ -4,16 +4,17 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createPromptLookupSource, lookupDraft } from '../../native-oracle/engine/prompt-lookup.js';
+import { createPromptLookupSource } from '../../native-oracle/engine/prompt-lookup.js';
+import { lookupDraft } from '../../src/lib/protocol/prompt-lookup.js';
 
 describe('prompt lookup', () => {
   it('table: longest suffix first, most recent match first, up to k tokens', () => {
-    expect(lookupDraft([1, 2, 3, 4, 5, 1, 2, 3], 2, 3, 1)).toEqual([4, 5]);
-    expect(lookupDraft([1, 2, 3, 9, 7, 3], 4, 3, 1)).toEqual([9, 7, 3]); // 1-gram "3" matched at index 2
-    expect(lookupDraft([5, 1, 2, 6, 1, 2, 7, 1, 2], 1, 3, 1)).toEqual([7]); // most recent "1 2"
-    expect(lookupDraft([1, 2, 3], 4, 3, 1)).toEqual([]); // no earlier occurrence
-    expect(lookupDraft([1, 2, 1], 0, 3, 1)).toEqual([]);
-    expect(lookupDraft([4, 4], 3, 3, 2)).toEqual([]); // needs a 2-gram match
+    expect(lookupDraft([1, 2, 3, 4, 5, 1, 2, 3], 2, { maxNgram: 3, minNgram: 1 })).toEqual([4, 5]);
+    expect(lookupDraft([1, 2, 3, 9, 7, 3], 4, { maxNgram: 3, minNgram: 1 })).toEqual([9, 7, 3]); // 1-gram "3" matched at index 2
+    expect(lookupDraft([5, 1, 2, 6, 1, 2, 7, 1, 2], 1, { maxNgram: 3, minNgram: 1 })).toEqual([7]); // most recent "1 2"
+    expect(lookupDraft([1, 2, 3], 4, { maxNgram: 3, minNgram: 1 })).toEqual([]); // no earlier occurrence
+    expect(lookupDraft([1, 2, 1], 0, { maxNgram: 3, minNgram: 1 })).toEqual([]);
+    expect(lookupDraft([4, 4], 3, { maxNgram: 3, minNgram: 2 })).toEqual([]); // needs a 2-gram match
   });
 
   it('every draft is the continuation of an earlier occurrence of the context suffix', () => {
@@ -22,7 +23,7 @@ describe('prompt lookup', () => {
         fc.array(fc.integer({ min: 0, max: 4 }), { maxLength: 40 }),
         fc.integer({ min: 1, max: 8 }),
         (context, k) => {
-          const draft = lookupDraft(context, k, 3, 1);
+          const draft = lookupDraft(context, k, { maxNgram: 3, minNgram: 1 });
           expect(draft.length).toBeLessThanOrEqual(k);
           if (draft.length === 0) return;
           const found = [3, 2, 1].some((n) => {

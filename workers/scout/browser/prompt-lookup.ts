@@ -1,58 +1,30 @@
 /**
- * Prompt lookup drafting (no model): the draft is what followed the most recent earlier
- * occurrence of the context's last n tokens. Costs microseconds, needs no download, and is
- * accepted often when the answer quotes or repeats its prompt (code edits, summaries, lists).
- * Framework-free; the browser scout uses it when no model engine is available or as a choice.
+ * Prompt lookup drafting (no model) as a browser scout DraftEngine: the draft is what followed
+ * the most recent earlier occurrence of the context's last n tokens (the shared rule in
+ * src/lib/protocol/prompt-lookup.ts, the same one the oracle runs). Costs microseconds, needs no
+ * download, and is accepted often when the answer quotes or repeats its prompt (code edits,
+ * summaries, lists). The browser scout uses it when no model engine is available or as a choice.
  */
+import { lookupDraft, type PromptLookupOptions } from '../../../src/lib/protocol/prompt-lookup.js';
 import type { DraftEngine } from '../core.js';
 
-export interface PromptLookupOptions {
-  /** Longest suffix n-gram tried first; default 4. */
-  maxNgram?: number;
-  /** Shortest n-gram accepted as a match; default 1. */
-  minNgram?: number;
-  /** Only the last `window` tokens are searched (bounds the cost); default 4096. */
-  window?: number;
-}
+/** The scout tries one token longer a suffix than the oracle's default before shorter ones. */
+const SCOUT_LOOKUP_MAX_NGRAM = 4;
+/** Tokens searched per draft call: bounds the cost on long sessions (the page stays responsive). */
+const SCOUT_LOOKUP_WINDOW_TOKENS = 4096;
 
 /**
- * Up to `k` tokens continuing `context` by copying what followed the most recent earlier match
- * of its longest suffix (from `maxNgram` down to `minNgram` tokens). Empty when nothing matches.
+ * A DraftEngine around the shared `lookupDraft`; `tokenizerFingerprint` is the target's (any
+ * vocabulary works). Options default to maxNgram 4, minNgram 1, window 4096 tokens.
  */
-export function lookupDraft(
-  context: readonly number[],
-  k: number,
-  options: PromptLookupOptions = {}
-): number[] {
-  const maxNgram = options.maxNgram ?? 4;
-  const minNgram = options.minNgram ?? 1;
-  const start = Math.max(0, context.length - (options.window ?? 4096));
-  const end = context.length;
-  for (let n = Math.min(maxNgram, end - start - 1); n >= minNgram; n--) {
-    // Most recent match first: it is the likeliest to continue the same way.
-    for (let i = end - n - 1; i >= start; i--) {
-      let isMatch = true;
-      for (let j = 0; j < n && isMatch; j++) isMatch = context[i + j] === context[end - n + j];
-      if (!isMatch) continue;
-      const from = i + n;
-      const draft: number[] = [];
-      // The copied span may run into the suffix itself (a repeating pattern); read the growing view.
-      for (let t = 0; t < k; t++) {
-        const at = from + t;
-        const token = at < end ? context[at] : draft[at - end];
-        if (token === undefined) break;
-        draft.push(token);
-      }
-      if (draft.length > 0) return draft;
-    }
-  }
-  return [];
-}
-
-/** A DraftEngine around `lookupDraft`; `tokenizerFingerprint` is the target's (any vocabulary works). */
 export function createPromptLookupEngine(
   options: PromptLookupOptions & { tokenizerFingerprint: string }
 ): DraftEngine {
+  const lookup: PromptLookupOptions = {
+    maxNgram: options.maxNgram ?? SCOUT_LOOKUP_MAX_NGRAM,
+    minNgram: options.minNgram,
+    window: options.window ?? SCOUT_LOOKUP_WINDOW_TOKENS
+  };
   let drafted = 0;
   let spentMs = 0;
   return {
@@ -62,7 +34,7 @@ export function createPromptLookupEngine(
     async draft(context, k, signal) {
       signal?.throwIfAborted();
       const started = performance.now();
-      const tokens = lookupDraft(context, k, options);
+      const tokens = lookupDraft(context, k, lookup);
       spentMs += performance.now() - started;
       drafted += tokens.length;
       return tokens;
