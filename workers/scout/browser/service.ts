@@ -19,6 +19,7 @@ import { downloadModel, type DownloadProgress } from './model-download.js';
 import { createPromptLookupEngine } from './prompt-lookup.js';
 import { createWebLlmEngine, probeWebGpu, type WebGpuProbe } from './webgpu.js';
 import { idleScoutSnapshot } from './snapshot.js';
+import type { WllamaEngine } from './wllama-engine.js';
 
 export type EngineKind = 'wllama' | 'web-llm' | 'prompt-lookup';
 
@@ -53,7 +54,10 @@ export interface PrepareResult {
   tokenizerFingerprint: string;
   candidates: EngineCandidate[];
   webGpu: WebGpuProbe;
-  /** Where the draft model came from; null when it could not be loaded. */
+  /**
+   * Where the draft model file came from; null when the download failed or an earlier
+   * `prepare()` had already loaded it.
+   */
   modelSource: 'this device' | 'the oracle' | null;
   isCrossOriginIsolated: boolean;
 }
@@ -117,8 +121,65 @@ async function timeDraft(engine: DraftEngine, context: number[]): Promise<number
   return tokens.length > 0 && ms > 0 ? (tokens.length / ms) * 1000 : 0;
 }
 
+/** A candidate that cannot run here, with the reason in plain words. */
+function unavailable(kind: EngineKind, reason: string): EngineCandidate {
+  return { kind, isAvailable: false, tokensPerSecond: null, reason, detail: null };
+}
+
+/** Step 3: times wllama on the benchmark context; its UTF-8 bug fails a draft, not the engine. */
+async function benchmarkWllama(wllama: WllamaEngine, context: number[]): Promise<EngineCandidate> {
+  try {
+    const tps = await timeDraft(wllama, context);
+    const threads = `${wllama.threads ?? 1} thread${wllama.threads === 1 ? '' : 's'}`;
+    return {
+      kind: 'wllama',
+      isAvailable: true,
+      tokensPerSecond: tps,
+      reason: null,
+      detail: `${threads}${wllama.isMultithread ? ' (multi-threaded)' : ''}`
+    };
+  } catch (err) {
+    // wllama's UTF-8 bug fails one draft, not the engine: keep it, say what happened.
+    const isUtf8Bug = (err as Error).name === 'WllamaUtf8Error';
+    return {
+      kind: 'wllama',
+      isAvailable: isUtf8Bug,
+      tokensPerSecond: isUtf8Bug ? (wllama.tokensPerSecond?.() ?? null) : null,
+      reason: isUtf8Bug ? null : `benchmark failed: ${(err as Error).message}`,
+      detail: isUtf8Bug
+        ? 'the benchmark draft hit wllama’s UTF-8 bug; drafts that do are skipped'
+        : null
+    };
+  }
+}
+
+/**
+ * Step 6: the user's choice if it runs; else the fastest model engine; else prompt lookup.
+ * Null when no candidate is available. `why` is the plain-words reason shown to the user.
+ */
+function pickEngine(
+  candidates: readonly EngineCandidate[],
+  preferredEngine: EngineKind | null | undefined
+): { kind: EngineKind; why: string } | null {
+  const usable = candidates.filter((c) => c.isAvailable);
+  const preferred = preferredEngine ? usable.find((c) => c.kind === preferredEngine) : undefined;
+  const fastestModel = usable
+    .filter((c) => c.kind !== 'prompt-lookup')
+    .sort((a, b) => (b.tokensPerSecond ?? 0) - (a.tokensPerSecond ?? 0))[0];
+  const choice = preferred ?? fastestModel ?? usable.find((c) => c.kind === 'prompt-lookup');
+  if (!choice) return null;
+  const why = preferred
+    ? 'your choice'
+    : choice.kind === 'prompt-lookup'
+      ? 'no model engine could run here'
+      : `fastest in the on-device benchmark (${(choice.tokensPerSecond ?? 0).toFixed(0)} tokens/s)`;
+  return { kind: choice.kind, why };
+}
+
 export function createScoutService() {
   const engines = new Map<EngineKind, DraftEngine>();
+  /** The wllama engine (also in `engines`), typed: the benchmark reads its vocabulary. */
+  let wllama: WllamaEngine | null = null;
   let picked: EngineKind | null = null;
   /** In-flight drafts for the page, by request id (so the page can cancel them). */
   const drafts = new Map<number, AbortController>();
@@ -135,6 +196,83 @@ export function createScoutService() {
     listener?.({ type: 'snapshot', snapshot: refresh() });
   }
 
+  /**
+   * Step 2: downloads the draft GGUF (progress in the snapshot) and loads wllama on it, unless
+   * an earlier `prepare()` did. A failure becomes an unavailable candidate. Returns where the
+   * file came from; null when it was not downloaded this time or the download failed.
+   */
+  async function loadWllama(
+    options: PrepareOptions,
+    candidates: EngineCandidate[]
+  ): Promise<PrepareResult['modelSource']> {
+    if (wllama) return null;
+    let modelSource: PrepareResult['modelSource'] = null;
+    try {
+      const { blob: model, isFromCache } = await downloadModel(options.modelUrl, {
+        onProgress: (p) => {
+          snapshot.download = p;
+          push();
+        }
+      });
+      modelSource = isFromCache ? 'this device' : 'the oracle';
+      const { createWllamaEngine } = await import('./wllama-engine.js');
+      const modelId = options.modelUrl.split('/').pop() ?? options.modelUrl;
+      wllama = await createWllamaEngine({ model, modelId, threads: options.threads });
+      engines.set('wllama', wllama);
+    } catch (err) {
+      candidates.push(unavailable('wllama', (err as Error).message));
+    }
+    return modelSource;
+  }
+
+  /**
+   * Step 4: web-llm, only when WebGPU is usable and the oracle names an MLC model; loaded and
+   * timed once. Null when an earlier `prepare()` already loaded it (no new candidate then).
+   */
+  async function loadWebLlm(
+    options: PrepareOptions,
+    webGpu: WebGpuProbe,
+    context: number[]
+  ): Promise<EngineCandidate | null> {
+    if (!webGpu.isAvailable) return unavailable('web-llm', webGpu.reason);
+    if (!options.webLlmModelId) {
+      const f16 = webGpu.hasShaderF16 ? ', shader-f16' : ', no shader-f16';
+      return unavailable(
+        'web-llm',
+        `WebGPU works here (${webGpu.adapter}${f16}), but this oracle offers no MLC build of its draft model`
+      );
+    }
+    if (engines.has('web-llm')) return null;
+    try {
+      const engine = await createWebLlmEngine({ modelId: options.webLlmModelId });
+      engines.set('web-llm', engine);
+      return {
+        kind: 'web-llm',
+        isAvailable: true,
+        tokensPerSecond: await timeDraft(engine, context),
+        reason: null,
+        detail: webGpu.adapter
+      };
+    } catch (err) {
+      return unavailable('web-llm', (err as Error).message);
+    }
+  }
+
+  /** Step 5: prompt lookup needs no model; it drafts in whatever vocabulary the oracle uses. */
+  function addPromptLookup(fingerprint: string | null): EngineCandidate {
+    if (!fingerprint) {
+      return unavailable('prompt-lookup', 'the oracle did not say which tokenizer it uses');
+    }
+    engines.set('prompt-lookup', createPromptLookupEngine({ tokenizerFingerprint: fingerprint }));
+    return {
+      kind: 'prompt-lookup',
+      isAvailable: true,
+      tokensPerSecond: null,
+      reason: null,
+      detail: 'copies repeated spans of the context; no model'
+    };
+  }
+
   return {
     /** Registers the page's update callback (a comlink proxy); replaces the previous one. */
     subscribe(callback: (u: ScoutUpdate) => void): void {
@@ -146,166 +284,46 @@ export function createScoutService() {
       return refresh();
     },
 
-    /** Probes, downloads, benchmarks and picks the engine. Never leaves a half-loaded engine. */
+    /**
+     * Called by the leader tab when the user starts the scout, in six steps: 1. probe WebGPU;
+     * 2. download the draft GGUF and load wllama on it; 3. benchmark wllama; 4. load and
+     * benchmark web-llm; 5. add prompt lookup; 6. pick the engine. Engines loaded by an earlier
+     * call are kept; an engine that fails becomes an unavailable candidate with its reason.
+     * Throws, with every engine's reason, when no engine can run.
+     */
     async prepare(options: PrepareOptions): Promise<PrepareResult> {
       snapshot.state = 'preparing';
       snapshot.lastError = null;
       push();
       const candidates: EngineCandidate[] = [];
       const webGpu = await probeWebGpu();
-      const modelId = options.modelUrl.split('/').pop() ?? options.modelUrl;
-      let fingerprint = options.targetTokenizerFingerprint ?? null;
-      let modelSource: 'this device' | 'the oracle' | null = null;
-
-      // wllama on the oracle's draft GGUF.
-      if (!engines.has('wllama')) {
-        try {
-          const { blob: model, isFromCache } = await downloadModel(options.modelUrl, {
-            onProgress: (p) => {
-              snapshot.download = p;
-              push();
-            }
-          });
-          modelSource = isFromCache ? 'this device' : 'the oracle';
-          const { createWllamaEngine } = await import('./wllama-engine.js');
-          engines.set(
-            'wllama',
-            await createWllamaEngine({ model, modelId, threads: options.threads })
-          );
-        } catch (err) {
-          candidates.push({
-            kind: 'wllama',
-            isAvailable: false,
-            tokensPerSecond: null,
-            reason: (err as Error).message,
-            detail: null
-          });
-        }
-      }
-      const wllama = engines.get('wllama') as
-        | (DraftEngine & {
-            vocab?: { pieces: unknown[]; bosId: number | null };
-            threads?: number;
-            isMultithread?: boolean;
-          })
-        | undefined;
-      fingerprint ??= wllama?.tokenizerFingerprint ?? null;
+      const modelSource = await loadWllama(options, candidates);
+      const fingerprint =
+        options.targetTokenizerFingerprint ?? wllama?.tokenizerFingerprint ?? null;
       const context = benchmarkContext(
-        wllama?.vocab?.pieces.length ?? 1000,
-        wllama?.vocab?.bosId ?? 1
+        wllama?.vocab.pieces.length ?? 1000,
+        wllama?.vocab.bosId ?? 1
       );
-      if (wllama) {
-        try {
-          const tps = await timeDraft(wllama, context);
-          candidates.push({
-            kind: 'wllama',
-            isAvailable: true,
-            tokensPerSecond: tps,
-            reason: null,
-            detail: `${wllama.threads ?? 1} thread${wllama.threads === 1 ? '' : 's'}${wllama.isMultithread ? ' (multi-threaded)' : ''}`
-          });
-        } catch (err) {
-          // wllama's UTF-8 bug fails one draft, not the engine: keep it, say what happened.
-          const isUtf8Bug = (err as Error).name === 'WllamaUtf8Error';
-          candidates.push({
-            kind: 'wllama',
-            isAvailable: isUtf8Bug,
-            tokensPerSecond: isUtf8Bug ? (wllama.tokensPerSecond?.() ?? null) : null,
-            reason: isUtf8Bug ? null : `benchmark failed: ${(err as Error).message}`,
-            detail: isUtf8Bug
-              ? 'the benchmark draft hit wllama’s UTF-8 bug; drafts that do are skipped'
-              : null
-          });
-        }
-      }
+      if (wllama) candidates.push(await benchmarkWllama(wllama, context));
+      const webLlm = await loadWebLlm(options, webGpu, context);
+      if (webLlm) candidates.push(webLlm);
+      candidates.push(addPromptLookup(fingerprint));
 
-      // web-llm only when WebGPU is usable and a model is configured.
-      if (!webGpu.isAvailable) {
-        candidates.push({
-          kind: 'web-llm',
-          isAvailable: false,
-          tokensPerSecond: null,
-          reason: webGpu.reason,
-          detail: null
-        });
-      } else if (!options.webLlmModelId) {
-        candidates.push({
-          kind: 'web-llm',
-          isAvailable: false,
-          tokensPerSecond: null,
-          reason: `WebGPU works here (${webGpu.adapter}${webGpu.hasShaderF16 ? ', shader-f16' : ', no shader-f16'}), but this oracle offers no MLC build of its draft model`,
-          detail: null
-        });
-      } else if (!engines.has('web-llm')) {
-        try {
-          engines.set('web-llm', await createWebLlmEngine({ modelId: options.webLlmModelId }));
-          candidates.push({
-            kind: 'web-llm',
-            isAvailable: true,
-            tokensPerSecond: await timeDraft(engines.get('web-llm')!, context),
-            reason: null,
-            detail: webGpu.adapter
-          });
-        } catch (err) {
-          candidates.push({
-            kind: 'web-llm',
-            isAvailable: false,
-            tokensPerSecond: null,
-            reason: (err as Error).message,
-            detail: null
-          });
-        }
-      }
-
-      // Prompt lookup needs no model; it drafts in whatever vocabulary the oracle uses.
-      if (fingerprint) {
-        const lookup = createPromptLookupEngine({ tokenizerFingerprint: fingerprint });
-        engines.set('prompt-lookup', lookup);
-        candidates.push({
-          kind: 'prompt-lookup',
-          isAvailable: true,
-          tokensPerSecond: null,
-          reason: null,
-          detail: 'copies repeated spans of the context; no model'
-        });
-      } else {
-        candidates.push({
-          kind: 'prompt-lookup',
-          isAvailable: false,
-          tokensPerSecond: null,
-          reason: 'the oracle did not say which tokenizer it uses',
-          detail: null
-        });
-      }
-
-      // Pick: the user's choice if it runs; else the fastest model engine; else prompt lookup.
-      const usable = candidates.filter((c) => c.isAvailable);
-      const preferred = options.preferredEngine
-        ? usable.find((c) => c.kind === options.preferredEngine)
-        : undefined;
-      const fastestModel = usable
-        .filter((c) => c.kind !== 'prompt-lookup')
-        .sort((a, b) => (b.tokensPerSecond ?? 0) - (a.tokensPerSecond ?? 0))[0];
-      const choice = preferred ?? fastestModel ?? usable.find((c) => c.kind === 'prompt-lookup');
-      if (!choice) {
+      const pick = pickEngine(candidates, options.preferredEngine);
+      if (!pick) {
         snapshot.state = 'error';
         snapshot.lastError = 'No draft engine can run in this browser.';
         push();
         throw new Error(candidates.map((c) => `${c.kind}: ${c.reason}`).join('; '));
       }
-      picked = choice.kind;
+      picked = pick.kind;
       const engine = engines.get(picked)!;
       snapshot.engine = engine.name;
       snapshot.state = 'idle';
       push();
-      const why = preferred
-        ? 'your choice'
-        : choice.kind === 'prompt-lookup'
-          ? 'no model engine could run here'
-          : `fastest in the on-device benchmark (${(choice.tokensPerSecond ?? 0).toFixed(0)} tokens/s)`;
       return {
         engine: picked,
-        choice: why,
+        choice: pick.why,
         modelId: picked === 'prompt-lookup' ? 'no model' : (engine.models?.[0] ?? engine.name),
         tokenizerFingerprint: engine.tokenizerFingerprint,
         candidates,
@@ -366,6 +384,7 @@ export function createScoutService() {
       for (const controller of drafts.values()) controller.abort();
       for (const engine of engines.values()) await engine.dispose().catch(() => undefined);
       engines.clear();
+      wllama = null;
       picked = null;
     }
   };
