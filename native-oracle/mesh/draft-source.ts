@@ -11,20 +11,20 @@
  * acceptance says speculation is slower than plain decoding, with a periodic probe to re-measure.
  * The committed output never depends on any of this: the engine verifies every draft.
  */
+import { expectedTokensPerRound } from '../engine/acceptance.js';
 import type { DraftProposal, DraftSource } from '../engine/index.js';
 import { createLogger } from '../../src/lib/server/log.js';
+import {
+  DRAFT_SESSION_IDLE_MS,
+  EMA_ALPHA,
+  GOVERNOR_PROBE_EVERY_ROUNDS,
+  INITIAL_TARGET_TOKEN_MS,
+  PRIOR_ACCEPTANCE,
+  UNGOVERNED_MAX_WAIT_MS
+} from './constants.js';
 import type { ScoutLink } from './scout-link.js';
 
 const log = createLogger('shard:oracle:mesh:draft');
-
-/** Rounds between probes while the governor has switched drafting off. */
-export const GOVERNOR_PROBE_EVERY_ROUNDS = 8;
-/** Wait cap per round with the governor off (a silent scout cannot stall a round longer). */
-export const UNGOVERNED_MAX_WAIT_MS = 1_000;
-/** Per-token acceptance assumed before any round was verified. */
-export const PRIOR_ACCEPTANCE = 0.6;
-/** Smoothing of the acceptance and timing estimates (weight of the newest sample). */
-const EMA_ALPHA = 0.25;
 
 export interface RemoteDraftSourceOptions {
   /** Opens the links (leases scouts); resolves with those that opened. Called at the first round. */
@@ -38,9 +38,9 @@ export interface RemoteDraftSourceOptions {
   isGoverned?: boolean;
   /** Used when no scout is usable this round; default none (plain decoding). */
   fallback?: DraftSource | null;
-  /** Session ends after this long without a round; default 3000 ms. */
+  /** Session ends after this long without a round; default `DRAFT_SESSION_IDLE_MS` (3000). */
   idleEndMs?: number;
-  /** Prior for the oracle's per-token decode time before it is measured; default 30 ms. */
+  /** The oracle's per-token decode time before it is measured; default `INITIAL_TARGET_TOKEN_MS` (30). */
   initialTargetTokenMs?: number;
 }
 
@@ -67,19 +67,13 @@ class Ema {
   }
 }
 
-/** Expected tokens committed per verify round for per-token acceptance a and k drafts. */
-export function expectedTokensPerRound(a: number, k: number): number {
-  if (a >= 1) return k + 1;
-  return (1 - a ** (k + 1)) / (1 - a);
-}
-
 /** Builds the remote-scout draft source for one generation session. */
 export function createRemoteDraftSource(
   name: string,
   options: RemoteDraftSourceOptions
 ): RemoteDraftSource {
   const isGoverned = options.isGoverned ?? true;
-  const idleEndMs = options.idleEndMs ?? 3_000;
+  const idleEndMs = options.idleEndMs ?? DRAFT_SESSION_IDLE_MS;
   const stats: RemoteDraftStats = {
     rounds: 0,
     scoutRounds: 0,
@@ -147,7 +141,7 @@ export function createRemoteDraftSource(
   const isWorthDrafting = (k: number): boolean => {
     if (!isGoverned) return true;
     const a = perTokenAcceptance();
-    const tt = plainTokenMs.value ?? options.initialTargetTokenMs ?? 30;
+    const tt = plainTokenMs.value ?? options.initialTargetTokenMs ?? INITIAL_TARGET_TOKEN_MS;
     if (a === null) return true;
     // Verify of k drafts costs a bit more than one decode step; measured once available.
     const tv = verifyMs.value ?? tt * 1.3;
@@ -240,7 +234,7 @@ export function createRemoteDraftSource(
       pendingResult = null;
       // 4. Take drafts already waiting; wait for more only while it is predicted to pay.
       let found = best(context, k);
-      const tt = plainTokenMs.value ?? options.initialTargetTokenMs ?? 30;
+      const tt = plainTokenMs.value ?? options.initialTargetTokenMs ?? INITIAL_TARGET_TOKEN_MS;
       const a = perTokenAcceptance() ?? PRIOR_ACCEPTANCE;
       const paces = live()
         .map((l) => l.draftMsPerToken)

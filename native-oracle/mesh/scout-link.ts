@@ -18,23 +18,23 @@ import {
   type OracleFrame
 } from '../../src/lib/protocol/mesh.js';
 import { createLogger } from '../../src/lib/server/log.js';
+import { FRAME_FLOOD_SLACK, LINK_OPEN_TIMEOUT_MS } from './constants.js';
 import type { MeshNode } from './node-peer.js';
 
 const log = createLogger('shard:oracle:mesh:link');
 
-/** How long opening a verify stream may take before the scout counts as silent. */
-export const LINK_OPEN_TIMEOUT_MS = 3_000;
-/** Frames a scout may send between two context updates beyond its lookahead (flood guard). */
-export const FRAME_FLOOD_SLACK = 16;
-
 export interface ScoutLinkOptions {
-  node: MeshNode;
+  /** Dials the verify stream: the oracle's node. */
+  node: Pick<MeshNode, 'dialProtocol'>;
   peerId: PeerId;
   sessionId: string;
   k: number;
   lookahead: number;
-  /** Token ids at or above this are refused as malformed (the target's vocabulary size). */
-  vocabularySize?: number;
+  /**
+   * The target's vocabulary size (`TargetEngine.vocabularySize`): a draft with a token id at or
+   * above it is a protocol offence (`malformed`), never offered for verification.
+   */
+  vocabularySize: number;
   /** Called once when the scout broke the protocol (the registry drops the peer). */
   onOffence(peerId: string, err: MeshProtocolError): void;
   signal?: AbortSignal;
@@ -212,7 +212,7 @@ export class ScoutLink {
             );
           }
           const limit = this.options.vocabularySize;
-          if (limit !== undefined && frame.tokens.some((t) => t >= limit)) {
+          if (frame.tokens.some((t) => t >= limit)) {
             throw new MeshProtocolError(
               'malformed',
               `draft token id beyond the vocabulary of ${limit}`

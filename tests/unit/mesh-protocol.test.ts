@@ -8,6 +8,7 @@ import {
   contextFrames,
   decode,
   encode,
+  HANDSHAKE_PROTOCOL,
   HandshakeReplySchema,
   MAX_CONTEXT_TOKENS_PER_FRAME,
   MAX_VERIFY_FRAME_BYTES,
@@ -18,6 +19,7 @@ import {
   signHello,
   VerifyContextSchema,
   tokenizerFingerprint,
+  VERIFY_PROTOCOL,
   type HelloPayload
 } from '../../src/lib/protocol/mesh.js';
 import { createHash } from 'node:crypto';
@@ -270,4 +272,14 @@ describe('draft chains', () => {
       { seed: 42, numRuns: 300 }
     );
   });
+});
+
+describe('mesh protocol ids', () => {
+  it.each([HANDSHAKE_PROTOCOL, VERIFY_PROTOCOL])(
+    '%s follows /shard/<name>/<version> with the mesh protocol version',
+    (id) => {
+      expect(id).toMatch(/^\/shard\/[a-z][a-z-]*\/\d+\.\d+\.\d+$/);
+      expect(id.endsWith(`/${MESH_PROTOCOL_VERSION}`)).toBe(true);
+    }
+  );
 });

@@ -28,10 +28,11 @@ import { z } from 'zod';
 
 /** Version of the mesh protocol family; a breaking change bumps it and the protocol ids. */
 export const MESH_PROTOCOL_VERSION = '1.0.0';
+// Protocol ids follow one pattern, `/shard/<name>/<version>` (libp2p's `/ipfs/ping/1.0.0` shape).
 /** Request/response: each side sends one signed hello; the oracle answers welcome or refused. */
-export const HANDSHAKE_PROTOCOL = '/shard/1.0.0/handshake';
+export const HANDSHAKE_PROTOCOL = '/shard/handshake/1.0.0';
 /** One long-lived stream per generation session between an oracle and a scout. */
-export const VERIFY_PROTOCOL = '/shard/oracle/verify/1.0.0';
+export const VERIFY_PROTOCOL = '/shard/verify/1.0.0';
 /** Gossip: work announcements (oracles advertise sessions scouts can lease). */
 export const WORK_TOPIC = 'shard-work';
 /** Gossip: results and stats (scout heartbeats, acceptance figures). */
@@ -82,6 +83,8 @@ export const MeshErrorReasonSchema = z.enum([
   'protocol-version',
   'tokenizer-mismatch',
   'role-not-accepted',
+  /** Handshake refused because the peer broke the protocol earlier and is still banned. */
+  'banned',
   'too-many-streams',
   'timeout',
   'internal'

@@ -1,0 +1,289 @@
+/**
+ * The oracle mesh's implementation (contract in `./index.ts`): node lifecycle, relay dials, work
+ * announcements, heartbeats, topology, and the composition of the handshake service, the scout
+ * registry and remote draft sessions.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Message } from '@libp2p/gossipsub';
+import type { PrivateKey } from '@libp2p/interface';
+import { multiaddr } from '@multiformats/multiaddr';
+import {
+  decode,
+  encode,
+  MAX_GOSSIP_BYTES,
+  MESH_TOPICS,
+  WORK_RESULT_TOPIC,
+  WORK_TOPIC,
+  WorkResultSchema,
+  type WorkAnnouncement
+} from '../../src/lib/protocol/mesh.js';
+import { createLogger } from '../../src/lib/server/log.js';
+import {
+  DEFAULT_ANNOUNCE_SECONDS,
+  DEFAULT_DRAFT_LENGTH,
+  DEFAULT_RECONNECT_SECONDS,
+  DEFAULT_SCOUTS_PER_SESSION,
+  MAX_ADVERTISED_SCOUTS,
+  MAX_ANNOUNCED_MULTIADDRS,
+  RELAY_DIAL_TIMEOUT_MS
+} from './constants.js';
+import { createRemoteDraftSource, type RemoteDraftSource } from './draft-source.js';
+import { MeshNotStartedError } from './errors.js';
+import { createHandshake, type Handshake } from './handshake/index.js';
+import type {
+  MeshPeerInfo,
+  OracleMesh,
+  OracleMeshOptions,
+  ScoutDraftSourceRequest
+} from './index.js';
+import type { MeshNode } from './node-peer.js';
+import { createScoutRegistry, type ScoutRecord, type ScoutRegistry } from './registry/index.js';
+import { ScoutLink } from './scout-link.js';
+
+const log = createLogger('shard:oracle:mesh');
+
+export class OracleMeshService implements OracleMesh {
+  private readonly registry: ScoutRegistry;
+  private readonly handshake: Handshake;
+  private readonly timers: Array<ReturnType<typeof setInterval>> = [];
+  private readonly k: number;
+  private readonly lookahead: number;
+  private isRunning = false;
+
+  constructor(
+    readonly node: MeshNode,
+    privateKey: PrivateKey,
+    private readonly options: OracleMeshOptions
+  ) {
+    this.k = options.draftLength ?? DEFAULT_DRAFT_LENGTH;
+    this.lookahead = options.lookahead ?? this.k;
+    this.registry = createScoutRegistry(
+      { node },
+      { maxSessionsPerScout: options.maxSessionsPerScout }
+    );
+    this.handshake = createHandshake(
+      { registrar: node, registry: this.registry, privateKey, peerId: node.peerId },
+      { engine: options.engine }
+    );
+    this.onGossip = this.onGossip.bind(this);
+  }
+
+  get peerId(): string {
+    return this.node.peerId.toString();
+  }
+
+  async start(): Promise<void> {
+    await this.node.start();
+    this.registry.start();
+    await this.handshake.start();
+    for (const topic of MESH_TOPICS) this.node.services.pubsub.subscribe(topic);
+    this.node.services.pubsub.addEventListener('message', this.onGossip);
+    this.isRunning = true;
+    await this.dialRelays();
+    const announceMs = (this.options.announceSeconds ?? DEFAULT_ANNOUNCE_SECONDS) * 1000;
+    const reconnectMs = (this.options.reconnectSeconds ?? DEFAULT_RECONNECT_SECONDS) * 1000;
+    this.timers.push(setInterval(() => void this.announce(), announceMs));
+    this.timers.push(setInterval(() => void this.dialRelays(), reconnectMs));
+    for (const t of this.timers) t.unref();
+    void this.announce();
+    log.info('oracle mesh started', { peerId: this.peerId, addrs: this.multiaddrs() });
+  }
+
+  async stop(): Promise<void> {
+    this.isRunning = false;
+    for (const t of this.timers.splice(0)) clearInterval(t);
+    this.node.services.pubsub.removeEventListener('message', this.onGossip);
+    await this.handshake
+      .stop()
+      .catch((err: unknown) => log.debug('unhandle failed', { error: err }));
+    this.registry.stop();
+    await this.node.stop();
+  }
+
+  multiaddrs(): string[] {
+    const id = this.peerId;
+    return this.node.getMultiaddrs().map((a) => {
+      const s = a.toString();
+      return s.endsWith(`/p2p/${id}`) ? s : `${s}/p2p/${id}`;
+    });
+  }
+
+  peers(): MeshPeerInfo[] {
+    return this.node.getPeers().map((peer) => {
+      const id = peer.toString();
+      const rec = this.registry.get(id);
+      const at = this.registry.connectedAt(id) ?? Date.now();
+      return {
+        peer_id: id,
+        addrs: this.node.getConnections(peer).map((c) => c.remoteAddr.toString()),
+        role: rec?.hello.role ?? null,
+        connected_at: at,
+        last_seen_at: rec?.lastSeenAt ?? at,
+        verified: rec !== undefined,
+        handshake_failures: this.registry.failures(id),
+        tokenizer_fingerprint: rec?.hello.tokenizerFingerprint ?? null,
+        draft_tokens_per_second:
+          rec?.measuredTokensPerSecond ?? rec?.hello.draftTokensPerSecond ?? null,
+        sessions: rec?.sessions ?? 0,
+        drafted: rec?.drafted ?? 0,
+        accepted: rec?.accepted ?? 0,
+        acceptance_rate: rec && rec.drafted > 0 ? rec.accepted / rec.drafted : 0
+      };
+    });
+  }
+
+  topology(): Record<string, unknown> {
+    const all = this.multiaddrs();
+    return {
+      status: 'ok',
+      source: 'native-oracle',
+      role: 'oracle',
+      shard_peer_id: this.peerId,
+      listen_addrs: all,
+      shard_ws_multiaddr: all.find((a) => a.includes('/ws')) ?? null,
+      circuit_addrs: all.filter((a) => a.includes('/p2p-circuit')),
+      relays: this.options.relays ?? [],
+      relay_reservation_active: all.some((a) => a.includes('/p2p-circuit')),
+      known_peer_count: this.node.getPeers().length,
+      scouts: this.registry.size,
+      model_id: this.options.engine.modelId,
+      tokenizer_fingerprint: this.options.engine.tokenizerFingerprint
+    };
+  }
+
+  scoutCount(): number {
+    return this.registry.eligible().length;
+  }
+
+  scoutDraftSource(request: ScoutDraftSourceRequest = {}): RemoteDraftSource | null {
+    if (!this.isRunning) throw new MeshNotStartedError('oracle mesh is not started');
+    if (request.isPromptShareable === false) return null;
+    const leased = this.registry.lease({
+      peerIds: request.peerIds,
+      count:
+        request.scouts ??
+        (request.peerIds
+          ? request.peerIds.length
+          : (this.options.scoutsPerSession ?? DEFAULT_SCOUTS_PER_SESSION))
+    });
+    if (leased.length === 0) return null;
+    const sessionId = randomBytes(8).toString('hex');
+    let isReleased = false;
+    return createRemoteDraftSource(
+      `scout:${leased.map((s) => s.peerId.toString().slice(-8)).join('+')}`,
+      {
+        k: this.k,
+        lookahead: this.lookahead,
+        isGoverned: request.isGoverned ?? this.options.isGoverned ?? true,
+        fallback: request.fallback ?? null,
+        openLinks: (signal) => this.openLinks(leased, sessionId, signal),
+        onEnd: (links, stats) => {
+          if (isReleased) return;
+          isReleased = true;
+          this.registry.release(leased, links, stats);
+        }
+      }
+    );
+  }
+
+  waitForScouts(n: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (this.registry.eligible().length >= n) {
+          this.handshake.removeEventListener('scout:join', check);
+          resolve();
+        }
+      };
+      signal?.addEventListener('abort', () => {
+        this.handshake.removeEventListener('scout:join', check);
+        reject(signal.reason);
+      });
+      this.handshake.addEventListener('scout:join', check);
+      check();
+    });
+  }
+
+  /** Opens one verify stream per leased scout; resolves with those that opened. */
+  private async openLinks(
+    leased: ScoutRecord[],
+    sessionId: string,
+    signal: AbortSignal
+  ): Promise<ScoutLink[]> {
+    const opened = await Promise.allSettled(
+      leased.map((s) =>
+        ScoutLink.open({
+          node: this.node,
+          peerId: s.peerId,
+          sessionId,
+          k: this.k,
+          lookahead: this.lookahead,
+          vocabularySize: this.options.engine.vocabularySize,
+          signal,
+          onOffence: (id, err) => this.registry.punish(id, err)
+        })
+      )
+    );
+    const links: ScoutLink[] = [];
+    opened.forEach((r, i) => {
+      if (r.status === 'fulfilled') links.push(r.value);
+      else
+        log.warn('scout did not open a verify stream', {
+          scout: leased[i].peerId.toString(),
+          error: r.reason
+        });
+    });
+    return links;
+  }
+
+  /** Publishes a work announcement on `shard-work` (and prunes expired bans and flood windows). */
+  private async announce(): Promise<void> {
+    if (!this.isRunning) return;
+    this.registry.prune();
+    const message: WorkAnnouncement = {
+      type: 'oracle-announce',
+      peerId: this.peerId,
+      multiaddrs: this.multiaddrs().slice(0, MAX_ANNOUNCED_MULTIADDRS),
+      models: [this.options.engine.modelId],
+      tokenizerFingerprint: this.options.engine.tokenizerFingerprint,
+      openSlots: Math.max(0, MAX_ADVERTISED_SCOUTS - this.registry.size),
+      sentAtMs: Date.now()
+    };
+    try {
+      await this.node.services.pubsub.publish(WORK_TOPIC, encode(message, MAX_GOSSIP_BYTES));
+    } catch (err) {
+      log.debug('announce failed', { error: err });
+    }
+  }
+
+  /** Dials every relay not connected now; failures are logged and retried at the next period. */
+  private async dialRelays(): Promise<void> {
+    for (const addr of this.options.relays ?? []) {
+      const target = multiaddr(addr);
+      const id = target.getComponents().findLast((c) => c.name === 'p2p')?.value;
+      if (id && this.node.getConnections().some((c) => c.remotePeer.toString() === id)) continue;
+      try {
+        await this.node.dial(target, { signal: AbortSignal.timeout(RELAY_DIAL_TIMEOUT_MS) });
+        log.info('joined relay', { addr });
+      } catch (err) {
+        log.warn('relay dial failed', { addr, error: err });
+      }
+    }
+  }
+
+  /** A signed heartbeat on `shard-work-result` refreshes its scout's record; all else is ignored. */
+  private onGossip(evt: CustomEvent<Message>): void {
+    if (evt.detail.topic !== WORK_RESULT_TOPIC) return;
+    try {
+      const msg = decode(WorkResultSchema, evt.detail.data, MAX_GOSSIP_BYTES);
+      if (
+        msg.type === 'scout-heartbeat' &&
+        evt.detail.type === 'signed' &&
+        evt.detail.from.toString() === msg.peerId
+      ) {
+        this.registry.noteHeartbeat(msg.peerId, msg.draftTokensPerSecond);
+      }
+    } catch (err) {
+      log.debug('ignored gossip message', { error: err });
+    }
+  }
+}
