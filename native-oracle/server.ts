@@ -4,27 +4,40 @@
  * (COOP/COEP). Other units attach through `plugins` (workflow routes, mesh peers/topology, draft
  * sources) without this file knowing them.
  *
- * Request path: isolation headers → shutdown gate → static files (when no route matches) →
- * router (auth → rate limit → route handler; generations pass the shared admission queue).
+ * Request path (Hono middleware, in order): isolation headers → Host guard (loopback only) →
+ * shutdown gate → path check → open routes (/health, /v1/system/health, /models/*) → guard of
+ * /v1/* (API key → rate limit) → route (schema validation → handler; generations pass the shared
+ * admission queue). A path no route handles gets 405 (other methods exist), a static file or the
+ * app shell (non-API GET), or 404. Every error goes through errorResponse(), the one mapper.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { getRequestListener } from '@hono/node-server';
 import { admitEngine } from './admission/admitted-engine.js';
 import { createAdmissionQueue, DEFAULT_QUEUE_MAX, type AdmissionQueue } from './admission/queue.js';
 import { createRateLimiter, DEFAULT_RATE_LIMIT_PER_MINUTE } from './admission/rate-limit.js';
 import { registerChatRoutes, type DraftSourceProvider } from './api/chat.js';
 import { registerModelRoutes } from './api/models.js';
-import { registerSystemRoutes, type PeerInfo } from './api/system.js';
+import { registerHealthRoutes, registerSystemRoutes, type PeerInfo } from './api/system.js';
+import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_PROMPT_CHARS } from './config.js';
 import type { TargetEngine } from './engine/index.js';
-import { ServiceUnavailableError, toHttp } from './http/errors.js';
-import { registerModelFileRoutes } from './http/model-files.js';
-import { DEFAULT_MAX_BODY_BYTES, Router, sendJson } from './http/router.js';
 import {
-  checkHostHeader,
-  createAuthMiddleware,
-  createRateLimitMiddleware,
-  isLoopbackHost
-} from './http/security.js';
+  BadRequestError,
+  ForbiddenError,
+  MethodNotAllowedError,
+  NotFoundError,
+  ServiceUnavailableError,
+  errorResponse
+} from './http/errors.js';
+import { registerModelFileRoutes } from './http/model-files.js';
+import {
+  createRouter,
+  errorShapeOf,
+  routeMethods,
+  type OracleContext,
+  type Router
+} from './http/router.js';
+import { createHostGuard, createRouteGuard, isLoopbackHost } from './http/security.js';
 import { createStaticHandler, ISOLATION_HEADERS } from './http/static.js';
 import { createLogger } from '../src/lib/server/log.js';
 
@@ -33,8 +46,6 @@ export type { DraftSourceProvider } from './api/chat.js';
 
 const log = createLogger('shard:oracle:server');
 
-/** Default prompt limit in characters when SHARD_MAX_PROMPT_CHARS is not set. */
-export const DEFAULT_MAX_PROMPT_CHARS = 16_000;
 /** How long `stop()` lets running requests finish before it aborts them. */
 export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
 
@@ -60,7 +71,10 @@ export interface OraclePluginHandle {
   stop?(): Promise<void> | void;
 }
 
-/** Registers routes (with `router.add`) and hooks; called once from createOracleServer. */
+/**
+ * Registers routes (Hono's `router.get/post/...`; `/v1/*` routes are behind the API-key guard)
+ * and hooks; called once from createOracleServer, before start().
+ */
 export type OraclePlugin = (router: Router, ctx: OraclePluginContext) => OraclePluginHandle | void;
 
 export interface OracleServerOptions {
@@ -102,7 +116,6 @@ export interface OracleServerOptions {
 export interface OracleServer {
   /** `http://host:port` with the real port; throws before start(). */
   readonly url: string;
-  readonly router: Router;
   readonly admission: AdmissionQueue;
   /**
    * Listens, then starts plugins in order. Rejects when the port cannot be bound or a plugin's
@@ -136,10 +149,72 @@ function settledWithin(promises: Iterable<Promise<unknown>>, ms: number): Promis
   );
 }
 
+const isHealthPath = (path: string) => path === '/health' || path === '/v1/system/health';
+
+/**
+ * The middleware in front of every route: isolation headers on every response, the Host guard
+ * (when `isHostChecked`), the shutdown gate (health stays up), the per-request context, and a
+ * 400 for a path whose percent-encoding is malformed (before any route decodes it).
+ */
+function installFrontMiddleware(
+  router: Router,
+  options: {
+    isHostChecked: boolean;
+    allowedHosts: readonly string[];
+    maxBodyBytes: number;
+    isStopping: () => boolean;
+  }
+): void {
+  router.use(async (c, next) => {
+    await next();
+    for (const [name, value] of Object.entries(ISOLATION_HEADERS)) c.res.headers.set(name, value);
+  });
+  if (options.isHostChecked) router.use(createHostGuard(options.allowedHosts));
+  router.use(async (c, next) => {
+    if (options.isStopping() && !isHealthPath(c.req.path)) {
+      return errorResponse(
+        new ServiceUnavailableError('the oracle is shutting down', 'shutdown_in_progress', 5),
+        'openai',
+        { connection: 'close' }
+      );
+    }
+    c.set('clientKey', c.env.incoming.socket.remoteAddress ?? 'unknown');
+    c.set('maxBodyBytes', options.maxBodyBytes);
+    try {
+      decodeURIComponent(new URL(c.req.url).pathname);
+    } catch {
+      throw new BadRequestError(
+        'the request path has malformed percent-encoding (each % must start a valid UTF-8 %XX sequence)',
+        'invalid_path'
+      );
+    }
+    await next();
+  });
+}
+
+/**
+ * The reply for a request no route handles: 405 with Allow when the path has routes for other
+ * methods, else a static file or the app shell (non-API paths), else 404.
+ */
+function createFallback(router: Router, serveStatic?: ReturnType<typeof createStaticHandler>) {
+  return (c: OracleContext): Response => {
+    const { path, method } = c.req;
+    const allowed = routeMethods(router, path);
+    if (allowed.length > 0) throw new MethodNotAllowedError(allowed);
+    // API paths never fall back to the app shell: an unknown /v1 path is a JSON 404.
+    const isApiPath = path === '/v1' || path.startsWith('/v1/');
+    if (serveStatic && !isApiPath) {
+      const file = serveStatic(method, path);
+      if (file) return file;
+    }
+    throw new NotFoundError(`no route for ${method} ${path}`);
+  };
+}
+
 /** Creates the oracle server; nothing listens until start(). */
 export function createOracleServer(options: OracleServerOptions): OracleServer {
   const startedAtMs = Date.now();
-  const router = new Router({ maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES });
+  const router = createRouter();
   const admission = createAdmissionQueue({
     maxConcurrent: options.engine?.maxConcurrent ?? 1,
     maxQueued: options.queueMax ?? DEFAULT_QUEUE_MAX
@@ -148,24 +223,44 @@ export function createOracleServer(options: OracleServerOptions): OracleServer {
   let peers: () => PeerInfo[] = options.peers ?? (() => []);
   let topology: (() => object) | undefined = options.topology;
   let draftSourceProvider = options.draftSourceProvider;
+  const isHostChecked = isLoopbackHost(options.host);
+  const inFlight = new Set<Promise<unknown>>();
+  const track = (p: Promise<unknown>) => {
+    inFlight.add(p);
+    void p.finally(() => inFlight.delete(p));
+  };
+  let isStopping = false;
+  let server: Server | undefined;
+  let url: string | undefined;
 
-  router.use(createAuthMiddleware({ apiKeys: options.apiKeys ?? [] }));
-  router.use(
-    createRateLimitMiddleware({
-      limiter: createRateLimiter({
-        perMinute: options.rateLimitPerMinute ?? DEFAULT_RATE_LIMIT_PER_MINUTE
-      })
-    })
-  );
+  installFrontMiddleware(router, {
+    isHostChecked,
+    allowedHosts: options.allowedHosts ?? [],
+    maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+    isStopping: () => isStopping
+  });
   const chatCounters = { completed: 0, aborted: 0, failed: 0 };
-  registerSystemRoutes(router, {
+  const systemOptions = {
     chat: chatCounters,
     engine,
     admission,
     startedAtMs,
     peers: () => peers(),
     topology: () => topology?.()
-  });
+  };
+  // Hono runs matching handlers in registration order: routes added before the guard are open.
+  registerHealthRoutes(router, systemOptions);
+  if (options.modelsDir) registerModelFileRoutes(router, { modelsDir: options.modelsDir });
+  router.use(
+    '/v1/*',
+    createRouteGuard({
+      apiKeys: options.apiKeys ?? [],
+      limiter: createRateLimiter({
+        perMinute: options.rateLimitPerMinute ?? DEFAULT_RATE_LIMIT_PER_MINUTE
+      })
+    })
+  );
+  registerSystemRoutes(router, systemOptions);
   registerModelRoutes(router, { engine, startedAtS: Math.floor(startedAtMs / 1000) });
   registerChatRoutes(router, {
     counters: chatCounters,
@@ -173,7 +268,6 @@ export function createOracleServer(options: OracleServerOptions): OracleServer {
     maxPromptChars: options.maxPromptChars ?? DEFAULT_MAX_PROMPT_CHARS,
     draftSourceProvider: () => draftSourceProvider
   });
-  if (options.modelsDir) registerModelFileRoutes(router, { modelsDir: options.modelsDir });
 
   const handles: OraclePluginHandle[] = [];
   for (const plugin of options.plugins ?? []) {
@@ -193,56 +287,42 @@ export function createOracleServer(options: OracleServerOptions): OracleServer {
     if (handle) handles.push(handle);
   }
 
-  const serveStatic = options.staticDir ? createStaticHandler(options.staticDir) : undefined;
-  const isHostChecked = isLoopbackHost(options.host);
-  const allowedHosts = options.allowedHosts ?? [];
-  const inFlight = new Set<Promise<void>>();
-  let isStopping = false;
-  let server: Server | undefined;
-  let url: string | undefined;
+  router.notFound(
+    createFallback(router, options.staticDir ? createStaticHandler(options.staticDir) : undefined)
+  );
+  router.onError((err, c) => {
+    const response = errorResponse(err, errorShapeOf(c));
+    // Only unmapped failures are bugs worth an error line; named errors (queue full, engine
+    // busy) already carry their status and are routine under load.
+    if (response.status === 500) log.error('unhandled error', { path: c.req.path, err });
+    else
+      log.debug('request refused', { path: c.req.path, status: response.status, name: err.name });
+    return response;
+  });
 
-  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    for (const [name, value] of Object.entries(ISOLATION_HEADERS)) res.setHeader(name, value);
-    let pathname = '/';
-    try {
-      pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
-    } catch {
-      // Unparseable target: the router answers 404 for it below.
-    }
-    if (isHostChecked) {
-      const refusal = checkHostHeader(req.headers.host, allowedHosts);
-      if (refusal) {
-        const mapped = toHttp(refusal, 'openai');
-        sendJson(res, mapped.status, mapped.body, mapped.headers);
-        return;
+  const listener = getRequestListener(
+    (request, env) =>
+      router.fetch(request, env, {
+        // Streams (SSE) register their work here, so stop() waits for them like for requests.
+        waitUntil: track,
+        passThroughOnException: () => undefined,
+        props: {}
+      }),
+    {
+      // Without a Host header the URL uses this name; the Host guard still sees none and refuses.
+      hostname: 'localhost',
+      // The adapter could not build a request (a Host or target it cannot parse).
+      errorHandler: (err) => {
+        log.debug('unparseable request', { err });
+        const message = (err as Error)?.message ?? 'bad request';
+        return /host/i.test(message) && isHostChecked
+          ? errorResponse(new ForbiddenError('malformed Host header', 'host_not_allowed'), 'openai')
+          : errorResponse(new BadRequestError(`malformed request: ${message}`), 'openai');
       }
     }
-    if (isStopping && pathname !== '/health' && pathname !== '/v1/system/health') {
-      const mapped = toHttp(
-        new ServiceUnavailableError('the oracle is shutting down', 'shutdown_in_progress', 5),
-        'openai'
-      );
-      sendJson(res, mapped.status, mapped.body, { ...mapped.headers, connection: 'close' });
-      return;
-    }
-    // API paths never fall back to the app shell: an unknown /v1 path is a JSON 404.
-    const isApiPath = pathname === '/v1' || pathname.startsWith('/v1/');
-    if (serveStatic && !isApiPath && !router.matchesPath(pathname)) {
-      try {
-        if (serveStatic(req, res)) return;
-      } catch (err) {
-        log.warn('static file failed', { path: pathname, err });
-        if (res.headersSent) {
-          res.destroy();
-          return;
-        }
-      }
-    }
-    await router.handle(req, res);
-  };
+  );
 
   return {
-    router,
     admission,
     get url(): string {
       if (!url) throw new Error('the oracle server has not started');
@@ -261,13 +341,12 @@ export function createOracleServer(options: OracleServerOptions): OracleServer {
             isComplete: res.writableFinished
           })
         );
-        const p = handle(req, res).catch((err) => {
-          log.error('request failed outside the router', { err });
-          if (!res.headersSent) sendJson(res, 500, toHttp(err, 'openai').body);
-          else res.destroy();
-        });
-        inFlight.add(p);
-        void p.finally(() => inFlight.delete(p));
+        track(
+          listener(req, res).catch((err) => {
+            log.error('request failed outside the router', { err });
+            res.destroy();
+          })
+        );
       });
       await new Promise<void>((resolve, reject) => {
         const onError = (err: Error) => reject(err);

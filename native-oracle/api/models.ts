@@ -4,8 +4,9 @@
  */
 import type { TargetEngine } from '../engine/index.js';
 import { NotFoundError } from '../http/errors.js';
-import type { Router } from '../http/router.js';
+import { jsonResponse, type Router } from '../http/router.js';
 
+/** Registers the model routes; `startedAtS` is the `created` time of the model object. */
 export function registerModelRoutes(
   router: Router,
   options: { engine: TargetEngine | null; startedAtS: number }
@@ -20,22 +21,15 @@ export function registerModelRoutes(
       max_concurrent: engine.maxConcurrent
     }
   });
-  router.add({
-    method: 'GET',
-    path: '/v1/models',
-    handler: () => ({
-      json: { object: 'list', data: options.engine ? [describe(options.engine)] : [] }
-    })
-  });
-  router.add({
-    method: 'GET',
-    path: '/v1/models/:id',
-    handler: (ctx) => {
-      const { engine } = options;
-      if (!engine || engine.modelId !== ctx.params.id) {
-        throw new NotFoundError(`model "${ctx.params.id}" does not exist on this oracle`);
-      }
-      return { json: describe(engine) };
+  router.get('/v1/models', () =>
+    jsonResponse({ object: 'list', data: options.engine ? [describe(options.engine)] : [] })
+  );
+  router.get('/v1/models/:id', (c) => {
+    const { engine } = options;
+    const id = c.req.param('id');
+    if (!engine || engine.modelId !== id) {
+      throw new NotFoundError(`model "${id}" does not exist on this oracle`);
     }
+    return jsonResponse(describe(engine));
   });
 }

@@ -1,12 +1,13 @@
 /**
  * Health and mesh views: `GET /health` (= `/v1/system/health`, always open, for load balancers
- * and the app), `GET /v1/system/topology` and `GET /v1/system/peers`. Mesh data comes from the
- * callbacks given to the server (the mesh plugin); until then the lists are empty.
+ * and the app; registered by registerHealthRoutes before the API-key guard), and the protected
+ * `GET /v1/system/topology` and `GET /v1/system/peers`. Mesh data comes from the callbacks given
+ * to the server (the mesh plugin); until then the lists are empty.
  */
 import type { AdmissionQueue } from '../admission/queue.js';
 import type { ChatCounters } from './chat.js';
 import type { TargetEngine } from '../engine/index.js';
-import type { Router } from '../http/router.js';
+import { jsonResponse, type Router } from '../http/router.js';
 import { createLogger } from '../../src/lib/server/log.js';
 
 const log = createLogger('shard:oracle:system');
@@ -32,7 +33,8 @@ export interface SystemRouteOptions {
   chat: ChatCounters;
 }
 
-export function registerSystemRoutes(router: Router, options: SystemRouteOptions): void {
+/** Registers `/health` and `/v1/system/health`; call before the guard so both stay open. */
+export function registerHealthRoutes(router: Router, options: SystemRouteOptions): void {
   // Health must answer even when the mesh's provider fails: count what can be counted.
   const peerCount = () => {
     try {
@@ -45,50 +47,43 @@ export function registerSystemRoutes(router: Router, options: SystemRouteOptions
   const health = () => {
     const { engine } = options;
     const queue = options.admission.snapshot();
-    return {
-      json: {
-        status: engine ? 'ok' : 'degraded',
-        readiness_reason: engine ? 'ready' : 'engine_unavailable',
-        ready_for_inference: engine !== null,
-        model: engine?.modelId ?? null,
-        tokenizer_fingerprint: engine?.tokenizerFingerprint ?? null,
-        uptime_ms: Date.now() - options.startedAtMs,
-        peers: peerCount(),
-        queue: {
-          active: queue.active,
-          queued: queue.queued,
-          max_concurrent: queue.maxConcurrent,
-          max_queued: queue.maxQueued
-        },
-        chat: { ...options.chat }
-      }
-    };
+    return jsonResponse({
+      status: engine ? 'ok' : 'degraded',
+      readiness_reason: engine ? 'ready' : 'engine_unavailable',
+      ready_for_inference: engine !== null,
+      model: engine?.modelId ?? null,
+      tokenizer_fingerprint: engine?.tokenizerFingerprint ?? null,
+      uptime_ms: Date.now() - options.startedAtMs,
+      peers: peerCount(),
+      queue: {
+        active: queue.active,
+        queued: queue.queued,
+        max_concurrent: queue.maxConcurrent,
+        max_queued: queue.maxQueued
+      },
+      chat: { ...options.chat }
+    });
   };
-  router.add({ method: 'GET', path: '/health', isProtected: false, handler: health });
-  router.add({ method: 'GET', path: '/v1/system/health', isProtected: false, handler: health });
-  router.add({
-    method: 'GET',
-    path: '/v1/system/peers',
-    handler: () => {
-      const peers = options.peers();
-      return { json: { peers, count: peers.length } };
-    }
+  router.get('/health', health);
+  router.get('/v1/system/health', health);
+}
+
+/** Registers `/v1/system/peers` and `/v1/system/topology` (protected: call after the guard). */
+export function registerSystemRoutes(router: Router, options: SystemRouteOptions): void {
+  router.get('/v1/system/peers', () => {
+    const peers = options.peers();
+    return jsonResponse({ peers, count: peers.length });
   });
-  router.add({
-    method: 'GET',
-    path: '/v1/system/topology',
-    handler: () => {
-      const peers = options.peers();
-      const topology = options.topology();
-      return {
-        json: topology ?? {
-          status: 'standalone',
-          model_id: options.engine?.modelId ?? null,
-          known_peer_count: peers.length,
-          peers: [],
-          links: []
-        }
-      };
-    }
+  router.get('/v1/system/topology', () => {
+    const peers = options.peers();
+    return jsonResponse(
+      options.topology() ?? {
+        status: 'standalone',
+        model_id: options.engine?.modelId ?? null,
+        known_peer_count: peers.length,
+        peers: [],
+        links: []
+      }
+    );
   });
 }

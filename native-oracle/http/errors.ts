@@ -2,10 +2,14 @@
  * HTTP-facing errors of the oracle. One class per failure mode, `name` equal to the class name;
  * `toHttp()` is the one table that maps error names to status codes and wire bodies.
  *
- * Two wire shapes exist, chosen per route:
- * - `openai`: `{ error: { message, type, code } }` for the OpenAI-compatible surface;
- * - `envelope`: `{ ok: false, detail }` for the workflow surface (the predecessor's contract).
+ * Two wire shapes exist, chosen per route group (never guessed from the path):
+ * - `openai`: `{ error: { message, type, code } }` for the OpenAI-compatible surface (default);
+ * - `envelope`: `{ ok: false, detail, code }` for the workflow surface (the predecessor's
+ *   contract, which its clients and tests read).
  */
+import { jsonResponse } from './router.js';
+
+/** Base of the HTTP-facing errors: a status, an error code and extra response headers. */
 export class HttpError extends Error {
   override name = 'HttpError';
   constructor(
@@ -169,4 +173,14 @@ export function toHttp(
     };
   }
   return { status, headers, body: { ok: false, detail: message, code } };
+}
+
+/** `toHttp()` as a JSON Response; called by the server's error and not-found handlers. */
+export function errorResponse(
+  err: unknown,
+  shape: ErrorShape,
+  extraHeaders: Record<string, string> = {}
+): Response {
+  const mapped = toHttp(err, shape);
+  return jsonResponse(mapped.body, mapped.status, { ...mapped.headers, ...extraHeaders });
 }

@@ -6,6 +6,7 @@
  */
 import { createReadStream, realpathSync, statSync } from 'node:fs';
 import { join, resolve, sep } from 'node:path';
+import { Readable } from 'node:stream';
 import { BadRequestError, HttpError, NotFoundError } from './errors.js';
 import type { Router } from './router.js';
 
@@ -36,75 +37,71 @@ export function parseRange(
   return { start, end };
 }
 
-/** Registers `GET|HEAD /models/:name` serving files from `modelsDir`. */
+/** Registers `GET|HEAD /models/:name` serving files from `modelsDir`; the route is open. */
 export function registerModelFileRoutes(router: Router, options: { modelsDir: string }): void {
   const base = resolve(options.modelsDir);
-  router.add({
-    method: 'GET',
-    path: '/models/:name',
-    isProtected: false,
-    handler: (ctx) => {
-      const name = ctx.params.name!;
-      if (!MODEL_NAME.test(name) || name.includes('..')) {
-        throw new BadRequestError(
-          `invalid model file name "${name.slice(0, 80)}": expected <name>.gguf with letters, digits, '.', '_' or '-'`,
-          'invalid_model_name'
-        );
-      }
-      let file: string;
-      let size: number;
-      let mtimeMs: number;
-      try {
-        const realBase = realpathSync(base);
-        file = realpathSync(join(base, name));
-        if (!file.startsWith(realBase + sep)) throw new Error('outside models dir');
-        const st = statSync(file);
-        if (!st.isFile()) throw new Error('not a file');
-        size = st.size;
-        mtimeMs = st.mtimeMs;
-      } catch {
-        throw new NotFoundError(`model file not found: ${name} (run \`npm run models\`)`);
-      }
-      const etag = `"${size.toString(16)}-${Math.floor(mtimeMs).toString(16)}"`;
-      const common: Record<string, string> = {
-        'accept-ranges': 'bytes',
-        'content-type': 'application/octet-stream',
-        'cache-control': 'no-cache',
-        etag,
-        'last-modified': new Date(mtimeMs).toUTCString()
-      };
-      const { req, res } = ctx;
-      if (req.headers['if-none-match'] === etag) {
-        res.writeHead(304, common);
-        res.end();
-        return;
-      }
-      const range = parseRange(req.headers.range, size);
-      if (range === 'unsatisfiable') {
-        throw new HttpError(
-          `range not satisfiable: the file is ${size} bytes`,
-          416,
-          'range_not_satisfiable',
-          { 'content-range': `bytes */${size}` }
-        );
-      }
-      const start = range?.start ?? 0;
-      const end = range?.end ?? size - 1;
-      const headers: Record<string, string> = {
-        ...common,
-        'content-length': String(size === 0 ? 0 : end - start + 1)
-      };
-      if (range) headers['content-range'] = `bytes ${start}-${end}/${size}`;
-      res.writeHead(range ? 206 : 200, headers);
-      if (req.method === 'HEAD' || size === 0) {
-        res.end();
-        return;
-      }
-      const stream = createReadStream(file, { start, end });
-      stream.on('error', () => res.destroy());
-      ctx.signal.addEventListener('abort', () => stream.destroy(), { once: true });
-      stream.pipe(res);
-      return new Promise<void>((done) => res.on('close', () => done()));
+  router.get('/models/:name', (c) => {
+    const name = c.req.param('name');
+    const { file, size, mtimeMs } = locateModelFile(base, name);
+    const etag = `"${size.toString(16)}-${Math.floor(mtimeMs).toString(16)}"`;
+    const common: Record<string, string> = {
+      'accept-ranges': 'bytes',
+      'content-type': 'application/octet-stream',
+      'cache-control': 'no-cache',
+      etag,
+      'last-modified': new Date(mtimeMs).toUTCString()
+    };
+    if (c.req.header('if-none-match') === etag) {
+      return new Response(null, { status: 304, headers: common });
     }
+    const range = parseRange(c.req.header('range'), size);
+    if (range === 'unsatisfiable') {
+      throw new HttpError(
+        `range not satisfiable: the file is ${size} bytes`,
+        416,
+        'range_not_satisfiable',
+        { 'content-range': `bytes */${size}` }
+      );
+    }
+    const start = range?.start ?? 0;
+    const end = range?.end ?? size - 1;
+    const headers: Record<string, string> = {
+      ...common,
+      'content-length': String(size === 0 ? 0 : end - start + 1)
+    };
+    if (range) headers['content-range'] = `bytes ${start}-${end}/${size}`;
+    const status = range ? 206 : 200;
+    // HEAD and empty files: no stream is opened (an unread one would hold a file descriptor).
+    if (c.req.method === 'HEAD' || size === 0) return new Response(null, { status, headers });
+    // The adapter cancels the stream (closing the file) when the client goes away.
+    const body = Readable.toWeb(createReadStream(file, { start, end })) as ReadableStream;
+    return new Response(body, { status, headers });
   });
+}
+
+/**
+ * Resolves `name` to a regular file inside `base`. Throws BadRequestError for a name that is
+ * not a plain `*.gguf` name, NotFoundError when no such file is inside the dir (symlinks that
+ * leave it count as absent).
+ */
+function locateModelFile(
+  base: string,
+  name: string
+): { file: string; size: number; mtimeMs: number } {
+  if (!MODEL_NAME.test(name) || name.includes('..')) {
+    throw new BadRequestError(
+      `invalid model file name "${name.slice(0, 80)}": expected <name>.gguf with letters, digits, '.', '_' or '-'`,
+      'invalid_model_name'
+    );
+  }
+  try {
+    const realBase = realpathSync(base);
+    const file = realpathSync(join(base, name));
+    if (!file.startsWith(realBase + sep)) throw new Error('outside models dir');
+    const st = statSync(file);
+    if (!st.isFile()) throw new Error('not a file');
+    return { file, size: st.size, mtimeMs: st.mtimeMs };
+  } catch {
+    throw new NotFoundError(`model file not found: ${name} (run \`npm run models\`)`);
+  }
 }

@@ -1,68 +1,65 @@
 /**
- * Request guards for protected routes (by default every `/v1/*` route; a route opts out with
- * `isProtected: false`): API-key authentication, then per-client rate limiting. /health, the
- * app's static files and /models/* stay open.
+ * Request guards: the DNS-rebinding Host check for a loopback server, and for protected routes
+ * (every `/v1/*` route registered after the guard) API-key authentication, then per-client rate
+ * limiting. /health, /v1/system/health, the app's static files and /models/* stay open.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { RateLimiter } from '../admission/rate-limit.js';
 import { ForbiddenError, RateLimitedError, UnauthorizedError } from './errors.js';
-import type { Middleware, RequestContext, RouteOptions } from './router.js';
-
-/** Whether auth and rate limits apply to a route: its own flag, else "is it under /v1/". */
-export function isProtectedRoute(route: RouteOptions): boolean {
-  return route.isProtected ?? route.path.startsWith('/v1/');
-}
+import { hasRouteHandler, type OracleContext, type OracleMiddleware } from './router.js';
 
 /** Reads the presented key from `Authorization: Bearer <key>` or `X-API-Key: <key>`. */
-export function presentedApiKey(ctx: RequestContext): string | undefined {
-  const auth = ctx.req.headers.authorization;
+function presentedApiKey(c: OracleContext): string | undefined {
+  const auth = c.req.header('authorization');
   if (typeof auth === 'string') {
     const m = /^Bearer\s+(.+)$/i.exec(auth.trim());
     if (m) return m[1]!.trim();
   }
-  const header = ctx.req.headers['x-api-key'];
-  const value = Array.isArray(header) ? header[0] : header;
-  return value?.trim() || undefined;
+  return c.req.header('x-api-key')?.trim() || undefined;
 }
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
-/**
- * Requires one of `apiKeys` on protected routes when the list is non-empty (401 otherwise).
- * On success the rate-limit identity becomes the key's hash, so limits follow the key across
- * addresses. Comparison is constant-time over SHA-256 digests.
- */
-export function createAuthMiddleware(options: { apiKeys: readonly string[] }): Middleware {
-  const digests = options.apiKeys.map(digest);
-  return (ctx, route) => {
-    if (digests.length === 0 || !isProtectedRoute(route)) return;
-    const key = presentedApiKey(ctx);
-    if (!key) {
-      throw new UnauthorizedError(
-        'missing API key: send `Authorization: Bearer <key>` or `X-API-Key: <key>`'
-      );
-    }
-    const d = digest(key);
-    let isValid = false;
-    for (const known of digests) isValid = timingSafeEqual(d, known) || isValid;
-    if (!isValid) throw new UnauthorizedError('invalid API key');
-    ctx.clientKey = `key:${d.toString('hex').slice(0, 16)}`;
-    ctx.state.apiKeyId = ctx.clientKey;
-  };
+export interface RouteGuardOptions {
+  /** Accepted API keys; none means no key is needed. */
+  apiKeys: readonly string[];
+  limiter: RateLimiter;
 }
 
-/** Applies `limiter` per client identity on protected routes; 429 with Retry-After when empty. */
-export function createRateLimitMiddleware(options: { limiter: RateLimiter }): Middleware {
+/**
+ * Middleware for the protected group (`/v1/*`, registered after the open /v1 routes): when a
+ * route handles the request, requires one of `apiKeys` (401 otherwise; constant-time comparison
+ * over SHA-256 digests), then takes a token from the client's rate-limit bucket (429 with
+ * Retry-After when empty). On success with a key the rate-limit identity becomes the key's hash,
+ * so limits follow the key across addresses. Requests no route handles pass through unguarded
+ * to their 404/405.
+ */
+export function createRouteGuard(options: RouteGuardOptions): OracleMiddleware {
+  const digests = options.apiKeys.map(digest);
   const { limiter } = options;
-  return (ctx, route) => {
-    if (!isProtectedRoute(route)) return;
-    const decision = limiter.take(ctx.clientKey);
+  return async (c, next) => {
+    if (!hasRouteHandler(c)) return next();
+    if (digests.length > 0) {
+      const key = presentedApiKey(c);
+      if (!key) {
+        throw new UnauthorizedError(
+          'missing API key: send `Authorization: Bearer <key>` or `X-API-Key: <key>`'
+        );
+      }
+      const d = digest(key);
+      let isValid = false;
+      for (const known of digests) isValid = timingSafeEqual(d, known) || isValid;
+      if (!isValid) throw new UnauthorizedError('invalid API key');
+      c.set('clientKey', `key:${d.toString('hex').slice(0, 16)}`);
+    }
+    const decision = limiter.take(c.var.clientKey);
     if (!decision.isAllowed) {
       throw new RateLimitedError(
         `rate limit exceeded: ${limiter.perMinute} requests per minute per client; retry in ${decision.retryAfterS} s`,
         decision.retryAfterS
       );
     }
+    await next();
   };
 }
 
@@ -96,4 +93,13 @@ export function checkHostHeader(
     `host "${name}" is not served here; this oracle listens on loopback only (add it to SHARD_ALLOWED_HOSTS, or listen on a public address with --host)`,
     'host_not_allowed'
   );
+}
+
+/** Middleware form of checkHostHeader: throws its ForbiddenError (403) for a foreign Host. */
+export function createHostGuard(allowedHosts: readonly string[]): OracleMiddleware {
+  return async (c, next) => {
+    const refusal = checkHostHeader(c.req.header('host'), allowedHosts);
+    if (refusal) throw refusal;
+    await next();
+  };
 }

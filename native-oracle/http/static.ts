@@ -4,8 +4,8 @@
  * an SPA fallback to index.html for client-side routes.
  */
 import { createReadStream, existsSync, statSync } from 'node:fs';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, normalize, resolve, sep } from 'node:path';
+import { Readable } from 'node:stream';
 
 /** Headers that make every response usable from a cross-origin-isolated page. */
 export const ISOLATION_HEADERS: Record<string, string> = {
@@ -29,28 +29,30 @@ const TYPES: Record<string, string> = {
   '.txt': 'text/plain; charset=utf-8'
 };
 
-/** Returns a handler that serves files under `root`, or false when it did not handle the request. */
+/**
+ * Returns a function that answers GET/HEAD of a file under `root` (or the app shell for a
+ * client-side route), or undefined when it has nothing to serve there.
+ */
 export function createStaticHandler(root: string) {
   const base = resolve(root);
-  return function serveStatic(req: IncomingMessage, res: ServerResponse): boolean {
-    if (req.method !== 'GET' && req.method !== 'HEAD') return false;
-    if (!existsSync(base)) return false;
-    const url = new URL(req.url ?? '/', 'http://localhost');
+  return function serveStatic(method: string, pathname: string): Response | undefined {
+    if (method !== 'GET' && method !== 'HEAD') return undefined;
+    if (!existsSync(base)) return undefined;
     let rel: string;
     try {
-      rel = normalize(decodeURIComponent(url.pathname));
+      rel = normalize(decodeURIComponent(pathname));
     } catch {
-      return false;
+      return undefined;
     }
     let file = join(base, rel);
-    if (!file.startsWith(base + sep) && file !== base) return false;
+    if (!file.startsWith(base + sep) && file !== base) return undefined;
     if (existsSync(file) && statSync(file).isDirectory()) file = join(file, 'index.html');
     if (!existsSync(file) && existsSync(file + '.html')) file = file + '.html';
     if (!existsSync(file)) {
       // Client-side routes fall back to the app shell; asset-looking paths 404.
-      if (extname(rel) !== '') return false;
+      if (extname(rel) !== '') return undefined;
       file = join(base, 'index.html');
-      if (!existsSync(file)) return false;
+      if (!existsSync(file)) return undefined;
     }
     const type = TYPES[extname(file)] ?? 'application/octet-stream';
     const isImmutable = file.includes(`${sep}_app${sep}immutable${sep}`);
@@ -61,15 +63,11 @@ export function createStaticHandler(root: string) {
       'cache-control': isImmutable ? 'public, max-age=31536000, immutable' : 'no-cache'
     };
     if (file.endsWith('service-worker.js')) headers['service-worker-allowed'] = '/';
-    res.writeHead(200, headers);
-    if (req.method === 'HEAD') {
-      res.end();
-      return true;
-    }
-    // A file removed between stat and open must not crash the process: drop the response.
-    createReadStream(file)
-      .on('error', () => res.destroy())
-      .pipe(res);
-    return true;
+    if (method === 'HEAD') return new Response(null, { status: 200, headers });
+    // A file removed between stat and open errors the stream: the adapter drops the response.
+    return new Response(Readable.toWeb(createReadStream(file)) as ReadableStream, {
+      status: 200,
+      headers
+    });
   };
 }

@@ -10,14 +10,17 @@
  *   POST /v1/executions/:id/cancel              202 cancelled; 409 when not running
  *   GET  /v1/capabilities                       candidates
  * A `?wait=true` request whose client goes away does NOT cancel the execution: it is durable and
- * can be polled by id (use the cancel route to stop it).
+ * can be polled by id (use the cancel route to stop it). A client leaving the events stream only
+ * unsubscribes it.
  */
 import { z } from 'zod';
 import { toOtelSpans, toProvJson } from '../../src/lib/protocol/provenance.js';
 import { EXECUTION_STATUSES, type ExecutionStatus } from '../../src/lib/protocol/receipts.js';
 import { parseAgentTask, type AgentTaskAccepted } from '../../src/lib/protocol/workflow.js';
 import { BadRequestError, ConflictError, NotFoundError } from '../http/errors.js';
-import type { Router } from '../http/router.js';
+import { envelopeErrors, jsonResponse, type OracleContext, type Router } from '../http/router.js';
+import { eventStream } from '../http/sse.js';
+import { jsonBody } from '../http/validate.js';
 import { IdempotencyConflictError } from '../receipts/index.js';
 import { requestHash, type WorkflowService } from './service.js';
 
@@ -39,213 +42,172 @@ function links(id: string): AgentTaskAccepted['links'] {
   };
 }
 
-/** Registers the workflow routes on `router`. */
+/** Registers the workflow routes on `router`; their errors use the envelope shape. */
 export function registerWorkflowRoutes(router: Router, service: WorkflowService): void {
-  const env = { errorShape: 'envelope' as const };
+  for (const path of ['/v1/agents/*', '/v1/executions', '/v1/executions/*', '/v1/capabilities']) {
+    router.use(path, envelopeErrors);
+  }
 
-  router.add({
-    ...env,
-    method: 'POST',
-    path: '/v1/agents/tasks',
-    async handler(ctx) {
-      const body = await ctx.json(z.unknown());
-      const parsed = parseAgentTask(body);
-      if (!parsed.ok) throw new BadRequestError(parsed.detail);
-      const keyHeader = ctx.req.headers['idempotency-key'];
-      const key = (Array.isArray(keyHeader) ? keyHeader[0] : keyHeader)?.trim() || null;
-      if (key && key.length > MAX_IDEMPOTENCY_KEY_CHARS) {
-        throw new BadRequestError(
-          `Idempotency-Key must be at most ${MAX_IDEMPOTENCY_KEY_CHARS} characters`
-        );
-      }
-      let submitted;
-      try {
-        submitted = service.submit(parsed.task, {
-          requestHash: requestHash(body),
-          idempotencyKey: key
-        });
-      } catch (err) {
-        if (err instanceof IdempotencyConflictError) throw new ConflictError(err.message);
-        throw err;
-      }
-      const id = submitted.execution_id;
-      const wait = ctx.url.searchParams.get('wait');
-      if (wait === 'true' || wait === '1') {
-        await service.wait(id);
-        const bundle = service.bundle(id)!;
-        // A replayed execution that is still running elsewhere (not here) reads as running: 202.
-        const status = bundle.execution.status === 'running' ? 202 : bundle.ok ? 201 : 200;
-        return {
-          status,
-          json: bundle,
-          headers: {
-            location: `/v1/executions/${id}`,
-            ...(submitted.is_replay ? { 'idempotent-replayed': 'true' } : {})
-          }
-        };
-      }
-      const summary = service.bundle(id)!.execution;
-      const accepted: AgentTaskAccepted = {
-        ok: true,
-        execution_id: id,
-        status: summary.status,
-        is_replay: submitted.is_replay,
-        links: links(id)
-      };
-      return {
-        status: 202,
-        json: accepted,
-        headers: {
-          location: `/v1/executions/${id}`,
-          ...(submitted.is_replay ? { 'idempotent-replayed': 'true' } : {})
-        }
-      };
+  router.post('/v1/agents/tasks', jsonBody(z.unknown()), async (c) => {
+    const body = c.req.valid('json');
+    const parsed = parseAgentTask(body);
+    if (!parsed.ok) throw new BadRequestError(parsed.detail);
+    const key = c.req.header('idempotency-key')?.trim() || null;
+    if (key && key.length > MAX_IDEMPOTENCY_KEY_CHARS) {
+      throw new BadRequestError(
+        `Idempotency-Key must be at most ${MAX_IDEMPOTENCY_KEY_CHARS} characters`
+      );
     }
-  });
-
-  router.add({
-    ...env,
-    method: 'GET',
-    path: '/v1/executions',
-    handler(ctx) {
-      const limitRaw = ctx.url.searchParams.get('limit');
-      const limit = limitRaw === null ? 50 : Number(limitRaw);
-      if (!Number.isInteger(limit) || limit < 1 || limit > 500)
-        throw new BadRequestError('limit must be an integer between 1 and 500');
-      const status = ctx.url.searchParams.get('status');
-      if (status !== null && !(EXECUTION_STATUSES as readonly string[]).includes(status)) {
-        throw new BadRequestError(`status must be one of ${EXECUTION_STATUSES.join(', ')}`);
-      }
-      const executions = service.list({
-        limit,
-        ...(status ? { status: status as ExecutionStatus } : {})
+    let submitted;
+    try {
+      submitted = service.submit(parsed.task, {
+        requestHash: requestHash(body),
+        idempotencyKey: key
       });
-      return { json: { ok: true, count: executions.length, executions } };
+    } catch (err) {
+      if (err instanceof IdempotencyConflictError) throw new ConflictError(err.message);
+      throw err;
     }
+    const id = submitted.execution_id;
+    const headers = {
+      location: `/v1/executions/${id}`,
+      ...(submitted.is_replay ? { 'idempotent-replayed': 'true' } : {})
+    };
+    const wait = c.req.query('wait');
+    if (wait === 'true' || wait === '1') {
+      await service.wait(id);
+      const bundle = service.bundle(id)!;
+      // A replayed execution that is still running elsewhere (not here) reads as running: 202.
+      const status = bundle.execution.status === 'running' ? 202 : bundle.ok ? 201 : 200;
+      return jsonResponse(bundle, status, headers);
+    }
+    const summary = service.bundle(id)!.execution;
+    const accepted: AgentTaskAccepted = {
+      ok: true,
+      execution_id: id,
+      status: summary.status,
+      is_replay: submitted.is_replay,
+      links: links(id)
+    };
+    return jsonResponse(accepted, 202, headers);
   });
 
-  const bundleOr404 = (raw: string | undefined) => {
-    const id = executionId(raw);
+  router.get('/v1/executions', (c) => {
+    const limitRaw = c.req.query('limit');
+    const limit = limitRaw === undefined ? 50 : Number(limitRaw);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 500)
+      throw new BadRequestError('limit must be an integer between 1 and 500');
+    const status = c.req.query('status');
+    if (status !== undefined && !(EXECUTION_STATUSES as readonly string[]).includes(status)) {
+      throw new BadRequestError(`status must be one of ${EXECUTION_STATUSES.join(', ')}`);
+    }
+    const executions = service.list({
+      limit,
+      ...(status ? { status: status as ExecutionStatus } : {})
+    });
+    return jsonResponse({ ok: true, count: executions.length, executions });
+  });
+
+  const bundleOr404 = (c: OracleContext) => {
+    const id = executionId(c.req.param('id'));
     const bundle = service.bundle(id);
     if (!bundle) throw new NotFoundError('execution not found');
     return { id, bundle };
   };
 
-  router.add({
-    ...env,
-    method: 'GET',
-    path: '/v1/executions/:id',
-    handler: (ctx) => ({
-      json: { ok: true, execution: bundleOr404(ctx.params.id).bundle.execution }
-    })
-  });
+  router.get('/v1/executions/:id', (c) =>
+    jsonResponse({ ok: true, execution: bundleOr404(c).bundle.execution })
+  );
 
-  router.add({
-    ...env,
-    method: 'GET',
-    path: '/v1/executions/:id/receipts',
-    handler(ctx) {
-      const { bundle } = bundleOr404(ctx.params.id);
-      const format = ctx.url.searchParams.get('format') ?? 'json';
-      if (format === 'json')
-        return { json: { ok: true, count: bundle.receipts.length, receipts: bundle.receipts } };
-      if (format === 'prov')
-        return {
-          json: toProvJson(bundle.receipts),
-          headers: { 'content-type': 'application/json; charset=utf-8' }
-        };
-      if (format === 'otel')
-        return {
-          json: { ok: true, count: bundle.receipts.length, spans: toOtelSpans(bundle.receipts) }
-        };
-      throw new BadRequestError('format must be one of json, prov, otel');
-    }
-  });
-
-  router.add({
-    ...env,
-    method: 'GET',
-    path: '/v1/executions/:id/receipts/verify',
-    handler(ctx) {
-      const { id } = bundleOr404(ctx.params.id);
-      const { ok: valid, ...report } = service.store.verify(id);
-      return { json: { ok: true, valid, ...report, node_public_key: service.store.publicKeyHex } };
-    }
-  });
-
-  router.add({
-    ...env,
-    method: 'GET',
-    path: '/v1/executions/:id/events',
-    handler(ctx) {
-      const { id, bundle } = bundleOr404(ctx.params.id);
-      const res = ctx.res;
-      res.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-store',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no'
+  router.get('/v1/executions/:id/receipts', (c) => {
+    const { bundle } = bundleOr404(c);
+    const format = c.req.query('format') ?? 'json';
+    if (format === 'json')
+      return jsonResponse({ ok: true, count: bundle.receipts.length, receipts: bundle.receipts });
+    if (format === 'prov') return jsonResponse(toProvJson(bundle.receipts));
+    if (format === 'otel')
+      return jsonResponse({
+        ok: true,
+        count: bundle.receipts.length,
+        spans: toOtelSpans(bundle.receipts)
       });
-      const send = (event: string, data: unknown) =>
-        res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-      // Receipts so far, then live ones: both happen in this tick, so none is missed or doubled.
-      for (const r of bundle.receipts) send('receipt', r);
-      let unsubscribe = () => undefined as void;
-      const finish = () => {
+    throw new BadRequestError('format must be one of json, prov, otel');
+  });
+
+  router.get('/v1/executions/:id/receipts/verify', (c) => {
+    const { id } = bundleOr404(c);
+    const { ok: valid, ...report } = service.store.verify(id);
+    return jsonResponse({
+      ok: true,
+      valid,
+      ...report,
+      node_public_key: service.store.publicKeyHex
+    });
+  });
+
+  router.get('/v1/executions/:id/events', (c) => {
+    const { id, bundle } = bundleOr404(c);
+    return eventStream(c, async (sink) => {
+      const send = (event: string, data: unknown) => sink.send(JSON.stringify(data), event);
+      // Receipts so far, then live ones, are queued in the same tick, so none is missed or
+      // doubled; sending them one by one keeps the socket's backpressure.
+      const queue: Array<[string, unknown]> = bundle.receipts.map((r) => ['receipt', r]);
+      let wake = () => undefined as void;
+      let isEnded = false;
+      const unsubscribe = service.subscribe(id, {
+        onReceipt: (r) => {
+          queue.push(['receipt', r]);
+          wake();
+        },
+        onEnd: () => {
+          isEnded = true;
+          wake();
+        }
+      });
+      const onAbort = () => wake();
+      sink.signal.addEventListener('abort', onAbort, { once: true });
+      try {
+        while (!sink.signal.aborted) {
+          const next = queue.shift();
+          if (next) {
+            await send(...next);
+            continue;
+          }
+          if (isEnded) {
+            await send('end', service.bundle(id)?.execution ?? null);
+            return;
+          }
+          await new Promise<void>((resolve) => (wake = resolve));
+        }
+      } finally {
+        sink.signal.removeEventListener('abort', onAbort);
         unsubscribe();
-        if (res.writableEnded) return;
-        send('end', service.bundle(id)?.execution ?? null);
-        res.end();
-      };
-      unsubscribe = service.subscribe(id, { onReceipt: (r) => send('receipt', r), onEnd: finish });
-      ctx.signal.addEventListener('abort', () => unsubscribe(), { once: true });
-    }
+      }
+    });
   });
 
-  router.add({
-    ...env,
-    method: 'GET',
-    path: '/v1/executions/:id/provenance',
-    handler: (ctx) => ({
-      json: { ok: true, provenance: bundleOr404(ctx.params.id).bundle.provenance }
-    })
+  router.get('/v1/executions/:id/provenance', (c) =>
+    jsonResponse({ ok: true, provenance: bundleOr404(c).bundle.provenance })
+  );
+
+  router.post('/v1/executions/:id/cancel', async (c) => {
+    const { id, bundle } = bundleOr404(c);
+    if (!service.cancel(id))
+      throw new ConflictError(`execution is not running (status ${bundle.execution.status})`);
+    await service.wait(id);
+    return jsonResponse(
+      { ok: true, execution_id: id, cancelled: true, execution: service.bundle(id)!.execution },
+      202
+    );
   });
 
-  router.add({
-    ...env,
-    method: 'POST',
-    path: '/v1/executions/:id/cancel',
-    async handler(ctx) {
-      const { id, bundle } = bundleOr404(ctx.params.id);
-      if (!service.cancel(id))
-        throw new ConflictError(`execution is not running (status ${bundle.execution.status})`);
-      await service.wait(id);
-      return {
-        status: 202,
-        json: {
-          ok: true,
-          execution_id: id,
-          cancelled: true,
-          execution: service.bundle(id)!.execution
-        }
-      };
-    }
-  });
-
-  router.add({
-    ...env,
-    method: 'GET',
-    path: '/v1/capabilities',
-    handler() {
-      const capabilities = service.registry.descriptors();
-      return {
-        json: {
-          ok: true,
-          count: capabilities.length,
-          capabilities,
-          node_public_key: service.store.publicKeyHex
-        }
-      };
-    }
+  router.get('/v1/capabilities', () => {
+    const capabilities = service.registry.descriptors();
+    return jsonResponse({
+      ok: true,
+      count: capabilities.length,
+      capabilities,
+      node_public_key: service.store.publicKeyHex
+    });
   });
 }

@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { parseRange } from '../../native-oracle/http/model-files.js';
+import { envelopeErrors, jsonResponse } from '../../native-oracle/http/router.js';
+import { jsonBody } from '../../native-oracle/http/validate.js';
 import { createOracleServer, type OracleServer } from '../../native-oracle/server.js';
 
 const ISOLATION = {
@@ -64,14 +66,10 @@ describe('oracle server without a model', () => {
       modelsDir: join(dir, 'models'),
       plugins: [
         (router, ctx) => {
-          router.add({
-            method: 'POST',
-            path: '/v1/agents/tasks',
-            errorShape: 'envelope',
-            handler: async (c) => ({
-              json: { ok: true, got: await c.json(z.object({ n: z.number() })) }
-            })
-          });
+          router.use('/v1/agents/*', envelopeErrors);
+          router.post('/v1/agents/tasks', jsonBody(z.object({ n: z.number() })), (c) =>
+            jsonResponse({ ok: true, got: c.req.valid('json') })
+          );
           ctx.setPeers(() => [{ peer_id: 'peer-a' }, { peer_id: 'peer-b' }]);
           ctx.setTopology(() => ({ status: 'mesh', nodes: 3 }));
           return {
