@@ -56,7 +56,7 @@ function entries(dist: SparseDistribution): Array<readonly [number, number]> {
 }
 
 /** Probability of `token` under `dist` (0 when absent). */
-export function probabilityOf(dist: SparseDistribution, token: number): number {
+function probabilityOf(dist: SparseDistribution, token: number): number {
   if (dist instanceof Map) return dist.get(token) ?? 0;
   for (const [t, p] of dist as ReadonlyArray<readonly [number, number]>) if (t === token) return p;
   return 0;

@@ -14,6 +14,7 @@ import { createSeededRng, sampleFrom, type Rng } from './acceptance.js';
 import { EngineDisposedError, GenerationAbortedError } from './errors.js';
 import type { DraftProposal, DraftSource } from './index.js';
 import { loadModel } from './load-model.js';
+import { sharedPrefix } from './shared-prefix.js';
 
 const log = createLogger('shard:oracle:draft');
 
@@ -192,13 +193,6 @@ export async function createDraftModelSource(
       }
     }
   };
-}
-
-function sharedPrefix(a: readonly number[], b: readonly number[]): number {
-  const n = Math.min(a.length, b.length);
-  let i = 0;
-  while (i < n && a[i] === b[i]) i++;
-  return i;
 }
 
 /** Drops negligible probabilities and renormalises, so the sampled token and q agree exactly. */

@@ -69,6 +69,19 @@ export class InvalidJsonSchemaError extends Error {
   }
 }
 
+/**
+ * An internal invariant of the engine broke (a bug, never bad input), e.g. the KV cache no longer
+ * holds exactly the committed tokens. The generation stops rather than emit unverified text.
+ */
+export class EngineInvariantError extends Error {
+  override name = 'EngineInvariantError';
+}
+
+/** Throws EngineInvariantError with `message` unless `condition` holds. */
+export function invariant(condition: boolean, message: string): asserts condition {
+  if (!condition) throw new EngineInvariantError(message);
+}
+
 function causeText(cause: unknown): string {
   return cause instanceof Error ? cause.message : String(cause ?? 'unknown error');
 }

@@ -18,9 +18,13 @@
  *   await draft.dispose();
  *   await engine.dispose();
  *
+ * Implementation beside this file (./target-engine.ts and the units it names).
+ *
  * `generate()` throws EngineBusyError synchronously when all sequences are in use; abort with
  * `signal` (the generator then throws GenerationAbortedError). Errors: ./errors.ts.
  */
+
+import type { GovernorOptions } from './governor.js';
 
 /** One chat message, OpenAI-style. */
 export interface ChatMessage {
@@ -57,8 +61,10 @@ export interface DraftSource {
   /** Stable label that appears in stats, e.g. `prompt-lookup`, `draft-model`, `scout:<peerId>`. */
   readonly name: string;
   /**
-   * Called once per verify round with the full committed token sequence (prompt + output so far).
-   * Must resolve within the governor's patience or honour `signal`.
+   * Called once per drafting round with the full committed token sequence (prompt + output so
+   * far). The engine waits for the answer, so it should come quickly: the governor measures each
+   * call and stops drafting from a source that does not pay. `signal` aborts when the generation
+   * ends; a throwing or invalid answer counts as no draft for that round.
    */
   draft(req: {
     context: readonly number[];
@@ -112,15 +118,18 @@ export interface GenerateOptions extends SamplingOptions {
   messages?: ChatMessage[];
   /** Raw text prompt (no template). */
   prompt?: string;
-  /** Default 256. */
+  /** Default 256; capped by the context's room after the prompt. */
   maxTokens?: number;
-  /** Stop strings; generation ends before the first occurrence. */
+  /**
+   * Stop strings; the output ends right before the stop string that completes first (as a
+   * character-by-character stream would see it). Empty strings are ignored.
+   */
   stop?: string[];
   /** Where drafts come from; default none (or the engine's configured default source). */
   draftSource?: DraftSource | null;
   /** `auto` (default) lets the governor decide; `off` never drafts; `on` always drafts. */
   speculation?: 'auto' | 'off' | 'on';
-  /** Draft length per round; default 8 (the governor may shorten it). */
+  /** Draft length per round; default 8, at most 64 (the governor may shorten it). */
   draftLength?: number;
   /** Aborting stops generation at the next token boundary and frees the sequence. */
   signal?: AbortSignal;
@@ -132,6 +141,28 @@ export interface GenerateOptions extends SamplingOptions {
   jsonSchema?: object;
 }
 
+/** Options of createTargetEngine(). */
+export interface TargetEngineOptions {
+  modelPath: string;
+  /** llama.cpp threads. Required: default thread counts collapse decoding on small machines. */
+  threads: number;
+  /** Tokens per sequence (prompt + output + drafts). Default 4096, capped at the model's. */
+  contextSize?: number;
+  /** Generations that may run at once, one llama.cpp sequence each. Default 2. */
+  maxConcurrent?: number;
+  /** Reported model id. Default the file name without `.gguf`. */
+  modelId?: string;
+  /** Used when GenerateOptions.draftSource is undefined. Default none. */
+  defaultDraftSource?: DraftSource | null;
+  /** Settings of the per-source speculation governors (defaults in ./governor.ts). */
+  governor?: GovernorOptions;
+  /** Evaluation batch size. Default node-llama-cpp's: 512, or the context size when smaller. */
+  batchSize?: number;
+  /** llama.cpp backend: false (CPU, the default; deterministic tests) or 'auto' (a GPU if any). */
+  gpu?: false | 'auto';
+}
+
+/** The target engine; created by createTargetEngine(), freed by dispose(). */
 export interface TargetEngine {
   /** Model id reported by /v1/models and responses. */
   readonly modelId: string;
@@ -141,16 +172,24 @@ export interface TargetEngine {
   readonly vocabularySize: number;
   /** Number of generations that may run at once (llama.cpp sequences). */
   readonly maxConcurrent: number;
+  /** Tokens of plain text (no BOS, special tokens as text). Throws EngineDisposedError. */
   tokenize(text: string): number[];
+  /** Text of tokens. Throws InvalidTokenError for an id outside the vocabulary. */
   detokenize(tokens: readonly number[]): string;
   /** Token count of a chat after templating (for prompt limits and usage). */
   countChatTokens(messages: ChatMessage[]): number;
-  /** Streams a generation. Throws EngineBusyError when all sequences are in use. */
+  /**
+   * Streams a generation on a free sequence. Throws synchronously InvalidGenerateOptionsError
+   * (malformed options) or EngineBusyError (all sequences in use); the generator throws
+   * PromptTooLongError, InvalidJsonSchemaError, GenerationAbortedError or EngineInvariantError.
+   * The sequence is freed when the generator ends, throws or is return()ed.
+   */
   generate(options: GenerateOptions): AsyncGenerator<GenerationEvent>;
+  /** Aborts running generations (waiting up to 5 s for them), then frees the model. */
   dispose(): Promise<void>;
 }
 
-export { createTargetEngine, type TargetEngineOptions } from './target-engine.js';
+export { createTargetEngine } from './target-engine.js';
 export { createPromptLookupSource, type PromptLookupOptions } from './prompt-lookup.js';
 export {
   createDraftModelSource,
@@ -165,6 +204,7 @@ export {
 export {
   EngineBusyError,
   EngineDisposedError,
+  EngineInvariantError,
   GenerationAbortedError,
   InvalidGenerateOptionsError,
   InvalidJsonSchemaError,

@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { TextStreamer } from '../../native-oracle/engine/target-engine.js';
+import { TextStreamer } from '../../native-oracle/engine/text-streamer.js';
 
 /** What a character-by-character stream keeps: text before the first stop string to complete. */
 function reference(full: string, stops: string[]): string {

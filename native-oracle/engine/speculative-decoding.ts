@@ -1,0 +1,159 @@
+/**
+ * The speculative decoding loop: each iteration is one verify round (./speculative-round.ts)
+ * around which this loop decides the draft length, asks the draft source, feeds the governor
+ * and streams the committed tokens. Without a draft source (or while the governor says drafting
+ * does not pay) a round has no drafts and is a plain decode step.
+ */
+import type { Token } from 'node-llama-cpp';
+import { createLogger } from '../../src/lib/server/log.js';
+import type { DecodeRun } from './decode-run.js';
+import { requestDraft } from './draft-validation.js';
+import type { SpeculationGovernor } from './governor.js';
+import type { DraftProposal, DraftSource, FinishReason, GenerationEvent } from './index.js';
+import { runSpeculativeRound, type RoundResult } from './speculative-round.js';
+
+const log = createLogger('shard:oracle:engine');
+
+/** Largest per-round draft seed (2^31 - 1): seeds stay positive 32-bit integers for any source. */
+const MAX_DRAFT_SEED = 0x7fffffff;
+
+/** Where drafts come from for one generation, and how many to ask for. */
+export interface SpeculationPlan {
+  source: DraftSource;
+  /** The source's governor (shared by all generations that use the source). */
+  governor: SpeculationGovernor;
+  /** Drafts per round at most (the request's draftLength, capped). */
+  draftLength: number;
+  /** `speculation: 'on'`: draft the full length every round instead of asking the governor. */
+  isForcedOn: boolean;
+  /** Aborted when the generation ends, so a pending draft call stops. */
+  signal: AbortSignal;
+  vocabularySize: number;
+}
+
+type TokensEvent = Extract<GenerationEvent, { type: 'tokens' }>;
+
+/**
+ * Decodes until end of generation, a stop string or `run.maxTokens`, one verify round per
+ * iteration (`plan` null: never drafts). Yields a `tokens` event for each round that commits
+ * output or releases text; returns the finish reason. Throws GenerationAbortedError on abort.
+ */
+export async function* decodeSpeculative(
+  run: DecodeRun,
+  plan: SpeculationPlan | null
+): AsyncGenerator<TokensEvent, FinishReason> {
+  while (run.output.tokens.length < run.maxTokens) {
+    run.throwIfAborted();
+    // 1. Decide the draft length for this round (0 = plain decode step).
+    const k = plan ? chooseDraftLength(run, plan) : 0;
+
+    // 2. Ask the draft source (failures fall back to a plain step; drafts are untrusted).
+    const { drafts, draftProbs } =
+      plan && k > 0 ? await draftRound(run, plan, k) : { drafts: [], draftProbs: undefined };
+
+    // 3. Verify, accept and trim the KV cache: one round, at least one token committed.
+    const round = await runSpeculativeRound({
+      sequence: run.sequence,
+      state: run.state,
+      drafts,
+      draftProbs,
+      sampling: run.sampling
+    });
+    run.throwIfAborted();
+
+    // 4. Bookkeeping: counters, governor timings, source feedback.
+    recordRound(run, plan, drafts.length, round);
+
+    // 5. Stream the output, stopping at end of generation, the token budget or a stop string.
+    const { fresh, isEndOfGeneration } = appendOutput(run, round.tokens);
+    const delta = run.output.update();
+    if (fresh.length > 0 || delta.text) yield { type: 'tokens', tokens: fresh, text: delta.text };
+    if (delta.isStopped || isEndOfGeneration) return 'stop';
+  }
+  return 'length';
+}
+
+/**
+ * Drafts for this round: never more than the output budget left after the round's own token,
+ * nor than the context has room for; the governor picks k unless speculation is forced on.
+ */
+function chooseDraftLength(run: DecodeRun, plan: SpeculationPlan): number {
+  const room = Math.min(
+    run.maxTokens - run.output.tokens.length - 1,
+    run.contextSize - run.state.committed.length - 1
+  );
+  const maxK = Math.max(0, Math.min(plan.draftLength, room));
+  if (maxK === 0) return 0;
+  // 'on' drafts the full length every round (predictable, reproducible); 'auto' lets the
+  // governor pick k, or 0 when drafting does not pay.
+  return plan.isForcedOn ? maxK : plan.governor.decide({ maxK, mode: 'auto' }).k;
+}
+
+async function draftRound(
+  run: DecodeRun,
+  plan: SpeculationPlan,
+  k: number
+): Promise<{ drafts: number[]; draftProbs: DraftProposal['probs'] }> {
+  const started = performance.now();
+  // A sampling target gives the source a fresh seed per round, drawn from the request's rng, so
+  // a seeded request stays reproducible.
+  const sampling = run.sampling
+    ? {
+        temperature: run.sampling.temperature,
+        topP: run.sampling.topP,
+        seed: Math.floor(run.sampling.rng() * MAX_DRAFT_SEED)
+      }
+    : undefined;
+  const proposal = await requestDraft({
+    source: plan.source,
+    context: run.state.committed,
+    k,
+    signal: plan.signal,
+    sampling,
+    vocabularySize: plan.vocabularySize
+  });
+  run.throwIfAborted();
+  const ms = performance.now() - started;
+  const drafts = proposal?.tokens.slice(0, k) ?? [];
+  if (drafts.length > 0) plan.governor.recordDraft(k, ms);
+  else plan.governor.recordEmptyDraft(ms, k);
+  return { drafts, draftProbs: proposal?.probs?.slice(0, drafts.length) };
+}
+
+function recordRound(
+  run: DecodeRun,
+  plan: SpeculationPlan | null,
+  drafted: number,
+  round: RoundResult
+): void {
+  run.counters.rounds++;
+  // The round that prefills the prompt is no sample of a verify step's cost.
+  if (plan && round.pendingCount === 1) {
+    if (drafted > 0) plan.governor.recordVerify(drafted, round.verifyMs, round.accepted);
+    else plan.governor.recordPlainStep(round.verifyMs);
+  }
+  if (drafted === 0) return;
+  run.counters.drafted += drafted;
+  run.counters.accepted += round.accepted;
+  run.counters.speculativeRounds++;
+  try {
+    plan?.source.onVerified?.({ accepted: round.accepted, drafted });
+  } catch (err) {
+    log.warn('draft source onVerified threw', { source: plan?.source.name, error: err });
+  }
+}
+
+/** Appends the round's tokens to the output up to an end-of-generation token or the budget. */
+function appendOutput(
+  run: DecodeRun,
+  tokens: readonly number[]
+): { fresh: number[]; isEndOfGeneration: boolean } {
+  const fresh: number[] = [];
+  for (const token of tokens) {
+    if (run.model.isEogToken(token as Token)) return { fresh, isEndOfGeneration: true };
+    fresh.push(token);
+    run.output.tokens.push(token);
+    if (run.output.tokens.length >= run.maxTokens) break;
+  }
+  return { fresh, isEndOfGeneration: false };
+}
