@@ -5,6 +5,16 @@ export class NodeKeyError extends Error {
   override name = 'NodeKeyError';
 }
 
+/** The receipt store file cannot be opened (not a SQLite file, corrupt, unreadable). */
+export class ReceiptStoreOpenError extends Error {
+  override name = 'ReceiptStoreOpenError';
+}
+
+/** A receipt setting (e.g. SHARD_RECEIPT_RETENTION_DAYS) has a bad value. */
+export class ReceiptConfigError extends Error {
+  override name = 'ReceiptConfigError';
+}
+
 /** An append broke the chain rules (unknown execution, closed store, duplicate seq). */
 export class ReceiptAppendError extends Error {
   override name = 'ReceiptAppendError';

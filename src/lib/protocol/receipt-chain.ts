@@ -10,8 +10,15 @@
  *    (the domain prefix keeps a receipt signature from being valid for any other message).
  * 4. chain: receipt `seq` n (0-based, dense) carries prev_hash = hash of receipt n-1 of the
  *    same execution; seq 0 carries prev_hash null.
+ * 5. head (scheme `shard-receipt-head/1`): the signer also signs `{ execution_id, seq, hash }`
+ *    of the LAST receipt, with sign message = utf8("shard-receipt-head/1\n") || canonical JSON of
+ *    that object; the oracle re-signs it in the same transaction as every append.
  * Invariant: changing any byte of any stored receipt breaks that receipt's signature; removing
- * or reordering receipts breaks the seq or prev_hash check of the next one.
+ * or reordering receipts breaks the seq or prev_hash check of the next one; removing receipts at
+ * the END (which steps 1-4 cannot see) breaks the check against the signed head. A head commits
+ * to the chain as it was when signed: someone holding an older copy of the head (an old backup of
+ * the store) could present that older, shorter chain; only an outside copy of the newest head
+ * (a client that kept it) detects that.
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha256 } from '@noble/hashes/sha2.js';
@@ -20,7 +27,9 @@ import { canonicalBytes, canonicalize } from './canonical-json.js';
 import type { ExecutionReceipt, UnsignedReceipt } from './receipts.js';
 
 export const RECEIPT_SCHEME = 'shard-receipt/1';
+export const HEAD_SCHEME = 'shard-receipt-head/1';
 const DOMAIN = utf8ToBytes(`${RECEIPT_SCHEME}\n`);
+const HEAD_DOMAIN = utf8ToBytes(`${HEAD_SCHEME}\n`);
 
 /** Anything that can sign receipts: the Node key file signer, or the noble signer below. */
 export interface ReceiptSigner {
@@ -28,6 +37,11 @@ export interface ReceiptSigner {
   readonly publicKeyHex: string;
   /** Signs `message` (the sign message of step 3); returns the 64-byte signature. */
   sign(message: Uint8Array): Uint8Array;
+  /**
+   * Keys this node signed with before a key rotation (hex); receipts and heads they signed stay
+   * trusted by the node's own verification. Default none.
+   */
+  readonly previousPublicKeys?: readonly string[];
 }
 
 /** Verifies one Ed25519 signature; the default uses noble, Node may pass node:crypto's. */
@@ -98,6 +112,43 @@ export function sealReceipt(
   };
 }
 
+/** What a chain head commits to: the seq and hash of an execution's last receipt (step 5). */
+export interface ChainHead {
+  execution_id: string;
+  seq: number;
+  hash: string;
+}
+
+/** A chain head signed by `node_identity` (Ed25519 public key, hex; signature hex). */
+export interface SignedChainHead extends ChainHead {
+  node_identity: string;
+  signature: string;
+}
+
+/** The bytes that are signed for a chain head (step 5). */
+export function chainHeadMessage(head: ChainHead): Uint8Array {
+  return concatBytes(
+    HEAD_DOMAIN,
+    canonicalBytes({ execution_id: head.execution_id, seq: head.seq, hash: head.hash })
+  );
+}
+
+/** Signs a chain head; returns it with `node_identity` and `signature` filled in. */
+export function signChainHead(
+  head: ChainHead,
+  signer: ReceiptSigner
+): SignedChainHead & { signatureBytes: Uint8Array } {
+  const signatureBytes = signer.sign(chainHeadMessage(head));
+  return {
+    execution_id: head.execution_id,
+    seq: head.seq,
+    hash: head.hash,
+    node_identity: signer.publicKeyHex,
+    signature: bytesToHex(signatureBytes),
+    signatureBytes
+  };
+}
+
 function stripUndefined<T extends object>(value: T): T {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) if (v !== undefined && v !== null) out[k] = v;
@@ -110,7 +161,15 @@ export type ChainFailureReason =
   | 'seq_mismatch'
   | 'prev_hash_mismatch'
   | 'bad_signature'
-  | 'untrusted_signer';
+  | 'untrusted_signer'
+  /** Fewer receipts than the signed head commits to: receipts were removed from the end. */
+  | 'truncated'
+  /** More receipts than the head commits to, or a last receipt whose hash is not the head's. */
+  | 'head_mismatch'
+  /** A head was expected (`head: null` given) but there is none for a non-empty chain. */
+  | 'head_missing'
+  /** The head is malformed, for another execution, or its signature is bad or untrusted. */
+  | 'bad_head';
 
 export interface ChainVerification {
   ok: boolean;
@@ -122,6 +181,8 @@ export interface ChainVerification {
   signer_keys: string[];
   /** sha256 of the last receipt: a commitment to the whole log so far. */
   head_hash: string | null;
+  /** True when a signed head was given and the chain matched it (complete up to that head). */
+  head_signed: boolean;
   first_bad: null | {
     index: number;
     receipt_id: string | null;
@@ -138,6 +199,13 @@ export interface VerifyChainOptions {
   verify?: SignatureVerifier;
   /** Hash function; default noble (pure JS). */
   sha256?: Sha256;
+  /**
+   * The execution's signed head. Absent (undefined): no head check (the chain can then be cut
+   * at the end unnoticed). `null`: the source says it has no head, which fails a non-empty chain.
+   * Given: the chain must end exactly at the head, and the head must be validly signed (by a
+   * trusted key when `trustedKeys` is set).
+   */
+  head?: SignedChainHead | null;
 }
 
 const HEX_64 = /^[0-9a-f]{64}$/;
@@ -163,13 +231,14 @@ export function verifyReceiptChain(
     r: Record<string, unknown> | null,
     reason: ChainFailureReason,
     detail: string
-  ) => ({
+  ): ChainVerification => ({
     ok: false,
     execution_id: executionId,
     count: receipts.length,
-    verified: index,
+    verified: Math.min(index, receipts.length),
     signer_keys: [...signers],
     head_hash: prevHash,
+    head_signed: false,
     first_bad: {
       index,
       receipt_id: typeof r?.receipt_id === 'string' ? r.receipt_id : null,
@@ -216,6 +285,19 @@ export function verifyReceiptChain(
     signers.add(key);
     prevHash = hash;
   }
+  if (options.head !== undefined) {
+    const problem = checkHead(options.head, {
+      count: receipts.length,
+      executionId,
+      lastHash: prevHash,
+      verify,
+      trusted
+    });
+    if (problem) {
+      const r = receipts[problem.index] as Record<string, unknown> | undefined;
+      return fail(problem.index, r ?? { seq: problem.index }, problem.reason, problem.detail);
+    }
+  }
   return {
     ok: true,
     execution_id: executionId,
@@ -223,6 +305,68 @@ export function verifyReceiptChain(
     verified: receipts.length,
     signer_keys: [...signers],
     head_hash: prevHash,
+    head_signed: options.head != null,
     first_bad: null
   };
+}
+
+/**
+ * Checks an intact chain of `count` receipts (last hash `lastHash`) against its signed head.
+ * Returns the failure (index = the first receipt that is missing, extra or different) or null.
+ */
+function checkHead(
+  head: SignedChainHead | null,
+  chain: {
+    count: number;
+    executionId: string | null;
+    lastHash: string | null;
+    verify: SignatureVerifier;
+    trusted: Set<string> | null;
+  }
+): { index: number; reason: ChainFailureReason; detail: string } | null {
+  const { count } = chain;
+  if (head === null) {
+    return count === 0
+      ? null
+      : { index: count, reason: 'head_missing', detail: 'no signed chain head is stored' };
+  }
+  // Head failures point just past the receipts: each receipt verified; what vouches for the end did not.
+  const bad = (detail: string) => ({ index: count, reason: 'bad_head' as const, detail });
+  if (typeof head !== 'object' || !Number.isInteger(head.seq) || head.seq < 0)
+    return bad('head is malformed');
+  if (typeof head.hash !== 'string' || !HEX_64.test(head.hash)) return bad('head hash malformed');
+  if (typeof head.node_identity !== 'string' || !HEX_64.test(head.node_identity))
+    return bad('head node_identity is not a 32-byte hex key');
+  if (typeof head.signature !== 'string' || !HEX_128.test(head.signature))
+    return bad('head signature is not 64-byte hex');
+  if (chain.executionId !== null && head.execution_id !== chain.executionId)
+    return bad(`head belongs to ${String(head.execution_id)}`);
+  const message = chainHeadMessage(head);
+  if (!chain.verify(hexToBytes(head.signature), message, hexToBytes(head.node_identity)))
+    return bad('head signature does not match');
+  if (chain.trusted && !chain.trusted.has(head.node_identity))
+    return bad(`head signer ${head.node_identity} is not trusted`);
+  const expected = head.seq + 1;
+  if (count < expected) {
+    return {
+      index: count,
+      reason: 'truncated',
+      detail: `the signed head commits to ${expected} receipts (last seq ${head.seq}); only ${count} are present`
+    };
+  }
+  if (count > expected) {
+    return {
+      index: expected,
+      reason: 'head_mismatch',
+      detail: `${count - expected} receipt(s) after seq ${head.seq}, where the signed head ends`
+    };
+  }
+  if (chain.lastHash !== head.hash) {
+    return {
+      index: count - 1,
+      reason: 'head_mismatch',
+      detail: `last receipt hash ${String(chain.lastHash)} is not the signed head's ${head.hash}`
+    };
+  }
+  return null;
 }

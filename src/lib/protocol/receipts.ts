@@ -169,10 +169,24 @@ export const EXECUTION_STATUSES = ['running', 'completed', 'failed', 'orphaned']
 export const ExecutionStatusSchema = z.enum(EXECUTION_STATUSES);
 export type ExecutionStatus = z.infer<typeof ExecutionStatusSchema>;
 
+/**
+ * The status a summary shows when the stored receipts fail verification (a receipt edited,
+ * unreadable, or cut off the end of the chain): what the receipts say can no longer be believed,
+ * so neither `running` nor their last event is reported. Not one of EXECUTION_STATUSES (the
+ * values an execution moves through and that listings filter on).
+ */
+export const CORRUPTED_STATUS = 'corrupted';
+export const SUMMARY_STATUSES = [...EXECUTION_STATUSES, CORRUPTED_STATUS] as const;
+export const SummaryStatusSchema = z.enum(SUMMARY_STATUSES);
+export type SummaryStatus = z.infer<typeof SummaryStatusSchema>;
+
 export const ExecutionSummarySchema = z.object({
   execution_id: z.string(),
   workflow_kind: z.string(),
-  status: ExecutionStatusSchema,
+  /** `corrupted` when the stored chain fails verification (see `integrity_problem`). */
+  status: SummaryStatusSchema,
+  /** Why the status is `corrupted`: the verification failure, e.g. `truncated: ...`. */
+  integrity_problem: z.string().nullish(),
   created_at_ms: z.number(),
   updated_at_ms: z.number(),
   current_step: z.string().nullish(),
