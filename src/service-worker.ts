@@ -49,7 +49,9 @@ registerRoute(
   new CacheFirst({ cacheName: MODEL_CACHE_NAME })
 );
 
-// Every other navigation (client-side routes such as /provenance/<id>) gets the cached shell.
+// Any other navigation gets the cached app shell (adapter-static's fallback index.html), which
+// renders the route on the client: a path with no page of its own, or a page opened with a query
+// string, such as /provenance?execution_id=… (the precache matches URLs with their query).
 registerRoute(
   new NavigationRoute(createHandlerBoundToURL('/'), { denylist: [API_PATH, /^\/models\//] })
 );

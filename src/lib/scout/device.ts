@@ -18,7 +18,8 @@ export interface DeviceProfile {
   maxSessions: number;
 }
 
-export const MOBILE_UA = /android|webos|iphone|ipad|ipod|blackberry|windows phone|mobile/i;
+/** User-agent words that mark a phone or tablet browser. */
+const MOBILE_UA = /android|webos|iphone|ipad|ipod|blackberry|windows phone|mobile/i;
 /** Duty cycle on mobile devices; desktops draft whenever asked. */
 export const MOBILE_DUTY_CYCLE = 0.5;
 

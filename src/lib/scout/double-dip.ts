@@ -8,7 +8,7 @@
 /** An oracle answering /health faster than this runs on this machine. */
 export const LOCAL_ORACLE_RTT_MS = 2;
 /** Probes per decision; the fastest counts (the first pays for the connection). */
-export const PROBES = 5;
+const PROBES = 5;
 
 export type DoubleDipDecision =
   | { kind: 'draft'; reason: string; rttMs: number | null }

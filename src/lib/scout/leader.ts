@@ -5,11 +5,13 @@
  * leader's state and send it commands over a BroadcastChannel.
  */
 
-export const LEADER_LOCK = 'shard-scout-leader';
-export const CHANNEL = 'shard-scout';
+/** Web Lock held by the leader tab for as long as it lives. */
+const LEADER_LOCK = 'shard-scout-leader';
+/** BroadcastChannel name shared by the scout tabs of one origin. */
+const CHANNEL = 'shard-scout';
 
 /** Messages on the BroadcastChannel. `from` is the sending tab's id. */
-export type TabMessage<S> =
+type TabMessage<S> =
   | { type: 'state'; from: string; state: S }
   | { type: 'command'; from: string; command: 'start' | 'stop' }
   | { type: 'hello'; from: string };

@@ -5,8 +5,9 @@
  *     reads the oracle's health (target tokenizer) and joins the leader election.
  *  2. The leader tab owns the scout worker (draft engines, over comlink) and, on its own main
  *     thread, the scout's libp2p node (WebRTC exists only there; see mesh-host.ts); followers
- *     mirror the leader's state over a BroadcastChannel and forward Start/Stop to it. When the leader's tab closes, the next tab
- *     takes over and resumes scouting if the user had started it.
+ *     mirror the leader's state over a BroadcastChannel and forward Start/Stop to it. When the
+ *     leader's tab closes, the next tab takes over and resumes scouting if the user had started
+ *     it.
  *  3. While scouting, the screen wake lock is held and the worker's snapshots drive the UI.
  */
 import { wrap, releaseProxy, type Remote } from 'comlink';

@@ -10,9 +10,6 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { GgufValueType, LlamaTokenType } from '../../../src/lib/protocol/gguf.js';
 
-/** llama.cpp token types; re-exported under the name this module has always used. */
-export const TokenType = LlamaTokenType;
-
 /** The bytes did not hold a whole GGUF header; read more of the file and call again. */
 export class GgufTruncatedError extends Error {
   override name = 'GgufTruncatedError';
@@ -214,7 +211,7 @@ export function readGgufVocab(bytes: Uint8Array): GgufVocab {
 
   if (!model || !pieces)
     throw new GgufFormatError('the GGUF file has no tokenizer (tokenizer.ggml.tokens)');
-  const tokenTypes = types ?? new Int32Array(pieces.length).fill(TokenType.normal);
+  const tokenTypes = types ?? new Int32Array(pieces.length).fill(LlamaTokenType.normal);
   if (tokenTypes.length !== pieces.length)
     throw new GgufFormatError('token_type and tokens differ in length');
   return {
@@ -265,7 +262,7 @@ export function detokenize(vocab: GgufVocab, ids: readonly number[]): string {
       throw new RangeError(`token id ${id} is outside the vocabulary of ${vocab.pieces.length}`);
     }
     const type = vocab.types[id];
-    if (type === TokenType.byte) {
+    if (type === LlamaTokenType.byte) {
       const m = BYTE_TOKEN.exec(String.fromCharCode(...piece));
       if (m) {
         chunks.push(Uint8Array.of(Number.parseInt(m[1], 16)));
@@ -273,9 +270,9 @@ export function detokenize(vocab: GgufVocab, ids: readonly number[]): string {
         continue;
       }
     }
-    if (type === TokenType.control || type === TokenType.userDefined || !isSpm) {
+    if (type === LlamaTokenType.control || type === LlamaTokenType.userDefined || !isSpm) {
       chunks.push(piece);
-      isFragmentStart = type === TokenType.control || type === TokenType.userDefined;
+      isFragmentStart = type === LlamaTokenType.control || type === LlamaTokenType.userDefined;
       continue;
     }
     let text = decodeLoose(piece).replaceAll(SPACE_MARK, ' ');

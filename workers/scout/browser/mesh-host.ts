@@ -54,7 +54,7 @@ export const WEBRTC_DIAL_ATTEMPTS = 3;
  * Deadline of one WebRTC dial, ms. Dials on a LAN take 70-170 ms, but some stall for ~6 s and
  * succeed when retried (FIELD-NOTES): cutting each try short and retrying beats waiting.
  */
-export const WEBRTC_DIAL_TIMEOUT_MS = 4_000;
+const WEBRTC_DIAL_TIMEOUT_MS = 4_000;
 
 const SOFTWARE = { name: 'shard-browser-scout', version: '0.1.0' } as const;
 
@@ -123,13 +123,13 @@ async function createRemoteEngine(service: Remote<ScoutService>): Promise<DraftE
 }
 
 /** `<relay>/p2p-circuit/p2p/<oracle>` → `<relay>/p2p-circuit/webrtc/p2p/<oracle>`; else null. */
-export function webRtcAddressOf(circuitAddr: string): string | null {
+function webRtcAddressOf(circuitAddr: string): string | null {
   const match = /^(.+\/p2p-circuit)\/p2p\/([^/]+)$/.exec(circuitAddr);
   return match ? `${match[1]}/webrtc/p2p/${match[2]}` : null;
 }
 
 /** How a connection reaches its peer: WebRTC is direct, a circuit without it is relayed. */
-export function connectionKind(conn: Pick<Connection, 'remoteAddr'>): OracleConnectionKind {
+function connectionKind(conn: Pick<Connection, 'remoteAddr'>): OracleConnectionKind {
   const names = conn.remoteAddr.getComponents().map((c) => c.name);
   return names.includes('webrtc') ? 'direct' : names.includes('p2p-circuit') ? 'relayed' : 'direct';
 }

@@ -103,7 +103,7 @@ export type ScoutUpdate =
   | { type: 'notice'; text: string; isError: boolean; atMs: number };
 
 /** Tokens drafted per engine in the benchmark. */
-export const BENCHMARK_TOKENS = 24;
+const BENCHMARK_TOKENS = 24;
 
 /** The benchmark's context: a short sentence in the model's own vocabulary (BOS + a few ids). */
 function benchmarkContext(vocabSize: number, bos: number | null): number[] {
