@@ -49,7 +49,7 @@ export interface RankInput {
   step: StepSpec;
   candidates: readonly RankableCandidate[];
   policy: ExecutionPolicy;
-  spent: { total_usd: number; public_usd: number; step_usd: number };
+  spent: Spent;
   /** Time since the execution started, for the deadline. */
   elapsed_ms: number;
   /** Estimated prompt tokens of this step (chars/4); real counts are used for actual cost. */
@@ -130,20 +130,61 @@ export function matchesResidency(d: CapabilityDescriptor, residency: string | nu
 
 const f3 = (x: number) => x.toFixed(3);
 
+/** USD spent so far (actual costs of completed attempts). */
+export interface Spent {
+  /** By the whole execution (policy.budget_limit). */
+  total_usd: number;
+  /** On public-tier candidates (policy.max_public_spend). */
+  public_usd: number;
+  /** By the current step, all attempts together (policy.step_budget_limit). */
+  step_usd: number;
+}
+
+/** What is left of each budget (null = no limit). Never below 0: an overspend leaves 0, not less. */
+interface RemainingBudgets {
+  total_usd: number | null;
+  step_usd: number | null;
+  public_usd: number | null;
+}
+
+/** What is left of the policy's budgets after `spent`; the ranking and fallbacks both use it. */
+export function remainingBudgets(policy: ExecutionPolicy, spent: Spent): RemainingBudgets {
+  const left = (limit: number | null, used: number) =>
+    limit === null ? null : Math.max(0, limit - used);
+  return {
+    total_usd: left(policy.budget_limit, spent.total_usd),
+    step_usd: left(policy.step_budget_limit, spent.step_usd),
+    public_usd: left(policy.max_public_spend, spent.public_usd)
+  };
+}
+
+/**
+ * The budget a candidate's estimated cost does not fit, or null when it fits them all. The one
+ * budget rule: a candidate passes when its estimate is at most what is left (so a free candidate
+ * always passes, even after an overspend).
+ */
+export function budgetRejection(
+  remaining: RemainingBudgets,
+  d: CapabilityDescriptor,
+  estimatedUsd: number
+): 'budget_exceeded' | 'step_budget_exceeded' | 'public_spend_exceeded' | null {
+  if (remaining.total_usd !== null && estimatedUsd > remaining.total_usd) return 'budget_exceeded';
+  if (remaining.step_usd !== null && estimatedUsd > remaining.step_usd)
+    return 'step_budget_exceeded';
+  if (
+    d.supply_tier === 'public' &&
+    remaining.public_usd !== null &&
+    estimatedUsd > remaining.public_usd
+  )
+    return 'public_spend_exceeded';
+  return null;
+}
+
 /** Ranks the candidates for one step (see the file comment for the formula). */
 export function rankCandidates(input: RankInput): Ranking {
-  const { step, policy, spent } = input;
+  const { step, policy } = input;
   const rejected: RejectedCandidate[] = [];
-  const remainingBudget =
-    policy.budget_limit === null ? null : Math.max(0, policy.budget_limit - spent.total_usd);
-  const remainingStep =
-    policy.step_budget_limit === null
-      ? null
-      : Math.max(0, policy.step_budget_limit - spent.step_usd);
-  const remainingPublic =
-    policy.max_public_spend === null
-      ? null
-      : Math.max(0, policy.max_public_spend - spent.public_usd);
+  const remaining = remainingBudgets(policy, input.spent);
   const remainingDeadline =
     policy.deadline_ms === null ? null : policy.deadline_ms - input.elapsed_ms;
   const eligible: Array<{ c: RankableCandidate; est: number; latency: number }> = [];
@@ -159,15 +200,10 @@ export function rankCandidates(input: RankInput): Ranking {
           ? 'missing_capability'
           : !matchesResidency(d, policy.data_residency)
             ? 'residency_mismatch'
-            : remainingBudget !== null && est > remainingBudget
-              ? 'budget_exceeded'
-              : remainingStep !== null && est > remainingStep
-                ? 'step_budget_exceeded'
-                : d.supply_tier === 'public' && remainingPublic !== null && est > remainingPublic
-                  ? 'public_spend_exceeded'
-                  : remainingDeadline !== null && latency > remainingDeadline
-                    ? 'deadline_exceeded'
-                    : null;
+            : (budgetRejection(remaining, d, est) ??
+              (remainingDeadline !== null && latency > remainingDeadline
+                ? 'deadline_exceeded'
+                : null));
     if (reason) rejected.push({ candidate_id: d.candidate_id, reason });
     else eligible.push({ c, est, latency });
   }
@@ -196,7 +232,7 @@ export function rankCandidates(input: RankInput): Ranking {
       Object.entries(components)
         .map(([k, v]) => `${k}=${f3(v)}`)
         .join(',') +
-      `,estimated_cost_usd=${est},remaining_budget_usd=${remainingBudget ?? -1},remaining_deadline_ms=${remainingDeadline ?? 'none'}`;
+      `,estimated_cost_usd=${est},remaining_budget_usd=${remaining.total_usd ?? -1},remaining_deadline_ms=${remainingDeadline ?? 'none'}`;
     return {
       descriptor: { ...d, score: Math.round(score * 1000) / 1000, selection_reason: reason },
       quality: c.quality,

@@ -14,7 +14,7 @@ import {
   PLANNER_STEP,
   SUMMARIZE_STEP,
   SYNTHESIZE_STEP
-} from '../../native-oracle/workflows/research-brief.js';
+} from '../../native-oracle/workflows/plan.js';
 
 const cand = (id: string, d: Partial<CapabilityDescriptor>, quality = 0.5): RankableCandidate => ({
   descriptor: {
