@@ -45,7 +45,11 @@ export class InvalidTokenError extends Error {
   override name = 'InvalidTokenError';
 }
 
-/** The caller's AbortSignal fired; the sequence has been freed. */
+/**
+ * The caller's AbortSignal fired, or the engine was disposed mid-generation (cause
+ * EngineDisposedError); the sequence has been freed. Also thrown by a draft-model call aborted
+ * while it waited for a sequence.
+ */
 export class GenerationAbortedError extends Error {
   override name = 'GenerationAbortedError';
   constructor(options?: { cause?: unknown }) {
