@@ -27,7 +27,10 @@ import type { ScoutLink } from './scout-link.js';
 const log = createLogger('shard:oracle:mesh:draft');
 
 export interface RemoteDraftSourceOptions {
-  /** Opens the links (leases scouts); resolves with those that opened. Called at the first round. */
+  /**
+   * Opens the verify streams of the leased scouts; resolves with those that opened. Called once,
+   * when the source is created (stream set-up overlaps the prompt evaluation).
+   */
   openLinks(signal: AbortSignal): Promise<ScoutLink[]>;
   /** Called once when the session ends (idle or closed): release the leases. */
   onEnd(links: ScoutLink[], stats: RemoteDraftStats): void;

@@ -45,8 +45,9 @@ export class ScoutLink {
   readonly mirror: ChainMirror;
   isClosed = false;
   closeReason: string | null = null;
-  /** Draft tokens received and frames since the last context update (flood guard). */
+  /** Draft tokens received on this link. */
   tokensReceived = 0;
+  /** Draft frames since the last context update (flood guard). */
   private framesSinceSync = 0;
   /** Committed tokens the scout was told. */
   private told: number[] = [];

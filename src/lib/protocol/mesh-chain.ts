@@ -81,7 +81,7 @@ export class ScoutChain {
 }
 
 /** How many recent committed ends the oracle remembers as valid chain starts. */
-export const CHAIN_START_MEMORY = 64;
+const CHAIN_START_MEMORY = 64;
 
 /** Oracle-side record of one scout's chain. */
 export class ChainMirror {

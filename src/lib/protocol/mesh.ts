@@ -108,7 +108,6 @@ const shortText = (max: number) => z.string().min(1).max(max);
 // ---------------------------------------------------------------------------------------------
 
 export const PeerRoleSchema = z.enum(['scout', 'oracle', 'relay', 'consumer']);
-export type PeerRole = z.infer<typeof PeerRoleSchema>;
 
 /** What a peer says about itself; signed with its libp2p identity key. */
 export const HelloPayloadSchema = z.strictObject({
@@ -158,7 +157,7 @@ export type SignFn = (data: Uint8Array) => Uint8Array | Promise<Uint8Array>;
 export type VerifyFn = (data: Uint8Array, signature: Uint8Array) => boolean | Promise<boolean>;
 
 /** The bytes a hello signature covers: a domain prefix and the payload JSON. */
-export function helloSigningBytes(payloadJson: string): Uint8Array {
+function helloSigningBytes(payloadJson: string): Uint8Array {
   return textEncoder.encode(HELLO_SIGNATURE_DOMAIN + payloadJson);
 }
 
@@ -326,10 +325,7 @@ export const ScoutFrameSchema = z.discriminatedUnion('type', [
 ]);
 export type ScoutFrame = z.infer<typeof ScoutFrameSchema>;
 
-export type VerifyOpen = z.infer<typeof VerifyOpenSchema>;
 export type VerifyContext = z.infer<typeof VerifyContextSchema>;
-export type DraftRequest = z.infer<typeof DraftRequestSchema>;
-export type VerifyResult = z.infer<typeof VerifyResultSchema>;
 export type DraftFrame = z.infer<typeof DraftSchema>;
 
 /** Splits a context delta into frames that each fit MAX_CONTEXT_TOKENS_PER_FRAME. */
@@ -389,8 +385,6 @@ export const WorkResultSchema = z.discriminatedUnion('type', [
   SessionResultSchema
 ]);
 export type ScoutHeartbeat = z.infer<typeof ScoutHeartbeatSchema>;
-export type SessionResult = z.infer<typeof SessionResultSchema>;
-export type WorkResult = z.infer<typeof WorkResultSchema>;
 
 // ---------------------------------------------------------------------------------------------
 // Encoding
@@ -456,14 +450,14 @@ function majorOf(version: string): string {
 }
 
 /** Lower-case hex of bytes. */
-export function toHex(bytes: Uint8Array): string {
+function toHex(bytes: Uint8Array): string {
   let out = '';
   for (const b of bytes) out += b.toString(16).padStart(2, '0');
   return out;
 }
 
 /** Bytes of a lower-case hex string (even length). */
-export function fromHex(value: string): Uint8Array {
+function fromHex(value: string): Uint8Array {
   if (value.length % 2 !== 0) throw new MeshProtocolError('malformed', 'hex string of odd length');
   const out = new Uint8Array(value.length / 2);
   for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(value.slice(i * 2, i * 2 + 2), 16);
