@@ -3,9 +3,11 @@
  * that relays connections between peers that cannot reach each other (circuit relay v2) and that
  * forwards the mesh's gossip topics. It knows nothing of tokens.
  *
- * Limits are sized for hundreds of browsers: many reservations, relayed connections without the
- * default 2 min / 128 KiB cap (a verify stream lives as long as a generation), no per-IP colocation
- * penalty in gossipsub, and a higher inbound connection rate per IP (many browsers share one NAT).
+ * Limits are sized for hundreds of browsers: many reservations, relayed connections capped at
+ * CIRCUIT_DATA_LIMIT_BYTES / CIRCUIT_DURATION_LIMIT_MS (constants.ts says why: above Shard's own
+ * traffic, far below libp2p's "no limit"; the relay cannot look inside the end-to-end encrypted
+ * circuits, so a size and time cap is the control it has), no per-IP colocation penalty in
+ * gossipsub, and a higher inbound connection rate per IP (many browsers share one NAT).
  */
 import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
@@ -21,6 +23,7 @@ import { createLibp2p, type Libp2p } from 'libp2p';
 import { MESH_TOPICS } from '../src/lib/protocol/mesh.js';
 import { relayGossipOptions } from '../src/lib/protocol/mesh-gossip.js';
 import { createLogger } from '../src/lib/server/log.js';
+import { CIRCUIT_DATA_LIMIT_BYTES, CIRCUIT_DURATION_LIMIT_MS } from './constants.js';
 
 const log = createLogger('shard:relay');
 
@@ -43,6 +46,10 @@ export interface RelayOptions {
   maxConnections?: number;
   /** Extra addresses to announce (e.g. the public wss address behind a proxy). */
   announce?: string[];
+  /** Bytes one relayed connection may carry (both directions); default CIRCUIT_DATA_LIMIT_BYTES. */
+  circuitDataLimitBytes?: number;
+  /** How long one relayed connection may stay open; default CIRCUIT_DURATION_LIMIT_MS. */
+  circuitDurationLimitMs?: number;
 }
 
 export type RelayNode = Libp2p<{
@@ -133,8 +140,11 @@ export async function createRelay(options: RelayOptions = {}): Promise<Relay> {
       relay: circuitRelayServer({
         reservations: {
           maxReservations: options.maxReservations ?? 1024,
-          // No 2 min / 128 KiB cap on relayed connections: verify streams live for a generation.
-          applyDefaultLimit: false
+          // Every circuit gets these limits (libp2p's own 2 min / 128 KiB default is too small
+          // for a verify session; no limit at all let one circuit relay anything).
+          applyDefaultLimit: true,
+          defaultDataLimit: BigInt(options.circuitDataLimitBytes ?? CIRCUIT_DATA_LIMIT_BYTES),
+          defaultDurationLimit: options.circuitDurationLimitMs ?? CIRCUIT_DURATION_LIMIT_MS
         },
         maxInboundHopStreams: 4096,
         maxOutboundStopStreams: 4096

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { dataDir } from '../src/lib/server/data-dir.js';
 import { applyLogLevelFlag, createLogger } from '../src/lib/server/log.js';
+import { ADMIN_KEY_ENV, CIRCUIT_DATA_LIMIT_BYTES, CIRCUIT_DURATION_LIMIT_MS } from './constants.js';
 import { startRelayHttp } from './http.js';
 import { createRelay } from './index.js';
 import { loadOrCreateKey } from './key-file.js';
@@ -21,6 +22,8 @@ import { loadOrCreateKey } from './key-file.js';
 const HELP = `Usage: npm run relay -- [options]
 
 Runs a Shard relay: circuit relay v2 + gossip hub for browsers and Node peers.
+Relayed connections are end-to-end encrypted between the two peers: the relay cannot see the
+protocols inside, so it caps each circuit's bytes and lifetime instead.
 
 Options:
   --host <ip>               interface to listen on (default 0.0.0.0)
@@ -33,6 +36,12 @@ Options:
   --key-file <path>         persistent peer identity, created if absent (default <data dir>/relay.key)
   --announce <multiaddr>    extra address to announce, e.g. /dns4/host/tcp/443/wss (repeatable)
   --max-reservations <n>    circuit reservations held at once (default 1024)
+  --circuit-max-bytes <n>   bytes one relayed connection may carry, both directions
+                            (default ${CIRCUIT_DATA_LIMIT_BYTES} = 16 MiB)
+  --circuit-max-seconds <n> lifetime of one relayed connection (default ${CIRCUIT_DURATION_LIMIT_MS / 1000} = 15 min)
+  --admin-key <key>         key that unlocks peer IP addresses and ports on GET /peers
+                            (Authorization: Bearer <key>); default none = never shown
+                            [env ${ADMIN_KEY_ENV}]
   --log-level <level>       error | warn | info | debug (default info)
   --help                    show this help
 `;
@@ -41,11 +50,23 @@ class UsageError extends Error {
   override name = 'UsageError';
 }
 
-function intFlag(name: string, value: string | undefined, fallback: number): number {
+function intFlag(
+  name: string,
+  value: string | undefined,
+  fallback: number,
+  max: number = 65535 * 16
+): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535 * 16)
-    throw new UsageError(`--${name} must be a non-negative integer, got "${value}"`);
+  if (!Number.isInteger(n) || n < 0 || n > max)
+    throw new UsageError(`--${name} must be an integer from 0 to ${max}, got "${value}"`);
+  return n;
+}
+
+/** A positive limit flag (0 would make every circuit unusable). */
+function limitFlag(name: string, value: string | undefined, fallback: number): number {
+  const n = intFlag(name, value, fallback, Number.MAX_SAFE_INTEGER);
+  if (n < 1) throw new UsageError(`--${name} must be at least 1, got "${value}"`);
   return n;
 }
 
@@ -62,6 +83,9 @@ async function main(): Promise<void> {
       'key-file': { type: 'string' },
       announce: { type: 'string', multiple: true },
       'max-reservations': { type: 'string' },
+      'circuit-max-bytes': { type: 'string' },
+      'circuit-max-seconds': { type: 'string' },
+      'admin-key': { type: 'string' },
       'log-level': { type: 'string' },
       help: { type: 'boolean' }
     },
@@ -92,12 +116,24 @@ async function main(): Promise<void> {
     bootstrap,
     reconnectSeconds: intFlag('reconnect-seconds', values['reconnect-seconds'], 20),
     maxReservations: intFlag('max-reservations', values['max-reservations'], 1024),
-    announce: values.announce ?? []
+    announce: values.announce ?? [],
+    circuitDataLimitBytes: limitFlag(
+      'circuit-max-bytes',
+      values['circuit-max-bytes'],
+      CIRCUIT_DATA_LIMIT_BYTES
+    ),
+    circuitDurationLimitMs:
+      limitFlag(
+        'circuit-max-seconds',
+        values['circuit-max-seconds'],
+        CIRCUIT_DURATION_LIMIT_MS / 1000
+      ) * 1000
   });
   await relay.start();
   const http = await startRelayHttp(relay, {
     host,
-    port: intFlag('http-port', values['http-port'], 4201)
+    port: intFlag('http-port', values['http-port'], 4201),
+    adminKey: values['admin-key'] ?? (process.env[ADMIN_KEY_ENV]?.trim() || null)
   });
   process.stdout.write(
     JSON.stringify({
