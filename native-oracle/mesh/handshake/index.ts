@@ -24,7 +24,10 @@ export interface HandshakeComponents {
 }
 
 export interface HandshakeInit {
-  /** The target model a scout drafts for: its id goes into the oracle's hello. */
+  /**
+   * The target model scouts draft for: a scout's tokenizer fingerprint must equal its own; its
+   * model id and fingerprint go into the oracle's hello.
+   */
   engine: Pick<TargetEngine, 'modelId' | 'tokenizerFingerprint'>;
 }
 
