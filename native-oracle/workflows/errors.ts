@@ -11,7 +11,10 @@ export class StepAttemptError extends Error {
   }
 }
 
-/** A step could not complete: no candidate satisfied the policy, or all allowed ones failed. */
+/**
+ * A step could not complete: no candidate satisfied the policy, every candidate the policy
+ * allowed failed, or the execution was cancelled or ran past its deadline.
+ */
 export class StepExhaustedError extends Error {
   override name = 'StepExhaustedError';
 }

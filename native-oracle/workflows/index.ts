@@ -29,29 +29,17 @@ import {
 import { registerWorkflowRoutes } from './routes.js';
 import { createWorkflowService, type WorkflowService } from './service.js';
 
-export {
-  createCapacityRegistry,
-  loadWorkflowConfig,
-  parseWorkflowConfig,
-  WorkflowConfigSchema
-} from './registry.js';
+export { createCapacityRegistry, parseWorkflowConfig } from './registry.js';
 export type {
   CapacityRegistry,
   RegisteredCandidate,
   WorkflowConfig,
   WorkflowConfigInput
 } from './registry.js';
-export { createWorkflowService, requestHash, type WorkflowService } from './service.js';
-export { registerWorkflowRoutes } from './routes.js';
-export { runResearchBrief, parsePlan, plannerJsonSchema } from './research-brief.js';
-export { rankCandidates, estimateCost, actualCost, fallbackBlockReason } from './ranking.js';
-export {
-  createEngineExecutor,
-  createExtractiveExecutor,
-  createRemoteExecutor
-} from './executors.js';
+export type { WorkflowService } from './service.js';
+export { runResearchBrief } from './research-brief.js';
 export type { StepExecutor, StepRequest, StepResult } from './executors.js';
-export { StepAttemptError, StepExhaustedError, WorkflowConfigError } from './errors.js';
+export { WorkflowConfigError } from './errors.js';
 
 export interface WorkflowRuntimeOptions {
   /** Where receipts.sqlite and the key live; default SHARD_DATA_DIR or `<cwd>/.shard`. */
@@ -67,7 +55,7 @@ export interface WorkflowRuntimeOptions {
   onReady?: (service: WorkflowService) => void;
 }
 
-export interface WorkflowRuntime {
+interface WorkflowRuntime {
   service: WorkflowService;
   store: ReceiptStore;
   /** Cancels running executions, then closes the store. */
@@ -78,7 +66,7 @@ export interface WorkflowRuntime {
  * Opens the store (repairing orphans), builds the registry and the service. Throws
  * WorkflowConfigError / NodeKeyError on bad configuration.
  */
-export function createWorkflowRuntime(
+function createWorkflowRuntime(
   engine: TargetEngine | null,
   options: WorkflowRuntimeOptions = {}
 ): WorkflowRuntime {

@@ -115,12 +115,12 @@ export function actualCost(
   );
 }
 
-export function predictedLatencyMs(d: CapabilityDescriptor): number {
+function predictedLatencyMs(d: CapabilityDescriptor): number {
   return (d.latency_ms ?? TIER_LATENCY_MS[d.supply_tier]) + 120 * (d.queue_depth ?? 0);
 }
 
 /** Whether the candidate matches `data_residency` (local/personal, private, public, or a residency:/region: tag). */
-export function matchesResidency(d: CapabilityDescriptor, residency: string | null): boolean {
+function matchesResidency(d: CapabilityDescriptor, residency: string | null): boolean {
   if (!residency) return true;
   const r = residency.toLowerCase();
   if (r === 'local' || r === 'personal') return d.supply_tier === 'personal';

@@ -64,7 +64,7 @@ const RemoteConfigSchema = z.strictObject({
   quality: z.number().min(0).max(1).default(0.5)
 });
 
-export const WorkflowConfigSchema = z.strictObject({
+const WorkflowConfigSchema = z.strictObject({
   local: LocalConfigSchema.default(LocalConfigSchema.parse({})),
   extractive: z.strictObject({ enabled: z.boolean().default(true) }).default({ enabled: true }),
   team: z

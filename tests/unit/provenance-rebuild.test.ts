@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   buildProvenance,
+  sortReceipts,
   summarizeExecution,
   toOtelSpans,
   toProvJson
@@ -169,6 +170,25 @@ describe('provenance rebuild', () => {
     expect(attempt1.status).toEqual({ code: 'ERROR', message: 'request_failed:boom' });
     expect(attempt1.parent_span_id).toBe(spans[0]!.span_id);
     expect(spans[0]!.trace_id).toBe('11111111222243338444555555555555');
+  });
+
+  it('orders receipts with equal timestamps by seq, not by receipt id', () => {
+    // One millisecond, three receipts: their random ids sort opposite to the chain order.
+    const sameMs = (seq: number, id: string, event: R['event_kind'], summary: string): R =>
+      r(seq, event, null, { receipt_id: id, timestamp_ms: 5_000, summary });
+    const chain = [
+      sameMs(0, 'rcpt-c', 'planned', 'accepted'),
+      { ...sameMs(1, 'rcpt-b', 'candidate_ranked', 'ranked'), parent_receipt_id: 'rcpt-c' },
+      { ...sameMs(2, 'rcpt-a', 'dispatched', 'dispatching'), parent_receipt_id: 'rcpt-b' }
+    ];
+    const arrived = [chain[2]!, chain[0]!, chain[1]!];
+    expect(sortReceipts(arrived).map((x) => x.receipt_id)).toEqual(['rcpt-c', 'rcpt-b', 'rcpt-a']);
+    expect(buildProvenance(arrived).nodes.map((n) => n.event_kind)).toEqual([
+      'planned',
+      'candidate_ranked',
+      'dispatched'
+    ]);
+    expect(summarizeExecution(arrived)!.latest_summary).toBe('dispatching');
   });
 
   it('is independent of the order receipts arrive in (property, seeded)', () => {

@@ -14,13 +14,8 @@
  */
 import { z } from 'zod';
 
-export const SUPPLY_TIERS = ['personal', 'private', 'public'] as const;
-export const TRUST_TIERS = [
-  'local',
-  'verified_mesh',
-  'private_attested',
-  'public_specialist'
-] as const;
+const SUPPLY_TIERS = ['personal', 'private', 'public'] as const;
+const TRUST_TIERS = ['local', 'verified_mesh', 'private_attested', 'public_specialist'] as const;
 
 export const SupplyTierSchema = z.enum(SUPPLY_TIERS);
 export type SupplyTier = z.infer<typeof SupplyTierSchema>;
@@ -69,7 +64,7 @@ const usd = z.number().finite().min(0, 'must be >= 0');
 const tierList = z.array(SupplyTierSchema);
 
 /** What clients send (every field optional; see the normalization rule above). */
-export const ExecutionPolicyInputSchema = z.strictObject({
+const ExecutionPolicyInputSchema = z.strictObject({
   allowed_supply_tiers: tierList
     .min(1, 'must list at least one tier (omit the field for all tiers)')
     .optional(),

@@ -24,9 +24,14 @@ type ReceiptLike = Pick<
 > &
   Partial<ExecutionReceipt>;
 
+/** Arrays this module's sortReceipts returned: already in order, handed back as they are. */
 const isSorted = new WeakSet<readonly unknown[]>();
 
-/** Deterministic order: (timestamp_ms, seq, receipt_id). Returns a new array. */
+/**
+ * Deterministic order: (timestamp_ms, seq, receipt_id). Receipts of one execution often share a
+ * millisecond; seq (their chain position) orders those, since receipt ids are random. Returns a
+ * new array, or the input itself when it is an array this function returned.
+ */
 export function sortReceipts<T extends ReceiptLike>(receipts: readonly T[]): T[] {
   if (isSorted.has(receipts)) return receipts as T[];
   // Decorate-sort-undecorate: numeric keys compared without property lookups in the comparator.

@@ -5,22 +5,17 @@
  */
 import { z } from 'zod';
 import { parsePolicy, type ExecutionPolicy } from './policy.js';
-import type { ChainVerification } from './receipt-chain.js';
-import type {
-  CapabilityDescriptor,
-  ExecutionReceipt,
-  ExecutionSummary,
-  ProvenanceGraph
-} from './receipts.js';
+import type { ExecutionReceipt, ExecutionSummary, ProvenanceGraph } from './receipts.js';
 
-export const WORKFLOW_KIND = 'research_brief';
-/** MAX_RESEARCH_SOURCES of v1. */
+const WORKFLOW_KIND = 'research_brief';
+/** Most sources one task may carry (v1); the planner sees only these. */
 export const MAX_RESEARCH_SOURCES = 6;
 /** Source content is truncated to this many characters before it reaches a prompt. */
 export const MAX_SOURCE_CHARS = 6_000;
-/** Hard cap on one source's content, bytes of text accepted at all. */
-export const MAX_SOURCE_INPUT_CHARS = 200_000;
-export const MAX_QUESTION_CHARS = 4_000;
+/** Longest source content accepted at all, in characters (longer is a 400, not a truncation). */
+const MAX_SOURCE_INPUT_CHARS = 200_000;
+/** Longest question accepted, in characters. */
+const MAX_QUESTION_CHARS = 4_000;
 
 export interface ResearchSource {
   id: string;
@@ -127,15 +122,4 @@ export interface AgentTaskAccepted {
   /** True when an Idempotency-Key matched an earlier submission. */
   is_replay: boolean;
   links: { self: string; receipts: string; provenance: string; verify: string };
-}
-
-export interface CapabilitiesEnvelope {
-  ok: true;
-  count: number;
-  capabilities: CapabilityDescriptor[];
-}
-
-export interface VerifyEnvelope extends ChainVerification {
-  /** The oracle's own key; `trusted` tells whether every receipt was signed by it. */
-  node_public_key: string;
 }
