@@ -85,7 +85,7 @@ async function measureRtt(): Promise<Record<string, { p50: number; p99: number; 
   const relay = await spawnRelay();
   const fingerprint = 'bench-fingerprint';
   const mesh = await createOracleMesh({
-    engine: { modelId: 'bench', tokenizerFingerprint: fingerprint },
+    engine: { modelId: 'bench', tokenizerFingerprint: fingerprint, vocabularySize: 97 },
     relays: [relay.ready.multiaddrs[0]],
     listen: ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws']
   });
@@ -111,6 +111,7 @@ async function measureRtt(): Promise<Record<string, { p50: number; p99: number; 
       sessionId: `rtt-${name}`,
       k: 4,
       lookahead: 8,
+      vocabularySize: 97,
       onOffence: () => undefined
     });
     link.request(4, 8);
