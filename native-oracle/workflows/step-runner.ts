@@ -40,6 +40,9 @@ import type { CapacityRegistry, RegisteredCandidate } from './registry.js';
 
 const log = createLogger('shard:oracle:workflows');
 
+/** Prompt characters per token for cost estimates before a run (predecessor §2.5: ceil(chars/4)). */
+const CHARS_PER_TOKEN_ESTIMATE = 4;
+
 /** Characters of a step's output kept in its completed receipt's `summary`. */
 const SUMMARY_CHARS = 140;
 
@@ -167,7 +170,7 @@ async function runStep(x: Execution, spec: StepSpec, body: StepBody): Promise<St
     policy: x.policy,
     spent: { total_usd: x.spent.total_usd, public_usd: x.spent.public_usd, step_usd: 0 },
     elapsed_ms: x.now() - x.startedAt,
-    prompt_tokens: Math.ceil(promptChars / 4)
+    prompt_tokens: Math.ceil(promptChars / CHARS_PER_TOKEN_ESTIMATE)
   });
   const first = recordRanking(x, spec, ranking);
   const step: StepState = {
@@ -184,7 +187,8 @@ async function runStep(x: Execution, spec: StepSpec, body: StepBody): Promise<St
     // 2. One attempt on the current candidate (index = its 1-based rank).
     const attempt = await runAttempt(x, step, current, index);
     if (!('failure' in attempt)) return attempt;
-    // 3. Cancellation and the deadline end the step: no fallback could finish in time.
+    // 3. Cancellation and the deadline end the step: a cancelled execution wants no more work,
+    //    and past the deadline no fallback could finish.
     if (attempt.failure === 'cancelled') throw new StepExhaustedError('execution cancelled');
     if (attempt.failure === 'deadline_exceeded')
       throw new StepExhaustedError(`deadline exceeded during step ${spec.step_kind}`);
