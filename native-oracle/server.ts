@@ -47,7 +47,7 @@ export type { DraftSourceProvider } from './api/chat.js';
 const log = createLogger('shard:oracle:server');
 
 /** How long `stop()` lets running requests finish before it aborts them. */
-export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
+const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
 
 /** What a plugin receives when the server is created. */
 export interface OraclePluginContext {

@@ -1,6 +1,6 @@
 /**
  * Failure modes of request admission. Plain errors (no HTTP types): `toHttp()` in
- * native-oracle/http/errors.ts maps them by `name` to 503/429 responses.
+ * native-oracle/http/errors.ts maps them by `name` to 503 responses with Retry-After.
  */
 
 /** The wait queue is at capacity; the caller should retry after `retryAfterS` seconds. */

@@ -13,7 +13,7 @@ export type Speculation = z.infer<typeof speculationSchema>;
 
 const textPartSchema = z.object({ type: z.literal('text'), text: z.string() });
 
-export const chatMessageSchema = z.object({
+const chatMessageSchema = z.object({
   role: z.enum(['system', 'developer', 'user', 'assistant']),
   content: z.union([z.string(), z.array(textPartSchema)]),
   name: z.string().optional()

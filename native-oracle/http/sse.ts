@@ -17,7 +17,7 @@ import type { OracleContext } from './router.js';
  * Heartbeat period. 15 s is below the idle timeouts of common proxies and load balancers (nginx
  * `proxy_read_timeout` 60 s, AWS ALB 60 s) with room for a late timer.
  */
-export const SSE_HEARTBEAT_MS = 15_000;
+const SSE_HEARTBEAT_MS = 15_000;
 
 export interface EventSink {
   /** Writes one event (`event: <name>` when given, then `data: <data>`); waits under backpressure. */

@@ -15,7 +15,7 @@ import { BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError } from
 import type { OracleContext, OracleEnv } from './router.js';
 
 /** Turns zod failures into one message naming each offending field (at most five). */
-export function formatZodError(error: z.ZodError): string {
+function formatZodError(error: z.ZodError): string {
   const parts = error.issues.slice(0, 5).map((issue) => {
     const path = issue.path.length > 0 ? issue.path.map(String).join('.') : 'body';
     return `${path}: ${issue.message}`;

@@ -1,5 +1,5 @@
 /**
- * HTTP routes of the workflow surface (envelope errors `{ ok: false, detail }`):
+ * HTTP routes of the workflow surface (envelope errors `{ ok: false, detail, code }`):
  *   POST /v1/agents/tasks                       202 + execution id; `?wait=true`: 201 ok / 200 ok:false bundle
  *   GET  /v1/executions                         list (`?limit=`, `?status=`)
  *   GET  /v1/executions/:id                     summary
