@@ -29,10 +29,6 @@ import { plannerPrompt, stepMessages, summarizePrompt, synthesizePrompt } from '
 import type { CapacityRegistry } from './registry.js';
 import { createStepRunner, type ReceiptWriter, type StepRunner } from './step-runner.js';
 
-// tests/unit/extractive-engine.test.ts imports these from here.
-export { parsePlan, plannerJsonSchema } from './plan.js';
-export { stepSummary } from './step-runner.js';
-
 const log = createLogger('shard:oracle:workflows');
 
 /** The store-backed writer of one execution; also knows the last timestamp it stamped. */

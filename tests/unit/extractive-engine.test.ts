@@ -8,11 +8,8 @@ import {
   splitSentences,
   tokenize
 } from '../../native-oracle/workflows/extractive.js';
-import {
-  parsePlan,
-  plannerJsonSchema,
-  stepSummary
-} from '../../native-oracle/workflows/research-brief.js';
+import { parsePlan, plannerJsonSchema } from '../../native-oracle/workflows/plan.js';
+import { stepSummary } from '../../native-oracle/workflows/step-runner.js';
 
 const sources = [
   {
