@@ -201,3 +201,27 @@ test('a receipt edited in the SQLite file fails verification at that receipt, in
   await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: `${ARTIFACTS}/provenance-tampered.png`, fullPage: true });
 });
+
+test('a receipt on the live stream that is not a valid receipt is left out, with a plain-words error', async ({
+  page
+}) => {
+  test.skip(executionId === '', 'needs the execution of the first test');
+  const [first, second] = await storedReceipts(executionId);
+  await page.route('**/v1/executions/*/receipts', (route) =>
+    route.fulfill({ json: { ok: true, count: 1, receipts: [first] } })
+  );
+  await page.route('**/v1/executions/*/events', (route) =>
+    route.fulfill({
+      headers: { 'content-type': 'text/event-stream' },
+      body:
+        `event: receipt\ndata: ${JSON.stringify(first)}\n\n` +
+        `event: receipt\ndata: ${JSON.stringify({ ...second, seq: 'one' })}\n\n` +
+        `event: receipt\ndata: not json\n\nevent: end\ndata: {}\n\n`
+    })
+  );
+  await page.goto(`${oracle.url}/provenance?execution_id=${encodeURIComponent(executionId)}`);
+  await expect(page.getByTestId('provenance-error')).toContainText(
+    'The oracle sent a receipt this page cannot read, so it is not shown'
+  );
+  await expect(page.getByTestId('receipts').locator('tbody tr')).toHaveCount(1);
+});
