@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseLevel, type LogLevel } from '../src/lib/server/log.js';
+import { parseRetentionDays, RETENTION_ENV } from './receipts/retention.js';
 
 /** Default HTTP port (the predecessor's control port). */
 export const DEFAULT_PORT = 9091;
@@ -34,6 +35,8 @@ export interface OracleConfig {
   port: number;
   /** Target model GGUF file. */
   modelPath: string;
+  /** sha256 (hex, lowercase) the target model must have; null = only a manifest beside it is checked. */
+  modelSha256: string | null;
   /** Directory served read-only at GET /models/<name>.gguf. */
   modelsDir: string;
   threads: number;
@@ -64,12 +67,17 @@ export interface OracleConfig {
   queueMax: number;
   /** Extra Host names accepted while listening on loopback (DNS-rebinding guard). */
   allowedHosts: string[];
+  /** Days the receipts of ended executions are kept; null = forever. */
+  receiptRetentionDays: number | null;
 }
 
 export const DRAFT_CHOICES = ['auto', 'none', 'prompt-lookup', 'model'] as const;
 export type DraftChoice = (typeof DRAFT_CHOICES)[number];
 
-export type ParsedCommand = { kind: 'help' } | { kind: 'run'; config: OracleConfig };
+export type ParsedCommand =
+  | { kind: 'help' }
+  | { kind: 'rotate-receipt-key'; dataDir: string }
+  | { kind: 'run'; config: OracleConfig };
 
 /** Describes one flag for parsing and for --help. */
 interface FlagSpec {
@@ -111,6 +119,15 @@ const FLAGS: FlagSpec[] = [
     type: 'string',
     describe: 'target model GGUF file',
     fallback: (env) => join(defaultDataDir(env), 'models', 'target.gguf')
+  },
+  {
+    flag: 'model-sha256',
+    env: 'SHARD_MODEL_SHA256',
+    arg: 'hex',
+    type: 'string',
+    describe:
+      'sha256 the target model file must have; checked (streamed, with progress) before loading. Generated models are always checked against their models.json',
+    fallback: () => 'none'
   },
   {
     flag: 'threads',
@@ -195,6 +212,13 @@ const FLAGS: FlagSpec[] = [
     describe: 'error | warn | info | debug',
     fallback: () => 'info'
   },
+  {
+    flag: 'rotate-receipt-key',
+    type: 'boolean',
+    describe:
+      'retire the receipt signing key (its public key stays in <data>/receipt-keyring.json so earlier receipts still verify), create a new one, and exit',
+    fallback: () => ''
+  },
   { flag: 'help', type: 'boolean', describe: 'print this help and exit', fallback: () => '' }
 ];
 
@@ -236,8 +260,14 @@ const ENV_ONLY: Array<{ env: string; describe: string; fallback: string }> = [
   {
     env: 'SHARD_DATA_DIR',
     describe:
-      'data directory; generated models live in <data>/models and are served at /models/<name>.gguf',
+      'data directory; generated models live in <data>/models and are served at /models/<name>.gguf; receipts.sqlite, the receipt signing key and its keyring live here',
     fallback: '<cwd>/.shard'
+  },
+  {
+    env: RETENTION_ENV,
+    describe:
+      'days to keep the receipts of executions that have ended; older ones are removed whole (at start and hourly), other chains keep verifying. 0 keeps them forever',
+    fallback: 'unset (keep forever)'
   }
 ];
 
@@ -319,6 +349,8 @@ export function parseOracleConfig(options: {
     });
   }
   if (values.help) return { kind: 'help' };
+  if (values['rotate-receipt-key'])
+    return { kind: 'rotate-receipt-key', dataDir: defaultDataDir(env) };
 
   /** Flag value, else env value (with its name for messages), else undefined. */
   const pick = (flag: string): { name: string; raw: string } | undefined => {
@@ -379,10 +411,25 @@ export function parseOracleConfig(options: {
   const host = hostPick ? hostPick.raw.trim() : DEFAULT_HOST;
   if (host === '') throw new ConfigError('--host must not be empty');
 
+  const shaPick = pick('model-sha256');
+  const modelSha256 = shaPick ? shaPick.raw.trim().toLowerCase() : null;
+  if (modelSha256 !== null && !/^[0-9a-f]{64}$/.test(modelSha256)) {
+    throw new ConfigError(
+      `${shaPick!.name} must be 64 hex characters (a sha256); got "${shaPick!.raw}"`
+    );
+  }
+  let receiptRetentionDays: number | null;
+  try {
+    receiptRetentionDays = parseRetentionDays(env[RETENTION_ENV]);
+  } catch (err) {
+    throw new ConfigError((err as Error).message, { cause: err });
+  }
+
   const config: OracleConfig = {
     host,
     port: optionalInt('port', 0, 65_535) ?? DEFAULT_PORT,
     modelPath: modelPick ? resolve(modelPick.raw) : join(modelsDir, 'target.gguf'),
+    modelSha256,
     modelsDir,
     threads: optionalInt('threads', 1, 256) ?? DEFAULT_THREADS,
     contextSize: optionalInt('context-size', 64, 1_048_576),
@@ -404,7 +451,8 @@ export function parseOracleConfig(options: {
     maxPromptChars: envInt('SHARD_MAX_PROMPT_CHARS', DEFAULT_MAX_PROMPT_CHARS, 1, 100_000_000),
     maxBodyBytes: envInt('SHARD_MAX_BODY_BYTES', DEFAULT_MAX_BODY_BYTES, 1024, 1024 * 1024 * 1024),
     queueMax: envInt('SHARD_QUEUE_MAX', DEFAULT_QUEUE_MAX, 0, 100_000),
-    allowedHosts: csv(env.SHARD_ALLOWED_HOSTS)
+    allowedHosts: csv(env.SHARD_ALLOWED_HOSTS),
+    receiptRetentionDays
   };
   return { kind: 'run', config };
 }

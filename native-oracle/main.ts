@@ -13,6 +13,7 @@ import { modelsDir } from '../src/lib/server/data-dir.js';
 import { createLogger, setLogLevel } from '../src/lib/server/log.js';
 import { ConfigError, oracleUsage, parseOracleConfig } from './config.js';
 import type { DraftSource, TargetEngine } from './engine/index.js';
+import { verifyModelFile } from './models/integrity.js';
 import { createOracleServer, type OraclePlugin, type OracleServer } from './server.js';
 import { workflowPlugin } from './workflows/index.js';
 
@@ -39,6 +40,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(oracleUsage(process.env) + '\n');
     return 0;
   }
+  if (parsed.kind === 'rotate-receipt-key') return rotateReceiptKey(parsed.dataDir);
   const config = parsed.config;
   setLogLevel(config.logLevel);
   modelsDir(process.env);
@@ -59,6 +61,10 @@ async function main(argv: string[]): Promise<number> {
     log.warn('starting without a model', { modelPath: config.modelPath });
   } else {
     try {
+      // A user model is checked against --model-sha256 before llama.cpp sees it (generated
+      // models are checked against their manifest inside the loader).
+      if (config.modelSha256)
+        await verifyModelFile({ path: config.modelPath, expectedSha256: config.modelSha256 });
       // Loaded lazily so --help and --allow-no-model never load llama.cpp.
       const { createTargetEngine, createPromptLookupSource, createDraftModelSource } =
         await import('./engine/index.js');
@@ -171,6 +177,23 @@ async function main(argv: string[]): Promise<number> {
     process.once('SIGINT', shutdown);
     process.once('SIGTERM', shutdown);
   });
+}
+
+/** `--rotate-receipt-key`: retires the signing key (kept in the keyring), creates a new one. */
+async function rotateReceiptKey(dataDir: string): Promise<number> {
+  const { rotateNodeKey } = await import('./receipts/index.js');
+  try {
+    const { previousPublicKeyHex, publicKeyHex } = rotateNodeKey(dataDir);
+    process.stdout.write(
+      `shard oracle: receipt signing key rotated in ${dataDir}\n` +
+        `  retired ${previousPublicKeyHex} (kept in the keyring: its receipts still verify)\n` +
+        `  current ${publicKeyHex}\n`
+    );
+    return 0;
+  } catch (err) {
+    process.stderr.write(`shard oracle: ${(err as Error).message}\n`);
+    return 1;
+  }
 }
 
 main(process.argv.slice(2)).then(

@@ -1,6 +1,9 @@
 /**
  * Loads a GGUF model with llama.cpp (CPU by default, explicit threads) and creates one context
  * with `sequences` sequences. Shared by the target engine and the local draft-model source.
+ * Before loading, the file is checked against its expected sha256 (a generated model's manifest,
+ * or `expectedSha256`): llama.cpp validates the GGUF structure but not the tensor data, so
+ * corrupted weights would otherwise load and serve garbage.
  */
 import {
   getLlama,
@@ -9,6 +12,7 @@ import {
   type LlamaContext,
   type LlamaModel
 } from 'node-llama-cpp';
+import { verifyModelFile } from '../models/integrity.js';
 import { ModelLoadError } from './errors.js';
 
 export interface LoadModelOptions {
@@ -23,6 +27,11 @@ export interface LoadModelOptions {
   batchSize?: number;
   /** Default false (CPU). */
   gpu?: false | 'auto';
+  /**
+   * sha256 (hex) the file must have. Default: the hash a generated-models manifest beside the
+   * file lists for it, else no check. null skips the check.
+   */
+  expectedSha256?: string | null;
 }
 
 export interface LoadedModel {
@@ -36,6 +45,8 @@ export async function loadModel(options: LoadModelOptions): Promise<LoadedModel>
   let llama: Llama | undefined;
   let model: LlamaModel | undefined;
   try {
+    if (options.expectedSha256 !== null)
+      await verifyModelFile({ path: options.modelPath, expectedSha256: options.expectedSha256 });
     llama = await getLlama({
       gpu: options.gpu ?? false,
       build: 'never',

@@ -6,8 +6,6 @@
  * Files in the models dir (`modelsDir()`: `.shard/models/`, SHARD_DATA_DIR overrides):
  * default pair `target.gguf`, `draft.gguf`, `models.json`; bench pair with the `bench-` prefix.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -18,7 +16,14 @@ import {
   type PairConfig,
   type PairManifest
 } from './generate.js';
+import { sha256File } from './integrity.js';
 
+export {
+  manifestSha256For,
+  ModelIntegrityError,
+  sha256File,
+  verifyModelFile
+} from './integrity.js';
 export {
   benchPair,
   BENCH_PAIR,
@@ -49,13 +54,6 @@ export interface EnsureModelPairOptions {
   /** Regenerate even when valid files exist. Default false. */
   force?: boolean;
   onProgress?: (line: string) => void;
-}
-
-/** sha256 (hex) of a file, streamed. */
-export async function sha256File(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }
 
 /** The manifest at `path`, or null when it is missing or unreadable. */

@@ -46,24 +46,18 @@ import { decodeReceipt, encodeBodyJson } from './codec.js';
 import {
   IdempotencyConflictError,
   ReceiptAppendError,
-  ReceiptConfigError,
   ReceiptDecodeError,
   ReceiptStoreOpenError
 } from './errors.js';
 import { nodeSha256, nodeVerifySignature } from './keys.js';
+import { DAY_MS, parseRetentionDays, PRUNE_INTERVAL_MS, RETENTION_ENV } from './retention.js';
 import { migrate } from './schema.js';
+
+export { parseRetentionDays, PRUNE_INTERVAL_MS, RETENTION_ENV } from './retention.js';
 
 const log = createLogger('shard:oracle:receipts');
 
 export const ORPHAN_REASON = 'daemon_restart_before_completion';
-
-/** Environment variable: days to keep the receipts of executions that have ended. */
-export const RETENTION_ENV = 'SHARD_RECEIPT_RETENTION_DAYS';
-/** How often the retention policy runs while the store is open (it also runs at open). */
-export const PRUNE_INTERVAL_MS = 60 * 60_000;
-/** Longest retention accepted (100 years); anything longer is a typo. */
-const MAX_RETENTION_DAYS = 36_500;
-const DAY_MS = 86_400_000;
 
 export interface ReceiptStoreOptions {
   /** SQLite file path; `:memory:` for a throwaway store. */
@@ -148,25 +142,6 @@ export interface ReceiptStore {
    */
   repairOrphans(nowMs?: number): ExecutionReceipt[];
   close(): void;
-}
-
-/**
- * Parses a retention setting in days: unset, empty or 0 = keep forever (null); otherwise a whole
- * number of days. Throws ReceiptConfigError naming `name` for anything else.
- */
-export function parseRetentionDays(
-  raw: string | undefined,
-  name: string = RETENTION_ENV
-): number | null {
-  const text = raw?.trim() ?? '';
-  if (text === '' || text === '0') return null;
-  const days = Number(text);
-  if (!/^\d+$/.test(text) || days < 1 || days > MAX_RETENTION_DAYS) {
-    throw new ReceiptConfigError(
-      `${name} must be a whole number of days between 1 and ${MAX_RETENTION_DAYS} (0 or unset keeps receipts forever); got "${raw}"`
-    );
-  }
-  return days;
 }
 
 /** The append position of one execution: its row id and the seq/hash of its last receipt. */
