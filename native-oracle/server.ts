@@ -10,9 +10,9 @@
  * admission queue). A path no route handles gets 405 (other methods exist), a static file or the
  * app shell (non-API GET), or 404. Every error goes through errorResponse(), the one mapper.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { getRequestListener } from '@hono/node-server';
+import { getRequestListener, type Http2Bindings, type HttpBindings } from '@hono/node-server';
 import { admitEngine } from './admission/admitted-engine.js';
 import { createAdmissionQueue, DEFAULT_QUEUE_MAX, type AdmissionQueue } from './admission/queue.js';
 import { createRateLimiter, DEFAULT_RATE_LIMIT_PER_MINUTE } from './admission/rate-limit.js';
@@ -23,7 +23,6 @@ import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_PROMPT_CHARS } from './config.js';
 import type { TargetEngine } from './engine/index.js';
 import {
   BadRequestError,
-  ForbiddenError,
   MethodNotAllowedError,
   NotFoundError,
   ServiceUnavailableError,
@@ -37,7 +36,12 @@ import {
   type OracleContext,
   type Router
 } from './http/router.js';
-import { createHostGuard, createRouteGuard, isLoopbackHost } from './http/security.js';
+import {
+  checkHostHeader,
+  createHostGuard,
+  createRouteGuard,
+  isLoopbackHost
+} from './http/security.js';
 import { createStaticHandler, ISOLATION_HEADERS } from './http/static.js';
 import { createLogger } from '../src/lib/server/log.js';
 
@@ -224,6 +228,7 @@ export function createOracleServer(options: OracleServerOptions): OracleServer {
   let topology: (() => object) | undefined = options.topology;
   let draftSourceProvider = options.draftSourceProvider;
   const isHostChecked = isLoopbackHost(options.host);
+  const allowedHosts = options.allowedHosts ?? [];
   const inFlight = new Set<Promise<unknown>>();
   const track = (p: Promise<unknown>) => {
     inFlight.add(p);
@@ -235,7 +240,7 @@ export function createOracleServer(options: OracleServerOptions): OracleServer {
 
   installFrontMiddleware(router, {
     isHostChecked,
-    allowedHosts: options.allowedHosts ?? [],
+    allowedHosts,
     maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
     isStopping: () => isStopping
   });
@@ -300,27 +305,28 @@ export function createOracleServer(options: OracleServerOptions): OracleServer {
     return response;
   });
 
-  const listener = getRequestListener(
-    (request, env) =>
-      router.fetch(request, env, {
-        // Streams (SSE) register their work here, so stop() waits for them like for requests.
-        waitUntil: track,
-        passThroughOnException: () => undefined,
-        props: {}
-      }),
-    {
+  // node:http (not http2) is the only server here, so the bindings are always HttpBindings.
+  const fetch = (request: Request, env: HttpBindings | Http2Bindings) =>
+    router.fetch(request, env as HttpBindings, {
+      // Streams (SSE) register their work here, so stop() waits for them like for requests.
+      waitUntil: track,
+      passThroughOnException: () => undefined,
+      props: {}
+    });
+  // One listener per request, so that a request the adapter cannot parse (it builds the URL from
+  // Host before any middleware runs) still gets the Host guard's answer for its Host.
+  const listenerFor = (req: IncomingMessage) =>
+    getRequestListener(fetch, {
       // Without a Host header the URL uses this name; the Host guard still sees none and refuses.
       hostname: 'localhost',
-      // The adapter could not build a request (a Host or target it cannot parse).
       errorHandler: (err) => {
         log.debug('unparseable request', { err });
-        const message = (err as Error)?.message ?? 'bad request';
-        return /host/i.test(message) && isHostChecked
-          ? errorResponse(new ForbiddenError('malformed Host header', 'host_not_allowed'), 'openai')
-          : errorResponse(new BadRequestError(`malformed request: ${message}`), 'openai');
+        const refusal =
+          (isHostChecked && checkHostHeader(req.headers.host, allowedHosts)) ||
+          new BadRequestError(`malformed request: ${(err as Error)?.message ?? 'unknown'}`);
+        return errorResponse(refusal, 'openai', ISOLATION_HEADERS);
       }
-    }
-  );
+    });
 
   return {
     admission,
@@ -342,7 +348,7 @@ export function createOracleServer(options: OracleServerOptions): OracleServer {
           })
         );
         track(
-          listener(req, res).catch((err) => {
+          listenerFor(req)(req, res).catch((err) => {
             log.error('request failed outside the router', { err });
             res.destroy();
           })

@@ -77,7 +77,7 @@ export function isLoopbackHost(host: string): boolean {
  * carry that foreign name in `Host`. Returns an error for a Host that is neither a loopback name
  * nor in `allowedHosts`, undefined when the request may proceed.
  */
-function checkHostHeader(
+export function checkHostHeader(
   hostHeader: string | undefined,
   allowedHosts: readonly string[]
 ): ForbiddenError | undefined {

@@ -4,6 +4,7 @@
  * backpressure, abort on disconnect). Real HTTP on 127.0.0.1:0.
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { envelopeErrors, jsonResponse } from '../../native-oracle/http/router.js';
 import { eventStream } from '../../native-oracle/http/sse.js';
@@ -91,6 +92,24 @@ describe('paths and guards', () => {
       });
     }
   );
+
+  it('refuses a Host the adapter cannot parse with the Host guard’s 403, not a bare 400', async () => {
+    const u = new URL(server.url);
+    const raw = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(u.port), u.hostname, () =>
+        socket.write('GET /health HTTP/1.1\r\nHost: a b\r\nConnection: close\r\n\r\n')
+      );
+      let text = '';
+      socket.on('data', (d) => (text += String(d)));
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+    });
+    expect(raw.split('\r\n')[0]).toBe('HTTP/1.1 403 Forbidden');
+    expect(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)).error).toMatchObject({
+      code: 'host_not_allowed',
+      message: 'malformed Host header'
+    });
+  });
 
   it('keeps /v1/system/health open and answers unknown /v1 paths 404 without a key', async () => {
     expect((await fetch(`${server.url}/v1/system/health`)).status).toBe(200);
