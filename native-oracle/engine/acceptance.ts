@@ -5,11 +5,23 @@
  * - Greedy: keep the longest prefix of the drafts that equals the target's argmax at each
  *   position, then commit the target's argmax at the first mismatch (the correction) or after
  *   the last draft (the bonus token). Every round commits at least one token.
- * - Sampling: modified rejection sampling (Leviathan, Kalman & Matias 2023, "Fast Inference from
- *   Transformers via Speculative Decoding", Algorithm 1): accept draft x with probability
+ * - Position-keyed (what the engine runs, greedy and sampled alike: `acceptPositionKeyed`): the
+ *   target makes its own choice at each verified position (argmax, or a sample drawn with a
+ *   uniform keyed by (seed, output position): ./sampling.ts), and a draft is accepted iff it
+ *   equals that choice. Committed tokens are therefore exactly the tokens plain decoding with the
+ *   same seed commits, whatever was drafted: each is a draw from the target's distribution at
+ *   its position, conditioned on the committed prefix, so the output is distributed as the
+ *   target's (for any draft, deterministic or sampled). The price: a sampled draft is accepted
+ *   with probability P(draft == target's draw) instead of min(1, p/q); a draft source that
+ *   samples with the same uniforms (`DraftSource.draft`'s `sampling.uniforms`) couples its draws
+ *   to the target's and gets most of that back when its distribution is close to the target's.
+ * - Sampling by modified rejection sampling (Leviathan, Kalman & Matias 2023, "Fast Inference
+ *   from Transformers via Speculative Decoding", Algorithm 1): accept draft x with probability
  *   min(1, p(x)/q(x)); on rejection sample from norm(max(0, p − q)) and stop; if all drafts are
- *   accepted sample a bonus token from the next p. The committed tokens are distributed exactly
- *   as if sampled from the target one by one, whatever q is.
+ *   accepted sample a bonus token from the next p. Exact whatever q is, but the committed token
+ *   at a position depends on the draft and on how many uniforms earlier rounds used, so a seeded
+ *   request gives different text with and without drafts. Kept as the reference rule (property
+ *   and chi-square tests); the engine no longer uses it.
  */
 
 /** A source of uniform numbers in [0, 1). */
@@ -127,6 +139,27 @@ export function acceptGreedy(
   const tokens = [...drafts.slice(0, accepted), targetArgmax[accepted]];
   // Invariant: every committed token is the target's argmax at its position.
   return { accepted, tokens };
+}
+
+/**
+ * The position-keyed rule: `targetChoice(j)` is the target's own token at the round's j-th
+ * output position (after the committed context plus `drafts[0..j)`), called for j = 0, 1, ...
+ * up to the first mismatch only (a choice may be costly: a distribution over the vocabulary).
+ * Accepts drafts while they equal the target's choice, then commits the target's choice at the
+ * first mismatch (the correction) or after the last draft (the bonus token).
+ */
+export function acceptPositionKeyed(
+  drafts: readonly number[],
+  targetChoice: (j: number) => number
+): RoundOutcome {
+  const tokens: number[] = [];
+  for (let j = 0; j <= drafts.length; j++) {
+    const choice = targetChoice(j);
+    tokens.push(choice);
+    // Invariant: every committed token is the target's choice at its position.
+    if (j === drafts.length || drafts[j] !== choice) return { accepted: j, tokens };
+  }
+  throw new AcceptanceInputError('unreachable: the loop commits at j = drafts.length');
 }
 
 export interface SampledRoundInput {

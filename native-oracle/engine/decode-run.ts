@@ -4,7 +4,7 @@
  * sampling settings and counters. Built by ./generation.ts once per generation.
  */
 import type { LlamaContextSequence, LlamaModel } from 'node-llama-cpp';
-import type { DecodeState, RoundSampling } from './speculative-round.js';
+import type { DecodeState, RoundChoice } from './speculative-round.js';
 import { TextStreamer, type TextDelta } from './text-streamer.js';
 
 /** Counters reported in GenerationStats. */
@@ -53,8 +53,11 @@ export interface DecodeRun {
   maxTokens: number;
   /** Tokens the sequence holds at most (prompt + output + drafts). */
   contextSize: number;
-  /** Null for greedy decoding (temperature 0). */
-  sampling: RoundSampling | null;
+  /**
+   * How the target chooses its tokens: null for plain greedy decoding (llama.cpp's argmax, the
+   * default), else sampling / transforms / log-probabilities from the raw logits.
+   */
+  choice: RoundChoice | null;
   /** Throws GenerationAbortedError once the caller or the engine aborted. */
   throwIfAborted(): void;
 }

@@ -5,8 +5,10 @@
  * evaluated, and the draft's own rejected guesses are erased first.
  *
  * Greedy requests get argmax drafts. Sampling requests (`sampling` set) get drafts sampled from
- * the draft model's own tempered distribution, returned as `probs` so the target's rejection
- * sampling can use q exactly.
+ * the draft model's own tempered distribution (returned as `probs`), each drawn by inverse CDF
+ * over ascending token ids with the target's own uniform for that position when the request
+ * brings `uniforms`: the draft then proposes exactly what the target will draw wherever the two
+ * distributions agree, which is what the target's position-keyed acceptance rewards.
  */
 import { type LlamaContextSequence, type Token } from 'node-llama-cpp';
 import { createLogger } from '../../src/lib/server/log.js';
@@ -161,7 +163,8 @@ export async function createDraftModelSource(
           if (sampling && sampling.temperature > 0) {
             const q = trimDistribution(next?.probabilities);
             if (q.length === 0) break;
-            token = sampleFrom(q, random);
+            const u = sampling.uniforms?.[i];
+            token = u === undefined ? sampleFrom(q, random) : inverseCdfByTokenId(q, u);
             probs.push(q);
           } else {
             token = next?.token ?? undefined;
@@ -193,6 +196,17 @@ export async function createDraftModelSource(
       }
     }
   };
+}
+
+/** The token whose interval over ascending token ids holds `u` (the target's own rule). */
+function inverseCdfByTokenId(q: ReadonlyArray<readonly [number, number]>, u: number): number {
+  const byId = [...q].sort((a, b) => a[0] - b[0]);
+  let rest = u;
+  for (const [t, p] of byId) {
+    rest -= p;
+    if (rest < 0) return t;
+  }
+  return byId[byId.length - 1][0];
 }
 
 /** Drops negligible probabilities and renormalises, so the sampled token and q agree exactly. */

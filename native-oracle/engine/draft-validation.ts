@@ -14,6 +14,8 @@ interface DraftSampling {
   temperature: number;
   topP: number;
   seed: number;
+  /** The target's uniform at each drafted position (see DraftSource.draft). */
+  uniforms: number[];
 }
 
 /**

@@ -6,12 +6,16 @@
  */
 import type { LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp';
 import { createLogger } from '../../src/lib/server/log.js';
-import { createSeededRng } from './acceptance.js';
 import type { GovernorCache, GrammarCache } from './caches.js';
 import { decodeConstrained } from './constrained-decoding.js';
 import { GeneratedOutput, type DecodeRun, type RoundCounters } from './decode-run.js';
 import { GenerationAbortedError, PromptTooLongError } from './errors.js';
-import { DEFAULT_DRAFT_LENGTH, DEFAULT_MAX_TOKENS, MAX_DRAFT_LENGTH } from './generate-options.js';
+import {
+  DEFAULT_DRAFT_LENGTH,
+  DEFAULT_MAX_TOKENS,
+  MAX_DRAFT_LENGTH,
+  resolveTokenChoice
+} from './generate-options.js';
 import type {
   DraftSource,
   FinishReason,
@@ -21,6 +25,7 @@ import type {
   GovernorDecision
 } from './index.js';
 import type { PromptRenderer } from './prompt-renderer.js';
+import { isPlainGreedy } from './sampling.js';
 import { sharedPrefix } from './shared-prefix.js';
 import type { Lease } from './slot-pool.js';
 import { decodeSpeculative, type SpeculationPlan } from './speculative-decoding.js';
@@ -83,9 +88,8 @@ export async function* runGeneration(
       const grammar = await parts.grammars.grammarFor(options.jsonSchema);
       finishReason = yield* decodeConstrained(run, {
         grammar,
-        temperature: options.temperature ?? 0,
-        topP: options.topP ?? 1,
-        seed: options.seed
+        settings: resolveTokenChoice(options, options.seed ?? randomSeed()),
+        topLogprobs: options.logprobs ? (options.topLogprobs ?? 0) : null
       });
     } else {
       finishReason = yield* decodeSpeculative(run, plan);
@@ -156,8 +160,16 @@ function createDecodeRun(
 ): DecodeRun {
   const contextSize = sequence.contextSize;
   if (prompt.length >= contextSize) throw new PromptTooLongError(prompt.length, contextSize);
-  const temperature = options.temperature ?? 0;
-  const rng = createSeededRng(options.seed ?? Math.floor(Math.random() * MAX_RANDOM_SEED));
+  const settings = resolveTokenChoice(options, options.seed ?? randomSeed());
+  // Plain greedy requests keep llama.cpp's own argmax (cheapest, byte-identical to before).
+  const choice =
+    isPlainGreedy(settings) && !options.logprobs
+      ? null
+      : {
+          settings,
+          promptLength: prompt.length,
+          topLogprobs: options.logprobs ? (options.topLogprobs ?? 0) : null
+        };
   const promptTail = prompt.slice(-DETOKENIZER_CONTEXT_TOKENS) as Token[];
   return {
     sequence,
@@ -171,9 +183,14 @@ function createDecodeRun(
     counters: { rounds: 0, drafted: 0, accepted: 0, speculativeRounds: 0 } satisfies RoundCounters,
     maxTokens: Math.min(options.maxTokens ?? DEFAULT_MAX_TOKENS, contextSize - prompt.length),
     contextSize,
-    sampling: temperature > 0 ? { temperature, topP: options.topP ?? 1, rng } : null,
+    choice,
     throwIfAborted: abort.throwIfAborted
   };
+}
+
+/** A seed for a request that names none: fresh per request, so not reproducible. */
+function randomSeed(): number {
+  return Math.floor(Math.random() * MAX_RANDOM_SEED);
 }
 
 /** The draft source and its governor, or null when this request does not draft. */

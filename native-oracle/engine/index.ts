@@ -25,6 +25,7 @@
  */
 
 import type { GovernorOptions } from './governor.js';
+import type { TokenLogprob, TokenLogprobs } from './sampling.js';
 
 /** One chat message, OpenAI-style. */
 export interface ChatMessage {
@@ -32,15 +33,68 @@ export interface ChatMessage {
   content: string;
 }
 
-/** Sampling settings; `temperature` 0 (the default) means greedy. */
+/**
+ * Sampling settings; `temperature` 0 (the default) means greedy. Every setting applies
+ * identically in plain decoding and in the verify pass of speculative decoding (a draft is
+ * accepted only where the transformed target distribution chooses it), so output never depends
+ * on whether or what was drafted. Order of the transforms (./sampling.ts): logitBias and the
+ * penalties on the raw logits, then topK, topP, minP (sampling only), then the temperature.
+ * Out-of-range values throw InvalidGenerateOptionsError from `generate()`, naming the field.
+ */
 export interface SamplingOptions {
-  /** Default 0 (greedy). */
+  /** Default 0 (greedy). 0..100. OpenAI `temperature`. */
   temperature?: number;
-  /** Default 1 (no nucleus truncation). */
+  /** Default 1 (no nucleus truncation). In (0, 1]. OpenAI `top_p`. */
   topP?: number;
-  /** Seed of the sampler; default a fresh random seed per request (not reproducible). */
+  /**
+   * Seed of the sampler; default a fresh random seed per request (not reproducible). The
+   * uniform used at output position i derives from (seed, i) only, so the same seed gives the
+   * same text with speculation off, with a draft model or with prompt lookup (up to llama.cpp's
+   * CPU batch drift at a near-boundary draw, as for greedy near-ties). Any integer. OpenAI `seed`.
+   */
   seed?: number;
+  /**
+   * Keep only the k most likely tokens before sampling; default 0 (off). Integer >= 0. Ignored
+   * when greedy. No OpenAI field (llama.cpp servers accept `top_k`).
+   */
+  topK?: number;
+  /**
+   * Drop tokens whose probability is below minP times the top token's; default 0 (off). 0..1.
+   * Ignored when greedy. No OpenAI field (llama.cpp servers accept `min_p`).
+   */
+  minP?: number;
+  /**
+   * Subtracted once from the logit of every token already present in the OUTPUT (not the
+   * prompt); default 0. -2..2. OpenAI `presence_penalty`.
+   */
+  presencePenalty?: number;
+  /**
+   * Subtracted from the logit of every token once per time it already appears in the OUTPUT;
+   * default 0. -2..2. OpenAI `frequency_penalty`.
+   */
+  frequencyPenalty?: number;
+  /**
+   * Token id (decimal string or number key) -> bias added to that token's logit; default none.
+   * Biases in -100..100; -100 bans the token outright, +100 makes it all but certain. At most
+   * 1024 entries; every id must be inside the vocabulary. OpenAI `logit_bias`.
+   */
+  logitBias?: Readonly<Record<string, number>>;
+  /**
+   * Report each committed token's log-probability in `tokens` events (`logprobs`); default
+   * false. The distribution is the one the token was chosen from: the final (transformed,
+   * truncated, tempered) one when sampling, the softmax of the biased and penalised logits when
+   * greedy. Taken from the verify pass, so free when drafts are verified. OpenAI `logprobs`.
+   */
+  logprobs?: boolean;
+  /**
+   * Alternatives reported per token (most likely first), 0..20; default 0. Requires
+   * `logprobs: true`. OpenAI `top_logprobs`.
+   */
+  topLogprobs?: number;
 }
+
+/** A token's log-probability report (`tokens` events, when `logprobs` was requested). */
+export type { TokenLogprobs, TokenLogprob };
 
 /** A proposal of draft tokens for the positions right after `context`. */
 export interface DraftProposal {
@@ -76,7 +130,18 @@ export interface DraftSource {
      * `seed` (fresh each round, derived from the request's seed) makes seeded requests
      * reproducible when the source samples with it.
      */
-    sampling?: { temperature: number; topP: number; seed?: number };
+    sampling?: {
+      temperature: number;
+      topP: number;
+      seed?: number;
+      /**
+       * The uniform in [0, 1) the target will draw each drafted position with (inverse CDF over
+       * ascending token ids: ./sampling.ts). A source that samples its draft j by inverse CDF of
+       * its own distribution with `uniforms[j]` proposes what the target will draw whenever the
+       * two distributions agree there; acceptance is exact either way.
+       */
+      uniforms?: number[];
+    };
   }): Promise<DraftProposal | null>;
   /** Called after each round with the verify outcome, so sources can keep their own state. */
   onVerified?(result: { accepted: number; drafted: number }): void;
@@ -110,7 +175,17 @@ export type FinishReason = 'stop' | 'length';
 
 /** Events yielded by a generation, in order: zero or more `tokens`, then one `done`. */
 export type GenerationEvent =
-  | { type: 'tokens'; tokens: number[]; text: string }
+  | {
+      type: 'tokens';
+      tokens: number[];
+      text: string;
+      /**
+       * Present when `logprobs` was requested: one report per entry of `tokens` (same order),
+       * each with the token's log-probability and `topLogprobs` alternatives. OpenAI
+       * `choices[].logprobs.content[]` (`token`/`bytes` from detokenizing the ids).
+       */
+      logprobs?: TokenLogprobs[];
+    }
   | { type: 'done'; finishReason: FinishReason; text: string; stats: GenerationStats };
 
 export interface GenerateOptions extends SamplingOptions {

@@ -9,13 +9,16 @@ import { createLogger } from '../../src/lib/server/log.js';
 import type { DecodeRun } from './decode-run.js';
 import { requestDraft } from './draft-validation.js';
 import type { SpeculationGovernor } from './governor.js';
-import type { DraftProposal, DraftSource, FinishReason, GenerationEvent } from './index.js';
+import type { DraftSource, FinishReason, GenerationEvent } from './index.js';
+import { positionUniform, type TokenLogprobs } from './sampling.js';
 import { runSpeculativeRound, type RoundResult } from './speculative-round.js';
 
 const log = createLogger('shard:oracle:engine');
 
 /** Largest per-round draft seed (2^31 - 1): seeds stay positive 32-bit integers for any source. */
 const MAX_DRAFT_SEED = 0x7fffffff;
+/** The uniform stream of a round's draft seed, apart from the target's own (stream 0). */
+const DRAFT_SEED_STREAM = 1;
 
 /** Where drafts come from for one generation, and how many to ask for. */
 export interface SpeculationPlan {
@@ -48,16 +51,14 @@ export async function* decodeSpeculative(
     const k = plan ? chooseDraftLength(run, plan) : 0;
 
     // 2. Ask the draft source (failures fall back to a plain step; drafts are untrusted).
-    const { drafts, draftProbs } =
-      plan && k > 0 ? await draftRound(run, plan, k) : { drafts: [], draftProbs: undefined };
+    const drafts = plan && k > 0 ? await draftRound(run, plan, k) : [];
 
     // 3. Verify, accept and trim the KV cache: one round, at least one token committed.
     const round = await runSpeculativeRound({
       sequence: run.sequence,
       state: run.state,
       drafts,
-      draftProbs,
-      sampling: run.sampling
+      choice: run.choice
     });
     run.throwIfAborted();
 
@@ -65,9 +66,10 @@ export async function* decodeSpeculative(
     recordRound(run, plan, drafts.length, round);
 
     // 5. Stream the output, stopping at end of generation, the token budget or a stop string.
-    const { fresh, isEndOfGeneration } = appendOutput(run, round.tokens);
+    const { fresh, logprobs, isEndOfGeneration } = appendOutput(run, round);
     const delta = run.output.update();
-    if (fresh.length > 0 || delta.text) yield { type: 'tokens', tokens: fresh, text: delta.text };
+    if (fresh.length > 0 || delta.text)
+      yield { type: 'tokens', tokens: fresh, text: delta.text, ...(logprobs ? { logprobs } : {}) };
     if (delta.isStopped || isEndOfGeneration) return 'stop';
   }
   return 'length';
@@ -89,27 +91,14 @@ function chooseDraftLength(run: DecodeRun, plan: SpeculationPlan): number {
   return plan.isForcedOn ? maxK : plan.governor.decide({ maxK, mode: 'auto' }).k;
 }
 
-async function draftRound(
-  run: DecodeRun,
-  plan: SpeculationPlan,
-  k: number
-): Promise<{ drafts: number[]; draftProbs: DraftProposal['probs'] }> {
+async function draftRound(run: DecodeRun, plan: SpeculationPlan, k: number): Promise<number[]> {
   const started = performance.now();
-  // A sampling target gives the source a fresh seed per round, drawn from the request's rng, so
-  // a seeded request stays reproducible.
-  const sampling = run.sampling
-    ? {
-        temperature: run.sampling.temperature,
-        topP: run.sampling.topP,
-        seed: Math.floor(run.sampling.rng() * MAX_DRAFT_SEED)
-      }
-    : undefined;
   const proposal = await requestDraft({
     source: plan.source,
     context: run.state.committed,
     k,
     signal: plan.signal,
-    sampling,
+    sampling: draftSampling(run, k),
     vocabularySize: plan.vocabularySize
   });
   run.throwIfAborted();
@@ -117,7 +106,25 @@ async function draftRound(
   const drafts = proposal?.tokens.slice(0, k) ?? [];
   if (drafts.length > 0) plan.governor.recordDraft(k, ms);
   else plan.governor.recordEmptyDraft(ms, k);
-  return { drafts, draftProbs: proposal?.probs?.slice(0, drafts.length) };
+  return drafts;
+}
+
+/**
+ * What a sampling target tells the draft source: its temperature and top-p, a seed for this
+ * round and the uniforms the target will draw the drafted positions with, all keyed by the
+ * round's first output position (never by a stream earlier rounds consumed), so a seeded request
+ * stays reproducible. Undefined for greedy targets.
+ */
+function draftSampling(run: DecodeRun, k: number) {
+  const settings = run.choice?.settings;
+  if (!settings || settings.temperature === 0) return undefined;
+  const first = run.output.tokens.length;
+  return {
+    temperature: settings.temperature,
+    topP: settings.topP,
+    seed: Math.floor(positionUniform(settings.seed, first, DRAFT_SEED_STREAM) * MAX_DRAFT_SEED),
+    uniforms: Array.from({ length: k }, (_, j) => positionUniform(settings.seed, first + j))
+  };
 }
 
 function recordRound(
@@ -143,17 +150,26 @@ function recordRound(
   }
 }
 
-/** Appends the round's tokens to the output up to an end-of-generation token or the budget. */
+/**
+ * Appends the round's tokens (and their log-probabilities, when reported) to the output up to an
+ * end-of-generation token or the budget.
+ */
 function appendOutput(
   run: DecodeRun,
-  tokens: readonly number[]
-): { fresh: number[]; isEndOfGeneration: boolean } {
+  round: RoundResult
+): { fresh: number[]; logprobs?: TokenLogprobs[]; isEndOfGeneration: boolean } {
   const fresh: number[] = [];
-  for (const token of tokens) {
-    if (run.model.isEogToken(token as Token)) return { fresh, isEndOfGeneration: true };
+  const logprobs = round.logprobs ? ([] as TokenLogprobs[]) : undefined;
+  let isEndOfGeneration = false;
+  for (const [i, token] of round.tokens.entries()) {
+    if (run.model.isEogToken(token as Token)) {
+      isEndOfGeneration = true;
+      break;
+    }
     fresh.push(token);
+    logprobs?.push(round.logprobs![i]);
     run.output.tokens.push(token);
     if (run.output.tokens.length >= run.maxTokens) break;
   }
-  return { fresh, isEndOfGeneration: false };
+  return { fresh, logprobs, isEndOfGeneration };
 }

@@ -13,20 +13,22 @@
  * i.e. the cache holds every committed token but the last, which is the next round's input.
  * Before the first round nPast may be smaller (the uncached tail of the prompt is pending).
  *
- * Every committed token is the target's own choice (argmax, or a rejection-sampling draw):
- * drafts only decide how many tokens a round commits, and a round commits at least one.
+ * Every committed token is the target's own choice at its position (argmax, or a draw with the
+ * position's uniform: ./sampling.ts): drafts only decide how many tokens a round commits, and a
+ * round commits at least one.
  */
 import type { LlamaContextSequence, Token } from 'node-llama-cpp';
-import {
-  acceptGreedy,
-  acceptSampled,
-  sampleFrom,
-  type RoundOutcome,
-  type Rng,
-  type SparseDistribution
-} from './acceptance.js';
+import { acceptGreedy, acceptPositionKeyed, type RoundOutcome } from './acceptance.js';
 import { invariant } from './errors.js';
-import type { DraftProposal } from './index.js';
+import {
+  chooseToken,
+  countTokens,
+  positionDistribution,
+  positionLogprobs,
+  positionUniform,
+  type TokenLogprobs,
+  type TokenChoiceSettings
+} from './sampling.js';
 
 /** What a round needs of a llama.cpp sequence (a fake one in unit tests). */
 export type VerifySequence = Pick<
@@ -42,11 +44,17 @@ export interface DecodeState {
   nPast: number;
 }
 
-/** Sampling settings of a round with temperature > 0; null means greedy. */
-export interface RoundSampling {
-  temperature: number;
-  topP: number;
-  rng: Rng;
+/**
+ * How a round chooses the target's tokens when llama.cpp's own argmax is not enough (sampling,
+ * logit bias, penalties, or log-probabilities requested): from the raw logits of the verify pass,
+ * through ./sampling.ts. Null means plain greedy: llama.cpp's argmax (the default, cheapest).
+ */
+export interface RoundChoice {
+  settings: TokenChoiceSettings;
+  /** Prompt tokens at the start of `committed` (output positions count from there). */
+  promptLength: number;
+  /** Alternatives per position in the log-probability report; null = no report. */
+  topLogprobs: number | null;
 }
 
 interface RoundInput {
@@ -54,12 +62,12 @@ interface RoundInput {
   state: DecodeState;
   /** Drafts for the positions after `committed`; may be empty (a plain decode step). */
   drafts: readonly number[];
-  /** The draft's distribution per drafted position, for rejection sampling. */
-  draftProbs?: DraftProposal['probs'];
-  sampling: RoundSampling | null;
+  choice: RoundChoice | null;
 }
 
 export interface RoundResult extends RoundOutcome {
+  /** Per committed token (same length as `tokens`), when `choice.topLogprobs` is not null. */
+  logprobs?: TokenLogprobs[];
   /** Tokens evaluated before the drafts (1 except in a round that prefills the prompt). */
   pendingCount: number;
   /** Wall time of the batched verify evaluation, for the governor. */
@@ -87,18 +95,9 @@ export async function runSpeculativeRound(round: RoundInput): Promise<RoundResul
   // 2. Verify in one evaluation: the target's next-token choice after the last pending token
   //    and after every draft (drafts.length + 1 outputs).
   const firstOutput = pending.length - 1;
-  const generateNext = round.sampling
-    ? // topK 0 = whole vocabulary (node-llama-cpp's default is 40); llama.cpp applies top-p
-      // before the temperature (its sampler chain order).
-      {
-        probabilities: true,
-        options: {
-          temperature: round.sampling.temperature,
-          topP: round.sampling.topP,
-          topK: 0,
-          minP: 0
-        }
-      }
+  // Temperature 0 in llama.cpp's chain = its greedy sampler, which leaves every raw logit.
+  const generateNext = round.choice
+    ? { logits: true, options: { temperature: 0 } }
     : { token: true, options: { temperature: 0 } };
   const started = performance.now();
   const results = await sequence.controlledEvaluate(
@@ -106,10 +105,10 @@ export async function runSpeculativeRound(round: RoundInput): Promise<RoundResul
   );
   const verifyMs = performance.now() - started;
 
-  // 3. Accept: the longest agreeing prefix (greedy) or modified rejection sampling.
+  // 3. Accept a draft iff it equals the target's own choice at its position (acceptance.ts).
   const outputs = results.slice(firstOutput);
-  const outcome = round.sampling
-    ? acceptSampledRound(drafts, round.draftProbs, outputs, round.sampling.rng)
+  const outcome = round.choice
+    ? acceptChosenRound(drafts, outputs, state, round.choice)
     : acceptGreedyRound(drafts, outputs);
 
   // 4. At least one token per round: the accepted drafts plus the correction (or bonus) token.
@@ -157,16 +156,34 @@ function acceptGreedyRound(drafts: readonly number[], outputs: VerifyOutputs): R
   return acceptGreedy(drafts, choices as number[]);
 }
 
-function acceptSampledRound(
+/**
+ * Chooses the target's token at each output position from the raw logits, up to the first
+ * mismatch, with the penalties counting the output before the round plus the drafts before the
+ * position (exactly the output a plain step at that position would see once they are accepted).
+ */
+function acceptChosenRound(
   drafts: readonly number[],
-  draftProbs: DraftProposal['probs'],
   outputs: VerifyOutputs,
-  rng: Rng
-): RoundOutcome {
-  const targetProbs = outputs.map(
-    (r) => (r?.next.probabilities ?? new Map()) as SparseDistribution
-  );
-  return drafts.length > 0
-    ? acceptSampled({ drafts, draftProbs, targetProbs, rng })
-    : { accepted: 0, tokens: [sampleFrom(targetProbs[0], rng)] };
+  state: DecodeState,
+  choice: RoundChoice
+): RoundOutcome & { logprobs?: TokenLogprobs[] } {
+  const { settings } = choice;
+  const firstPosition = state.committed.length - choice.promptLength;
+  const hasPenalties = settings.presencePenalty !== 0 || settings.frequencyPenalty !== 0;
+  const counts = hasPenalties
+    ? countTokens(state.committed.slice(choice.promptLength))
+    : new Map<number, number>();
+  const logprobs: TokenLogprobs[] = [];
+  const outcome = acceptPositionKeyed(drafts, (j) => {
+    const logits = outputs[j]?.next.logits;
+    if (!logits) throw new Error('llama.cpp returned no logits for a verified position');
+    if (hasPenalties && j > 0) counts.set(drafts[j - 1], (counts.get(drafts[j - 1]) ?? 0) + 1);
+    const dist = positionDistribution(logits, counts, settings);
+    const u = settings.temperature > 0 ? positionUniform(settings.seed, firstPosition + j) : 0;
+    const token = chooseToken(dist, settings.temperature, u);
+    if (choice.topLogprobs !== null)
+      logprobs.push(positionLogprobs(dist, token, choice.topLogprobs));
+    return token;
+  });
+  return choice.topLogprobs !== null ? { ...outcome, logprobs } : outcome;
 }

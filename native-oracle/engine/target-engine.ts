@@ -117,7 +117,7 @@ class LlamaTargetEngine implements TargetEngine {
 
   generate(options: GenerateOptions): AsyncGenerator<GenerationEvent> {
     this.assertAlive();
-    validateGenerateOptions(options);
+    validateGenerateOptions(options, this.vocabularySize);
     if (!this.pool.hasFree) throw new EngineBusyError(this.maxConcurrent);
     // The prompt picks the sequence with the longest cached prefix; a rendering error surfaces
     // from the generator instead (rendered again there), like every other request error.

@@ -7,8 +7,8 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createSeededRng } from '../../native-oracle/engine/acceptance.js';
 import { EngineInvariantError } from '../../native-oracle/engine/errors.js';
+import type { TokenChoiceSettings } from '../../native-oracle/engine/sampling.js';
 import {
   runSpeculativeRound,
   type DecodeState,
@@ -19,7 +19,7 @@ const VOCAB = 11;
 /** The toy target's greedy choice after `token`. */
 const targetNext = (token: number) => (token * 7 + 3) % VOCAB;
 
-type GenerateNext = { token?: boolean; probabilities?: boolean };
+type GenerateNext = { token?: boolean; probabilities?: boolean; logits?: boolean };
 type Item = number | [number, { generateNext?: GenerateNext }];
 
 /** A KV cache as node-llama-cpp keeps it: evaluate appends, erase removes ranges. */
@@ -39,11 +39,16 @@ class FakeSequence {
       const request = options?.generateNext;
       if (!request) return undefined;
       const next = targetNext(token);
-      // Sampling: the toy target puts 0.9 on its greedy choice and 0.1 on the token after it.
+      // Sampling: the toy target puts 0.9 on its greedy choice and 0.1 on the token after it
+      // (raw logits: log-probabilities, every other token about e^-30 times less likely).
       const probabilities = new Map([
         [next, 0.9],
         [(next + 1) % VOCAB, 0.1]
       ]);
+      const logits = new Map(
+        Array.from({ length: VOCAB }, (_, t) => [t, Math.log(probabilities.get(t) ?? 1e-13)])
+      );
+      if (request.logits) return { next: { logits } };
       return { next: request.probabilities ? { probabilities } : { token: next } };
     });
   }
@@ -65,6 +70,20 @@ function plainGreedy(context: readonly number[], n: number): number[] {
   return out;
 }
 
+/** Settings of a sampling round at temperature 1, no transforms. */
+function sampledSettings(seed: number): TokenChoiceSettings {
+  return {
+    temperature: 1,
+    topK: 0,
+    topP: 1,
+    minP: 0,
+    presencePenalty: 0,
+    frequencyPenalty: 0,
+    logitBias: new Map(),
+    seed
+  };
+}
+
 function freshState(prompt: number[]): { sequence: FakeSequence; state: DecodeState } {
   return { sequence: new FakeSequence(), state: { committed: [...prompt], nPast: 0 } };
 }
@@ -79,7 +98,7 @@ describe('speculative round: KV cache and commits', () => {
       sequence: sequence.asVerifySequence(),
       state,
       drafts,
-      sampling: null
+      choice: null
     });
     expect(round.accepted).toBe(1);
     expect(round.tokens).toEqual(right); // the accepted draft, then the target's correction
@@ -96,7 +115,7 @@ describe('speculative round: KV cache and commits', () => {
       sequence: sequence.asVerifySequence(),
       state,
       drafts: [],
-      sampling: null
+      choice: null
     });
     expect(round).toMatchObject({ accepted: 0, tokens: [targetNext(4)] });
     expect(sequence.contextTokens).toEqual([4]);
@@ -122,7 +141,7 @@ describe('speculative round: KV cache and commits', () => {
               sequence: sequence.asVerifySequence(),
               state,
               drafts,
-              sampling: null
+              choice: null
             });
             expect(round.tokens.length).toBeGreaterThanOrEqual(1);
             expect(round.accepted).toBeGreaterThanOrEqual(correct);
@@ -139,21 +158,51 @@ describe('speculative round: KV cache and commits', () => {
 
   it('sampling rounds keep the same cache invariant', async () => {
     const { sequence, state } = freshState([2, 9]);
-    const rng = createSeededRng(11);
     for (let i = 0; i < 40; i++) {
       const last = state.committed[state.committed.length - 1];
       const drafts = [targetNext(last), (last + 2) % VOCAB, 1];
-      const draftProbs = drafts.map((t) => [[t, 1]] as Array<[number, number]>);
       const round = await runSpeculativeRound({
         sequence: sequence.asVerifySequence(),
         state,
         drafts,
-        draftProbs,
-        sampling: { temperature: 1, topP: 1, rng }
+        choice: { settings: sampledSettings(11), promptLength: 2, topLogprobs: null }
       });
       expect(round.tokens).toHaveLength(round.accepted + 1);
       expect(sequence.contextTokens).toEqual(state.committed.slice(0, -1));
     }
+  });
+
+  it('penalties count the drafts accepted earlier in the same round: speculative equals plain (property)', async () => {
+    const penalised = (seed: number): TokenChoiceSettings => ({
+      ...sampledSettings(seed),
+      temperature: 0,
+      presencePenalty: 3, // exceeds the toy target's log(0.9) - log(0.1): a repeat flips the choice
+      frequencyPenalty: 0.5
+    });
+    const decode = async (prompt: number[], drafting: (output: number[]) => number[]) => {
+      const { sequence, state } = freshState(prompt);
+      const choice = { settings: penalised(1), promptLength: prompt.length, topLogprobs: null };
+      while (state.committed.length < prompt.length + 24) {
+        const drafts = drafting(state.committed.slice(prompt.length));
+        await runSpeculativeRound({ sequence: sequence.asVerifySequence(), state, drafts, choice });
+      }
+      return state.committed.slice(prompt.length, prompt.length + 24);
+    };
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 0, max: VOCAB - 1 }), { minLength: 1, maxLength: 4 }),
+        fc.integer({ min: 1, max: 6 }),
+        async (prompt, k) => {
+          const plain = await decode(prompt, () => []);
+          // Perfect drafts: the plain output's next k tokens, so whole rounds are accepted.
+          const spec = await decode(prompt, (output) =>
+            plain.slice(output.length, output.length + k)
+          );
+          expect(spec).toEqual(plain);
+        }
+      ),
+      { numRuns: 100 }
+    );
   });
 
   it('a cache that keeps rejected drafts stops the round with EngineInvariantError', async () => {
@@ -165,7 +214,7 @@ describe('speculative round: KV cache and commits', () => {
         sequence: sequence.asVerifySequence(),
         state,
         drafts: [wrong, 3],
-        sampling: null
+        choice: null
       })
     ).rejects.toThrow(EngineInvariantError);
   });
@@ -178,7 +227,7 @@ describe('speculative round: KV cache and commits', () => {
         sequence: sequence.asVerifySequence(),
         state,
         drafts: [],
-        sampling: null
+        choice: null
       })
     ).rejects.toThrow(/must start at nPast 1/);
   });
