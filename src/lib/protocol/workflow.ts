@@ -5,7 +5,12 @@
  */
 import { z } from 'zod';
 import { parsePolicy, type ExecutionPolicy } from './policy.js';
-import type { ExecutionReceipt, ExecutionSummary, ProvenanceGraph } from './receipts.js';
+import type {
+  ExecutionReceipt,
+  ExecutionStatus,
+  ExecutionSummary,
+  ProvenanceGraph
+} from './receipts.js';
 
 const WORKFLOW_KIND = 'research_brief';
 /** Most sources one task may carry (v1); the planner sees only these. */
@@ -118,7 +123,7 @@ export interface AgentTaskResponse {
 export interface AgentTaskAccepted {
   ok: true;
   execution_id: string;
-  status: 'running' | 'completed' | 'failed' | 'orphaned';
+  status: ExecutionStatus;
   /** True when an Idempotency-Key matched an earlier submission. */
   is_replay: boolean;
   links: { self: string; receipts: string; provenance: string; verify: string };
