@@ -77,6 +77,7 @@ function countPlaywright(file) {
 if (stages.includes('lint')) {
   stage('lint', 'npx', ['eslint', '.']);
   stage('format', 'npx', ['prettier', '--check', '.', '--log-level', 'warn']);
+  stage('function-length', 'node', ['scripts/function-length.mjs']);
 }
 if (stages.includes('check')) {
   stage('check', 'npx', [
