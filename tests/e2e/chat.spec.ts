@@ -41,9 +41,46 @@ interface ShardStats {
   governor: { is_speculating: boolean; predicted_speedup: number | null; reason: string };
 }
 
-/** The streamed reply as the oracle sent it: text, and the `shard` object of its last chunk. */
-async function readStream(response: Response): Promise<{ text: string; shard: ShardStats }> {
-  const payloads = (await response.text())
+/**
+ * Records, in the page, the bytes of every chat response as they arrive, on a tee of the body
+ * (CDP's getResponseBody does not reliably keep the body of a streamed fetch). The app reads its
+ * own branch as usual.
+ */
+async function recordChatStreams(page: Page): Promise<void> {
+  await page.addInitScript(() => {
+    const streams: { text: string; isDone: boolean }[] = [];
+    (window as unknown as { chatStreams: typeof streams }).chatStreams = streams;
+    const original = window.fetch.bind(window);
+    window.fetch = async (input, init) => {
+      const res = await original(input, init);
+      const url = input instanceof Request ? input.url : String(input);
+      if (!url.includes('/v1/chat/completions') || !res.body) return res;
+      const [recorded, forApp] = res.body.tee();
+      const entry = { text: '', isDone: false };
+      streams.push(entry);
+      void (async () => {
+        const reader = recorded.pipeThrough(new TextDecoderStream()).getReader();
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          entry.text += value;
+        }
+        entry.isDone = true;
+      })();
+      return new Response(forApp, { status: res.status, headers: res.headers });
+    };
+  });
+}
+
+/** The last streamed reply as the oracle sent it: text, and the `shard` object of its last chunk. */
+async function lastStream(page: Page): Promise<{ text: string; shard: ShardStats }> {
+  await page.waitForFunction(
+    () => (window as unknown as { chatStreams: { isDone: boolean }[] }).chatStreams.at(-1)?.isDone
+  );
+  const raw = await page.evaluate(
+    () => (window as unknown as { chatStreams: { text: string }[] }).chatStreams.at(-1)!.text
+  );
+  const payloads = raw
     .split(/\r?\n/)
     .filter((line) => line.startsWith('data: ') && line !== 'data: [DONE]')
     .map(
@@ -88,6 +125,7 @@ for (const name of Object.keys(VIEWPORTS) as ViewportName[]) {
     }) => {
       // The page recognises generated models by their shared vocabulary: keep it in step.
       expect(stack.engine.tokenizerFingerprint).toBe(GENERATED_VOCABULARY_FINGERPRINT);
+      await recordChatStreams(page);
       await page.goto(`${stack.url}/chat`);
       await expect(page.getByTestId('test-model-notice')).toContainText(
         'This oracle runs a generated test model'
@@ -96,7 +134,7 @@ for (const name of Object.keys(VIEWPORTS) as ViewportName[]) {
       await setReplyLength(page, 64);
 
       stack.setPaceMs(60);
-      const response = await send(page, PROMPT);
+      await send(page, PROMPT);
       const answer = lastAnswer(page);
       // Streaming: text shows while the reply is still running (Stop offered, no stats yet).
       await expect(answer.getByTestId('turn-text')).not.toBeEmpty();
@@ -104,7 +142,7 @@ for (const name of Object.keys(VIEWPORTS) as ViewportName[]) {
       await expect(answer.getByTestId('stat-mode')).toHaveCount(0);
 
       await expect(page.getByTestId('send')).toBeVisible({ timeout: 60_000 });
-      const sent = await readStream(response);
+      const sent = await lastStream(page);
       await expect(answer.getByTestId('turn-text')).toHaveText(sent.text);
       expect(sent.shard.mode).toBe('speculative');
       expect(sent.shard.drafted).toBeGreaterThan(0);
