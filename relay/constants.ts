@@ -17,8 +17,8 @@
  */
 
 /**
- * Bytes one relayed connection may carry, both directions together: 16 MiB, about 80
- * 1,000-token generations with full context, far above a handshake plus a WebRTC upgrade.
+ * Bytes one relayed connection may carry in each direction: 16 MiB, about 80 1,000-token
+ * generations with full context, far above a handshake plus a WebRTC upgrade.
  * A peer whose circuit hits the limit is disconnected; the scout rejoins at the oracle's next
  * work announcement over a fresh circuit.
  */
@@ -30,6 +30,13 @@ export const CIRCUIT_DATA_LIMIT_BYTES = 16 * 1024 * 1024;
  * hold relay resources indefinitely. Rejoining after it ends is automatic (see above).
  */
 export const CIRCUIT_DURATION_LIMIT_MS = 15 * 60_000;
+
+/**
+ * How often the relay checks its circuits against the limits (circuit-limits.ts): 100 ms, so a
+ * circuit is cut within a tenth of a second of its duration limit, and the bytes that can pass
+ * before a new circuit is first counted stay small (a tenth of a second of traffic).
+ */
+export const CIRCUIT_SWEEP_MS = 100;
 
 /** Environment variable holding the key that unlocks peer addresses on GET /peers. */
 export const ADMIN_KEY_ENV = 'SHARD_RELAY_ADMIN_KEY';

@@ -5,8 +5,8 @@
  *
  * Limits are sized for hundreds of browsers: many reservations, relayed connections capped at
  * CIRCUIT_DATA_LIMIT_BYTES / CIRCUIT_DURATION_LIMIT_MS (constants.ts says why: above Shard's own
- * traffic, far below libp2p's "no limit"; the relay cannot look inside the end-to-end encrypted
- * circuits, so a size and time cap is the control it has), no per-IP colocation penalty in
+ * traffic; the relay cannot look inside the end-to-end encrypted circuits, so a size and time cap
+ * is the control it has; circuit-limits.ts enforces them), no per-IP colocation penalty in
  * gossipsub, and a higher inbound connection rate per IP (many browsers share one NAT).
  */
 import { noise } from '@chainsafe/libp2p-noise';
@@ -23,6 +23,7 @@ import { createLibp2p, type Libp2p } from 'libp2p';
 import { MESH_TOPICS } from '../src/lib/protocol/mesh.js';
 import { relayGossipOptions } from '../src/lib/protocol/mesh-gossip.js';
 import { createLogger } from '../src/lib/server/log.js';
+import { enforceCircuitLimits } from './circuit-limits.js';
 import { CIRCUIT_DATA_LIMIT_BYTES, CIRCUIT_DURATION_LIMIT_MS } from './constants.js';
 
 const log = createLogger('shard:relay');
@@ -46,7 +47,7 @@ export interface RelayOptions {
   maxConnections?: number;
   /** Extra addresses to announce (e.g. the public wss address behind a proxy). */
   announce?: string[];
-  /** Bytes one relayed connection may carry (both directions); default CIRCUIT_DATA_LIMIT_BYTES. */
+  /** Bytes one relayed connection may carry in each direction; default CIRCUIT_DATA_LIMIT_BYTES. */
   circuitDataLimitBytes?: number;
   /** How long one relayed connection may stay open; default CIRCUIT_DURATION_LIMIT_MS. */
   circuitDurationLimitMs?: number;
@@ -140,11 +141,10 @@ export async function createRelay(options: RelayOptions = {}): Promise<Relay> {
       relay: circuitRelayServer({
         reservations: {
           maxReservations: options.maxReservations ?? 1024,
-          // Every circuit gets these limits (libp2p's own 2 min / 128 KiB default is too small
-          // for a verify session; no limit at all let one circuit relay anything).
-          applyDefaultLimit: true,
-          defaultDataLimit: BigInt(options.circuitDataLimitBytes ?? CIRCUIT_DATA_LIMIT_BYTES),
-          defaultDurationLimit: options.circuitDurationLimitMs ?? CIRCUIT_DURATION_LIMIT_MS
+          // No limits announced in the circuit handshake: that would make peers treat relayed
+          // connections as "limited" (circuit-limits.ts says why that breaks the mesh); the
+          // relay enforces CIRCUIT_DATA_LIMIT_BYTES / CIRCUIT_DURATION_LIMIT_MS itself.
+          applyDefaultLimit: false
         },
         maxInboundHopStreams: 4096,
         maxOutboundStopStreams: 4096
@@ -154,6 +154,7 @@ export async function createRelay(options: RelayOptions = {}): Promise<Relay> {
 
   const startedAt = Date.now();
   let timer: ReturnType<typeof setInterval> | null = null;
+  let stopLimits: (() => void) | null = null;
   let isStopped = false;
 
   const withPeerId = (addr: string) =>
@@ -184,6 +185,10 @@ export async function createRelay(options: RelayOptions = {}): Promise<Relay> {
     },
     async start() {
       await node.start();
+      stopLimits = enforceCircuitLimits(node, {
+        dataLimitBytes: options.circuitDataLimitBytes ?? CIRCUIT_DATA_LIMIT_BYTES,
+        durationLimitMs: options.circuitDurationLimitMs ?? CIRCUIT_DURATION_LIMIT_MS
+      });
       for (const topic of MESH_TOPICS) node.services.pubsub.subscribe(topic);
       log.info('relay listening', { peerId: node.peerId.toString(), addrs: multiaddrs() });
       if (bootstrap.length > 0) {
@@ -196,6 +201,7 @@ export async function createRelay(options: RelayOptions = {}): Promise<Relay> {
       if (isStopped) return;
       isStopped = true;
       if (timer) clearInterval(timer);
+      stopLimits?.();
       await node.stop();
       log.info('relay stopped');
     },

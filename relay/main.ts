@@ -36,7 +36,7 @@ Options:
   --key-file <path>         persistent peer identity, created if absent (default <data dir>/relay.key)
   --announce <multiaddr>    extra address to announce, e.g. /dns4/host/tcp/443/wss (repeatable)
   --max-reservations <n>    circuit reservations held at once (default 1024)
-  --circuit-max-bytes <n>   bytes one relayed connection may carry, both directions
+  --circuit-max-bytes <n>   bytes one relayed connection may carry in each direction
                             (default ${CIRCUIT_DATA_LIMIT_BYTES} = 16 MiB)
   --circuit-max-seconds <n> lifetime of one relayed connection (default ${CIRCUIT_DURATION_LIMIT_MS / 1000} = 15 min)
   --admin-key <key>         key that unlocks peer IP addresses and ports on GET /peers
