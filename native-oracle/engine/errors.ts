@@ -27,6 +27,11 @@ export class InvalidGenerateOptionsError extends Error {
   override name = 'InvalidGenerateOptionsError';
 }
 
+/** embed() input is malformed (not a non-empty array of non-empty strings, too many entries). */
+export class InvalidEmbeddingInputError extends Error {
+  override name = 'InvalidEmbeddingInputError';
+}
+
 /** The prompt (after templating) does not fit in the context window. */
 export class PromptTooLongError extends Error {
   override name = 'PromptTooLongError';

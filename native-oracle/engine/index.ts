@@ -216,6 +216,28 @@ export interface GenerateOptions extends SamplingOptions {
   jsonSchema?: object;
 }
 
+/** Options of `TargetEngine.embed()` (OpenAI `/v1/embeddings`). */
+export interface EmbedOptions {
+  /**
+   * Texts to embed, in order (OpenAI `input`; a single string is the HTTP layer's to wrap).
+   * 1..2048 non-empty strings, each shorter than the engine's context; otherwise embed()
+   * rejects with InvalidEmbeddingInputError or PromptTooLongError.
+   */
+  input: string[];
+  /** Aborting stops before the next input (embed() rejects with GenerationAbortedError). */
+  signal?: AbortSignal;
+}
+
+/** What `embed()` returns: one vector per input, in input order. */
+export interface EmbedResult {
+  /** Each of length `TargetEngine.embeddingLength`. OpenAI `data[i].embedding`. */
+  vectors: number[][];
+  /** Tokens each input was evaluated as. */
+  tokenCounts: number[];
+  /** Sum of tokenCounts. OpenAI `usage.prompt_tokens` and `usage.total_tokens`. */
+  totalTokens: number;
+}
+
 /** Options of createTargetEngine(). */
 export interface TargetEngineOptions {
   modelPath: string;
@@ -260,6 +282,15 @@ export interface TargetEngine {
    * The sequence is freed when the generator ends, throws or is return()ed.
    */
   generate(options: GenerateOptions): AsyncGenerator<GenerationEvent>;
+  /** Length of the vectors `embed()` returns (the model's embedding size). */
+  readonly embeddingLength: number;
+  /**
+   * Embeds texts with the loaded model (its own embedding context, created on the first call
+   * with the engine's threads, freed by dispose()). Runs beside generations; calls are served
+   * one input at a time. Rejects with InvalidEmbeddingInputError, PromptTooLongError,
+   * GenerationAbortedError (signal) or EngineDisposedError.
+   */
+  embed(options: EmbedOptions): Promise<EmbedResult>;
   /** Aborts running generations (waiting up to 5 s for them), then frees the model. */
   dispose(): Promise<void>;
 }
@@ -281,6 +312,7 @@ export {
   EngineDisposedError,
   EngineInvariantError,
   GenerationAbortedError,
+  InvalidEmbeddingInputError,
   InvalidGenerateOptionsError,
   InvalidJsonSchemaError,
   InvalidTokenError,

@@ -22,9 +22,12 @@ import { GovernorCache, GrammarCache } from './caches.js';
 import { assertTokensInVocabulary } from './draft-validation.js';
 import { EngineDisposedError, EngineBusyError, InvalidGenerateOptionsError } from './errors.js';
 import { validateGenerateOptions } from './generate-options.js';
+import { EmbeddingRunner } from './embeddings.js';
 import { runGeneration, type EngineParts } from './generation.js';
 import type {
   ChatMessage,
+  EmbedOptions,
+  EmbedResult,
   GenerateOptions,
   GenerationEvent,
   TargetEngine,
@@ -71,8 +74,10 @@ class LlamaTargetEngine implements TargetEngine {
   readonly tokenizerFingerprint: string;
   readonly maxConcurrent: number;
   readonly vocabularySize: number;
+  readonly embeddingLength: number;
   private readonly pool: SlotPool<LlamaContextSequence>;
   private readonly parts: EngineParts;
+  private readonly embeddings: EmbeddingRunner;
   private isDisposed = false;
 
   constructor(
@@ -87,6 +92,8 @@ class LlamaTargetEngine implements TargetEngine {
     const tokenizer = model.fileInfo.metadata.tokenizer.ggml;
     this.vocabularySize = tokenizer.tokens.length;
     this.tokenizerFingerprint = tokenizerFingerprint(tokenizer.tokens, tokenizer.token_type ?? []);
+    this.embeddingLength = model.embeddingVectorSize;
+    this.embeddings = new EmbeddingRunner(model, options.threads, context.contextSize);
     this.pool = new SlotPool(Array.from({ length: maxConcurrent }, () => context.getSequence()));
     this.parts = {
       model,
@@ -131,11 +138,17 @@ class LlamaTargetEngine implements TargetEngine {
     return guardGenerator(runGeneration(this.parts, lease, options, prompt), lease.release);
   }
 
+  embed(options: EmbedOptions): Promise<EmbedResult> {
+    if (this.isDisposed) return Promise.reject(new EngineDisposedError());
+    return this.embeddings.embed(options);
+  }
+
   async dispose(): Promise<void> {
     if (this.isDisposed) return;
     this.isDisposed = true;
     this.pool.abortAll(new EngineDisposedError());
     await this.pool.waitIdle(DISPOSE_WAIT_MS);
+    await this.embeddings.dispose();
     await this.context.dispose();
     await this.model.dispose();
     await this.llama.dispose();
