@@ -165,20 +165,24 @@ export type UnsignedReceipt = Omit<
   'seq' | 'prev_hash' | 'signature' | 'node_identity'
 >;
 
+/**
+ * The statuses an execution moves through (and that GET /v1/executions?status= filters on).
+ */
 export const EXECUTION_STATUSES = ['running', 'completed', 'failed', 'orphaned'] as const;
-export const ExecutionStatusSchema = z.enum(EXECUTION_STATUSES);
-export type ExecutionStatus = z.infer<typeof ExecutionStatusSchema>;
 
 /**
- * The status a summary shows when the stored receipts fail verification (a receipt edited,
- * unreadable, or cut off the end of the chain): what the receipts say can no longer be believed,
- * so neither `running` nor their last event is reported. Not one of EXECUTION_STATUSES (the
- * values an execution moves through and that listings filter on).
+ * The status shown when the stored receipts fail verification (a receipt edited, unreadable, or
+ * cut off the end of the chain): what the receipts say can no longer be believed, so neither
+ * `running` nor their last event is reported. Not one of EXECUTION_STATUSES: no execution moves
+ * into it, it is what a reader finds.
  */
 export const CORRUPTED_STATUS = 'corrupted';
 export const SUMMARY_STATUSES = [...EXECUTION_STATUSES, CORRUPTED_STATUS] as const;
-export const SummaryStatusSchema = z.enum(SUMMARY_STATUSES);
-export type SummaryStatus = z.infer<typeof SummaryStatusSchema>;
+/** Any status a summary or a response may carry: EXECUTION_STATUSES or `corrupted`. */
+export const ExecutionStatusSchema = z.enum(SUMMARY_STATUSES);
+export type ExecutionStatus = z.infer<typeof ExecutionStatusSchema>;
+export const SummaryStatusSchema = ExecutionStatusSchema;
+export type SummaryStatus = ExecutionStatus;
 
 export const ExecutionSummarySchema = z.object({
   execution_id: z.string(),
