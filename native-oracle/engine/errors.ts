@@ -32,6 +32,11 @@ export class InvalidEmbeddingInputError extends Error {
   override name = 'InvalidEmbeddingInputError';
 }
 
+/** Output generated for a forced tool call is not a complete call (e.g. cut by maxTokens). */
+export class InvalidToolCallOutputError extends Error {
+  override name = 'InvalidToolCallOutputError';
+}
+
 /** The prompt (after templating) does not fit in the context window. */
 export class PromptTooLongError extends Error {
   override name = 'PromptTooLongError';

@@ -3,8 +3,9 @@
  * but the engine never trusts a caller) and resolves their defaults.
  */
 import { InvalidGenerateOptionsError } from './errors.js';
-import type { GenerateOptions } from './index.js';
+import type { ChatMessage, GenerateOptions } from './index.js';
 import type { TokenChoiceSettings } from './sampling.js';
+import { validateTools } from './tool-calls.js';
 
 /** Output budget when the caller names none: enough for a chat answer, bounded for a queue. */
 export const DEFAULT_MAX_TOKENS = 256;
@@ -32,7 +33,7 @@ export const MAX_LOGIT_BIAS_ENTRIES = 1024;
 /** top_logprobs at most: OpenAI's documented limit (0..20). */
 export const MAX_TOP_LOGPROBS = 20;
 
-const ROLES: readonly string[] = ['system', 'user', 'assistant'];
+const ROLES: readonly string[] = ['system', 'user', 'assistant', 'tool'];
 const SPECULATION_MODES: readonly string[] = ['auto', 'off', 'on'];
 
 /**
@@ -55,9 +56,14 @@ export function validateGenerateOptions(
       fail('messages must be a non-empty array');
     for (const m of o.messages!) {
       if (!m || !ROLES.includes(m.role) || typeof m.content !== 'string') {
-        fail('each message needs role system|user|assistant and string content');
+        fail('each message needs role system|user|assistant|tool and string content');
       }
+      validateToolFields(m, fail);
     }
+  }
+  if (o.tools !== undefined) {
+    if (o.messages === undefined) fail('tools need messages (a chat), not a raw prompt');
+    validateTools(o.tools);
   }
   if (o.prompt !== undefined && typeof o.prompt !== 'string') fail('prompt must be a string');
   if (o.maxTokens !== undefined && (!Number.isInteger(o.maxTokens) || o.maxTokens < 1))
@@ -71,6 +77,28 @@ export function validateGenerateOptions(
   if (o.jsonSchema !== undefined && (typeof o.jsonSchema !== 'object' || o.jsonSchema === null))
     fail('jsonSchema must be an object');
   validateSamplingOptions(o, vocabularySize, fail);
+}
+
+/** A message's tool fields: calls on assistant messages only, a call id on tool messages. */
+function validateToolFields(m: ChatMessage, fail: (message: string) => never): void {
+  if (m.role === 'tool' && (typeof m.tool_call_id !== 'string' || m.tool_call_id === ''))
+    fail('a tool message needs tool_call_id');
+  if (m.role !== 'tool' && m.tool_call_id !== undefined)
+    fail('only tool messages carry tool_call_id');
+  if (m.tool_calls === undefined) return;
+  if (m.role !== 'assistant') fail('only assistant messages carry tool_calls');
+  if (!Array.isArray(m.tool_calls)) fail('tool_calls must be an array');
+  for (const call of m.tool_calls) {
+    const isValid =
+      call &&
+      typeof call.id === 'string' &&
+      call.id !== '' &&
+      call.type === 'function' &&
+      typeof call.function?.name === 'string' &&
+      typeof call.function.arguments === 'string';
+    if (!isValid)
+      fail("each tool call needs id, type 'function' and function { name, arguments: string }");
+  }
 }
 
 /** The sampling fields of validateGenerateOptions(). */

@@ -4,8 +4,9 @@
  * mesh (remote scouts as draft sources) and the workflows all use this interface only.
  *
  * Invariant: every committed token is the target's own choice at its position: its argmax in
- * the verify pass (greedy) or a sample of the corrected distribution (rejection sampling). Drafts
- * only decide how many tokens one round commits, never which tokens.
+ * the verify pass (greedy) or its draw with the uniform keyed by (seed, output position)
+ * (sampling; ./sampling.ts, ./acceptance.ts). A draft is accepted iff it equals that choice, so
+ * drafts only decide how many tokens one round commits, never which tokens.
  *
  * Use (Node only; every llama.cpp user passes explicit threads):
  *
@@ -27,11 +28,44 @@
 import type { GovernorOptions } from './governor.js';
 import type { TokenLogprob, TokenLogprobs } from './sampling.js';
 
-/** One chat message, OpenAI-style. */
+/**
+ * One chat message, OpenAI-style. Tool traffic: an assistant message may carry `tool_calls`
+ * (its `content` may then be ''; the HTTP layer maps OpenAI's null content to ''), and each call
+ * must be answered by a later `role: 'tool'` message with the call's id in `tool_call_id`
+ * (rendering: ./tool-calls.ts). Malformed messages throw InvalidGenerateOptionsError.
+ */
 export interface ChatMessage {
-  role: 'system' | 'user' | 'assistant';
+  role: 'system' | 'user' | 'assistant' | 'tool';
   content: string;
+  /** Assistant messages only: the calls it made. OpenAI `tool_calls`. */
+  tool_calls?: ToolCall[];
+  /** Tool messages only (required there): the id of the call this result answers. */
+  tool_call_id?: string;
 }
+
+/** A call the assistant made, as OpenAI sends it. */
+export interface ToolCall {
+  id: string;
+  type: 'function';
+  /** `arguments` is JSON text (rendered as a value when it parses, else as the text). */
+  function: { name: string; arguments: string };
+}
+
+/** A tool the model may call, as OpenAI sends it (`tools[]`). */
+export interface ToolDefinition {
+  type: 'function';
+  function: {
+    /** Letters, digits, `_` and `-`, at most 64 characters; unique within `tools`. */
+    name: string;
+    description?: string;
+    /** JSON schema of the arguments (node-llama-cpp's grammar subset); default an empty object. */
+    parameters?: object;
+  };
+}
+
+/** OpenAI `tool_choice`: `none` / `auto` generate text; `required` or a named tool force a call. */
+export type ToolChoice =
+  'none' | 'auto' | 'required' | { type: 'function'; function: { name: string } };
 
 /**
  * Sampling settings; `temperature` 0 (the default) means greedy. Every setting applies
@@ -100,9 +134,10 @@ export type { TokenLogprobs, TokenLogprob };
 export interface DraftProposal {
   tokens: number[];
   /**
-   * The draft's probability distribution at each drafted position, as sparse [tokenId, p] pairs,
-   * needed for rejection sampling when temperature > 0. Without it, sampling treats the draft as
-   * deterministic (q = 1 for the drafted token), which is still exact.
+   * The draft's probability distribution at each drafted position, as sparse [tokenId, p] pairs.
+   * Optional and informational: the engine accepts a draft iff it equals the target's own
+   * (position-keyed) choice, which is exact whatever the draft's distribution, so it does not
+   * read them. Validated and kept for sources and tools that report them.
    */
   probs?: Array<Array<[number, number]>>;
 }
@@ -193,6 +228,13 @@ export interface GenerateOptions extends SamplingOptions {
   messages?: ChatMessage[];
   /** Raw text prompt (no template). */
   prompt?: string;
+  /**
+   * Tools documented in the prompt (with `messages` only) through the chat wrapper; default
+   * none. At most 128, each a valid ToolDefinition, else InvalidGenerateOptionsError. Listing
+   * tools forces nothing: to force a call pass `jsonSchema: toolCallSchema(tools, toolChoice)`
+   * (./tool-calls.ts) and read the output with `parseToolCallOutput()`. OpenAI `tools`.
+   */
+  tools?: ToolDefinition[];
   /** Default 256; capped by the context's room after the prompt. */
   maxTokens?: number;
   /**
@@ -273,8 +315,11 @@ export interface TargetEngine {
   tokenize(text: string): number[];
   /** Text of tokens. Throws InvalidTokenError for an id outside the vocabulary. */
   detokenize(tokens: readonly number[]): string;
-  /** Token count of a chat after templating (for prompt limits and usage). */
-  countChatTokens(messages: ChatMessage[]): number;
+  /**
+   * Token count of a chat after templating, with `tools` documented as generate() would (for
+   * prompt limits and usage). Throws InvalidGenerateOptionsError for unanswered tool calls.
+   */
+  countChatTokens(messages: ChatMessage[], tools?: ToolDefinition[]): number;
   /**
    * Streams a generation on a free sequence. Throws synchronously InvalidGenerateOptionsError
    * (malformed options) or EngineBusyError (all sequences in use); the generator throws
@@ -302,6 +347,7 @@ export {
   type DraftModelSource,
   type DraftModelSourceOptions
 } from './draft-model-source.js';
+export { MAX_TOOLS, parseToolCallOutput, toolCallSchema, validateTools } from './tool-calls.js';
 export {
   createSpeculationGovernor,
   SpeculationGovernor,
@@ -316,6 +362,7 @@ export {
   InvalidGenerateOptionsError,
   InvalidJsonSchemaError,
   InvalidTokenError,
+  InvalidToolCallOutputError,
   ModelLoadError,
   PromptTooLongError
 } from './errors.js';

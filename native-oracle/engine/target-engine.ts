@@ -31,7 +31,8 @@ import type {
   GenerateOptions,
   GenerationEvent,
   TargetEngine,
-  TargetEngineOptions
+  TargetEngineOptions,
+  ToolDefinition
 } from './index.js';
 import { loadModel } from './load-model.js';
 import { PromptRenderer } from './prompt-renderer.js';
@@ -117,9 +118,9 @@ class LlamaTargetEngine implements TargetEngine {
     return this.model.detokenize(tokens as Token[]);
   }
 
-  countChatTokens(messages: ChatMessage[]): number {
+  countChatTokens(messages: ChatMessage[], tools?: ToolDefinition[]): number {
     this.assertAlive();
-    return this.parts.renderer.renderChat(messages).length;
+    return this.parts.renderer.renderChat(messages, tools).length;
   }
 
   generate(options: GenerateOptions): AsyncGenerator<GenerationEvent> {
