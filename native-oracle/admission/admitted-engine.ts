@@ -25,6 +25,10 @@ export function admitEngine(engine: TargetEngine, queue: AdmissionQueue): Target
     get maxConcurrent() {
       return engine.maxConcurrent;
     },
+    get embeddingLength() {
+      return engine.embeddingLength;
+    },
+    embed: (embedOptions) => engine.embed(embedOptions),
     tokenize: (text) => engine.tokenize(text),
     detokenize: (tokens) => engine.detokenize(tokens),
     countChatTokens: (messages) => engine.countChatTokens(messages),

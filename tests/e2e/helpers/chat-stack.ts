@@ -64,6 +64,10 @@ function observed(
     get maxConcurrent() {
       return engine.maxConcurrent;
     },
+    get embeddingLength() {
+      return engine.embeddingLength;
+    },
+    embed: (embedOptions) => engine.embed(embedOptions),
     tokenize: (text) => engine.tokenize(text),
     detokenize: (tokens) => engine.detokenize(tokens),
     countChatTokens: (messages) => engine.countChatTokens(messages),
