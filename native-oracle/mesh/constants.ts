@@ -41,12 +41,6 @@ export const HANDSHAKE_WINDOW_MS = 60_000;
 /** More handshakes than this from one peer within `HANDSHAKE_WINDOW_MS` is a flood: the peer is banned. */
 export const MAX_HANDSHAKES_PER_WINDOW = 6;
 /**
- * How long a peer that broke the protocol stays banned. Long enough that a misbehaving peer
- * cannot simply reconnect into the next session; short enough that a scout that crashed
- * mid-frame (or ran an old build) is back after an operator fixes it, without a restart.
- */
-export const BAN_MS = 10 * 60_000;
-/**
  * Scouts the oracle advertises room for (`openSlots` in its announcement = this minus the scouts
  * registered). Sessions lease one scout by default, so 64 scouts serve far more concurrent
  * generations than a CPU oracle runs (`maxConcurrent` is a few llama.cpp sequences); past that a
@@ -128,3 +122,109 @@ export const EMA_ALPHA = 0.25;
 export const DRAFT_SESSION_IDLE_MS = 3_000;
 /** The oracle's per-token decode time assumed until it is measured (a small CPU model). */
 export const INITIAL_TARGET_TOKEN_MS = 30;
+
+// ---------------------------------------------------------------------------------------------
+// Trust: golden tickets, probation, reputation and bans (see README.md, "Trust")
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Default fraction of a reputable scout's sessions that are golden tickets (the predecessor's
+ * `SHARD_GOLDEN_TICKET_RATE`). One in twenty costs the oracle one small draft-model run per
+ * twenty sessions and still sees a scout that cheats on a fifth of its work within tens of
+ * tickets (README, "Detection math").
+ */
+export const DEFAULT_GOLDEN_TICKET_RATE = 0.05;
+/** Default share of golden tickets a scout must pass (`SHARD_REPUTATION_THRESHOLD`). */
+export const DEFAULT_REPUTATION_THRESHOLD = 0.7;
+/** Default tickets before the threshold rule may ban (`SHARD_MIN_ATTEMPTS_BEFORE_BAN`). */
+export const DEFAULT_MIN_ATTEMPTS_BEFORE_BAN = 3;
+/** Default ban length in hours (`SHARD_BAN_DURATION_HOURS`; 0 = permanent). */
+export const DEFAULT_BAN_DURATION_HOURS = 24;
+/**
+ * Golden tickets a new scout must pass before it is leased for a real prompt. Three is the
+ * threshold rule's minimum attempts: after three passes the scout has a reputation the rule has
+ * judged, and a scout without the draft model fails each of them (a random token is the
+ * reference's choice with probability about 1/vocabulary).
+ */
+export const DEFAULT_PROBATION_TICKETS = 3;
+/**
+ * Pause between two probation tickets. An honest scout answers a ticket in tens of ms, so a
+ * quarter second between tickets clears probation in about a second, while a peer that joins
+ * under many ids costs the oracle at most four small draft-model runs per second per id.
+ */
+export const PROBATION_TICKET_GAP_MS = 250;
+/**
+ * How long a ticket round waits for drafts once requested. A live scout answers its first token
+ * within one draft step (ms); five seconds forgives a scout whose CPU is busy with other
+ * sessions. A scout that kept the stream open and sent nothing in that time fails the ticket.
+ */
+export const TICKET_ROUND_TIMEOUT_MS = 5_000;
+/**
+ * Pause after each ticket round before the next context, standing in for the verify pass of a
+ * real round (tens of ms for the small CPU models here), jittered ±50% so tickets do not answer
+ * with a fixed beat a scout could recognise.
+ */
+export const TICKET_VERIFY_PACE_MS = 30;
+/** Verify rounds per ticket, inclusive range: short generations, like most chat turns' first rounds. */
+export const TICKET_ROUNDS_MIN = 2;
+export const TICKET_ROUNDS_MAX = 4;
+/**
+ * A drafted token that is not the reference's argmax still counts as correct when the reference
+ * itself nearly tied: it lies in the reference's top `NEAR_TIE_TOP_K` and its probability is
+ * within `NEAR_TIE_MARGIN` of the argmax's. llama.cpp logits differ by up to ~2e-2 between
+ * backends and batch shapes (FIELD-NOTES), which moves probabilities by far less than 0.1.
+ */
+export const NEAR_TIE_MARGIN = 0.1;
+export const NEAR_TIE_TOP_K = 4;
+/** A ticket passes when at least this share of its scored draft tokens is correct. */
+export const TICKET_PASS_FRACTION = 0.5;
+/**
+ * CUSUM of ticket outcomes (README, "Detection math"): a failure adds ln(p1/p0), a pass adds
+ * ln((1 - p1)/(1 - p0)), floored at 0; the scout is banned when the sum reaches
+ * `CUSUM_BAN_LEVEL`. p0 is the failure rate allowed to an honest scout (tickets lost to drift
+ * beyond the margin or to a slow CPU), p1 the lowest cheating rate the test is tuned to catch.
+ * The level ln(10^4) makes a false ban of an honest scout failing at p0 a rare event (mean run
+ * length above 10^4 tickets, about 200,000 sessions at the default rate).
+ */
+export const HONEST_TICKET_FAILURE_RATE = 0.02;
+export const CHEAT_RATE_TO_DETECT = 0.2;
+export const CUSUM_BAN_LEVEL = Math.log(1e4);
+/**
+ * Ban for a protocol violation (a frame the protocol rejects, a flood): long enough that the
+ * peer cannot reconnect into the next session, short enough that a scout that crashed mid-frame
+ * or ran an old build is back after its operator fixes it. Same ledger as reputation bans.
+ */
+export const PROTOCOL_BAN_HOURS = 10 / 60;
+/** File of the reputation ledger inside the data dir. */
+export const TRUST_LEDGER_FILE = 'scout-trust.sqlite';
+
+// ---------------------------------------------------------------------------------------------
+// Connection limits (issue 10 finding 11: 330 fresh peer ids filled the connection table)
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Connections the oracle's node holds at most. libp2p's default (300) was filled by one host
+ * opening connections under fresh peer ids; the per-address cap below stops that, and this
+ * ceiling (each idle connection costs tens of KiB) leaves room for relays, oracles and the
+ * `MAX_ADVERTISED_SCOUTS` scouts many times over.
+ */
+export const ORACLE_MAX_CONNECTIONS = 1_024;
+/** Inbound connections still upgrading (noise, yamux) at once; a slow-handshake flood waits. */
+export const ORACLE_MAX_INCOMING_PENDING = 32;
+/**
+ * New inbound connections one host may open per second (libp2p's rate limit per host). Kept
+ * high: relayed circuits all arrive from the relay's host, so a low rate would throttle every
+ * browser behind a relay; the per-IP cap below is what bounds one host.
+ */
+export const ORACLE_INBOUND_CONNECTION_THRESHOLD = 100;
+/**
+ * Direct (non-relayed) connections one IP address may hold. A household or an office NAT runs
+ * a few scouts; 32 is generous for that and keeps one host from filling the table. Relayed
+ * connections are not counted per address: the oracle sees only the relay's address, and the
+ * relay caps reservations per client IP.
+ */
+export const MAX_DIRECT_CONNECTIONS_PER_IP = 32;
+/** Registered scouts behind one direct IP address (the same reasoning as the connection cap). */
+export const MAX_SCOUTS_PER_IP = 16;
+/** Handshakes one IP address may start per `HANDSHAKE_WINDOW_MS`, across all its peer ids. */
+export const MAX_HANDSHAKES_PER_IP_PER_WINDOW = 60;

@@ -17,6 +17,7 @@ import { ping, type Ping } from '@libp2p/ping';
 import { tcp } from '@libp2p/tcp';
 import { webRTC } from '@libp2p/webrtc';
 import { webSockets } from '@libp2p/websockets';
+import type { Multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p, type Libp2p } from 'libp2p';
 import { leafGossipOptions } from '../../src/lib/protocol/mesh-gossip.js';
 
@@ -35,6 +36,18 @@ export interface MeshNodeOptions {
   isWebRtcListening?: boolean;
   /** Start listening right away; default true. */
   isStarted?: boolean;
+  /**
+   * Connection limits for a node many strangers dial (the oracle); default libp2p's, with the
+   * inbound rate and pending limits below. `maxDirectConnectionsPerIp` denies an inbound direct
+   * connection from an IP that holds that many already (relayed ones are not counted: their
+   * address is the relay's).
+   */
+  limits?: {
+    maxConnections?: number;
+    maxIncomingPendingConnections?: number;
+    inboundConnectionThreshold?: number;
+    maxDirectConnectionsPerIp?: number;
+  };
 }
 
 /** Creates a leaf mesh node (started unless `isStarted: false`). */
@@ -44,7 +57,10 @@ export async function createMeshNode(options: MeshNodeOptions = {}): Promise<Mes
   const isWebRtcListening = isRelayListening && options.isWebRtcListening !== false;
   if (isRelayListening) listen.push('/p2p-circuit');
   if (isWebRtcListening) listen.push('/webrtc');
-  return createLibp2p({
+  const limits = options.limits ?? {};
+  const perIp = limits.maxDirectConnectionsPerIp;
+  let node: MeshNode | null = null;
+  const created = await createLibp2p({
     ...(options.privateKey ? { privateKey: options.privateKey } : {}),
     start: options.isStarted ?? true,
     addresses: { listen },
@@ -56,7 +72,25 @@ export async function createMeshNode(options: MeshNodeOptions = {}): Promise<Mes
     ],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    connectionManager: { inboundConnectionThreshold: 100, maxIncomingPendingConnections: 64 },
+    connectionManager: {
+      inboundConnectionThreshold: limits.inboundConnectionThreshold ?? 100,
+      maxIncomingPendingConnections: limits.maxIncomingPendingConnections ?? 64,
+      ...(limits.maxConnections ? { maxConnections: limits.maxConnections } : {})
+    },
+    ...(perIp
+      ? {
+          connectionGater: {
+            denyInboundConnection: (maConn: { remoteAddr: Multiaddr }) => {
+              const ip = directIp(maConn.remoteAddr);
+              if (ip === null || node === null) return false;
+              const held = node
+                .getConnections()
+                .filter((c) => c.direction === 'inbound' && directIp(c.remoteAddr) === ip).length;
+              return held >= perIp;
+            }
+          }
+        }
+      : {}),
     // A busy peer answers keep-alive pings late; do not drop the relay for a slow second.
     connectionMonitor: {
       pingInterval: 15_000,
@@ -68,4 +102,16 @@ export async function createMeshNode(options: MeshNodeOptions = {}): Promise<Mes
       pubsub: gossipsub(leafGossipOptions())
     }
   });
+  node = created;
+  return created;
+}
+
+/**
+ * The IP of a direct connection's address; null for a relayed (circuit) one, whose address is
+ * the relay's (the relay bounds its clients per IP).
+ */
+export function directIp(addr: Multiaddr): string | null {
+  const components = addr.getComponents();
+  if (components.some((c) => c.name === 'p2p-circuit')) return null;
+  return components.find((c) => c.name === 'ip4' || c.name === 'ip6')?.value ?? null;
 }

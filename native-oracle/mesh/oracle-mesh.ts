@@ -1,9 +1,10 @@
 /**
  * The oracle mesh's implementation (contract in `./index.ts`): node lifecycle, relay dials, work
  * announcements, heartbeats, topology, and the composition of the handshake service, the scout
- * registry and remote draft sessions.
+ * registry, the trust policy (ledger, golden tickets, bans) and remote draft sessions.
  */
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import type { Message } from '@libp2p/gossipsub';
 import type { PrivateKey } from '@libp2p/interface';
 import { multiaddr } from '@multiformats/multiaddr';
@@ -17,15 +18,20 @@ import {
   WorkResultSchema,
   type WorkAnnouncement
 } from '../../src/lib/protocol/mesh.js';
+import { dataDir } from '../../src/lib/server/data-dir.js';
 import { createLogger } from '../../src/lib/server/log.js';
 import {
   DEFAULT_ANNOUNCE_SECONDS,
+  DEFAULT_BAN_DURATION_HOURS,
   DEFAULT_DRAFT_LENGTH,
+  DEFAULT_MIN_ATTEMPTS_BEFORE_BAN,
   DEFAULT_RECONNECT_SECONDS,
+  DEFAULT_REPUTATION_THRESHOLD,
   DEFAULT_SCOUTS_PER_SESSION,
   MAX_ADVERTISED_SCOUTS,
   MAX_ANNOUNCED_MULTIADDRS,
-  RELAY_DIAL_TIMEOUT_MS
+  RELAY_DIAL_TIMEOUT_MS,
+  TRUST_LEDGER_FILE
 } from './constants.js';
 import { createRemoteDraftSource, type RemoteDraftSource } from './draft-source.js';
 import { MeshNotStartedError } from './errors.js';
@@ -39,12 +45,23 @@ import type {
 import type { MeshNode } from './node-peer.js';
 import { createScoutRegistry, type ScoutRecord, type ScoutRegistry } from './registry/index.js';
 import { ScoutLink } from './scout-link.js';
+import type { AuditorStats } from './trust/auditor.js';
+import {
+  createTrustLedger,
+  type BanEntry,
+  type ReputationEntry,
+  type ScoutFloor,
+  type TrustLedger
+} from './trust/index.js';
+import { MeshTrust } from './trust/mesh-trust.js';
 
 const log = createLogger('shard:oracle:mesh');
 
 export class OracleMeshService implements OracleMesh {
   private readonly registry: ScoutRegistry;
   private readonly handshake: Handshake;
+  private readonly ledger: TrustLedger;
+  private readonly trust: MeshTrust;
   private readonly timers: Array<ReturnType<typeof setInterval>> = [];
   private readonly k: number;
   private readonly lookahead: number;
@@ -57,15 +74,40 @@ export class OracleMeshService implements OracleMesh {
   ) {
     this.k = options.draftLength ?? DEFAULT_DRAFT_LENGTH;
     this.lookahead = options.lookahead ?? this.k;
+    this.ledger = createTrustLedger({
+      path: join(options.dataDir ?? dataDir(), TRUST_LEDGER_FILE),
+      reputationThreshold: options.reputationThreshold ?? DEFAULT_REPUTATION_THRESHOLD,
+      minAttemptsBeforeBan: options.minAttemptsBeforeBan ?? DEFAULT_MIN_ATTEMPTS_BEFORE_BAN,
+      banDurationHours: options.banDurationHours ?? DEFAULT_BAN_DURATION_HOURS
+    });
     this.registry = createScoutRegistry(
-      { node },
-      { maxSessionsPerScout: options.maxSessionsPerScout }
+      { node, ledger: this.ledger },
+      {
+        maxSessionsPerScout: options.maxSessionsPerScout,
+        onBan: (entry) => void this.trust.announce(entry)
+      }
+    );
+    this.trust = new MeshTrust(
+      {
+        node,
+        privateKey,
+        peerId: node.peerId.toString(),
+        registry: this.registry,
+        ledger: this.ledger,
+        openLink: (peerId, sessionId, signal) => {
+          const record = this.registry.get(peerId);
+          if (!record) return Promise.reject(new Error('scout left'));
+          return this.openLink(record, sessionId, signal);
+        }
+      },
+      options
     );
     this.handshake = createHandshake(
       { registrar: node, registry: this.registry, privateKey, peerId: node.peerId },
       { engine: options.engine }
     );
     this.onGossip = this.onGossip.bind(this);
+    this.onJoin = this.onJoin.bind(this);
   }
 
   get peerId(): string {
@@ -73,8 +115,10 @@ export class OracleMeshService implements OracleMesh {
   }
 
   async start(): Promise<void> {
+    await this.trust.start();
     await this.node.start();
     this.registry.start();
+    this.handshake.addEventListener('scout:join', this.onJoin);
     await this.handshake.start();
     for (const topic of MESH_TOPICS) this.node.services.pubsub.subscribe(topic);
     this.node.services.pubsub.addEventListener('message', this.onGossip);
@@ -93,11 +137,14 @@ export class OracleMeshService implements OracleMesh {
     this.isRunning = false;
     for (const t of this.timers.splice(0)) clearInterval(t);
     this.node.services.pubsub.removeEventListener('message', this.onGossip);
+    this.handshake.removeEventListener('scout:join', this.onJoin);
     await this.handshake
       .stop()
       .catch((err: unknown) => log.debug('unhandle failed', { error: err }));
+    await this.trust.stop();
     this.registry.stop();
     await this.node.stop();
+    this.ledger.close();
   }
 
   multiaddrs(): string[] {
@@ -122,8 +169,9 @@ export class OracleMeshService implements OracleMesh {
         verified: rec !== undefined,
         handshake_failures: this.registry.failures(id),
         tokenizer_fingerprint: rec?.hello.tokenizerFingerprint ?? null,
-        draft_tokens_per_second:
-          rec?.measuredTokensPerSecond ?? rec?.hello.draftTokensPerSecond ?? null,
+        draft_tokens_per_second: rec?.measuredTokensPerSecond ?? null,
+        claimed_draft_tokens_per_second: rec?.hello.draftTokensPerSecond ?? null,
+        trust: this.trust.levelOf(id),
         sessions: rec?.sessions ?? 0,
         drafted: rec?.drafted ?? 0,
         accepted: rec?.accepted ?? 0,
@@ -151,14 +199,18 @@ export class OracleMeshService implements OracleMesh {
     };
   }
 
-  scoutCount(): number {
-    return this.registry.eligible().length;
+  scoutCount(floor: ScoutFloor = this.trust.floor): number {
+    const admits = this.trust.admits(floor);
+    return admits ? this.registry.eligible().filter(admits).length : 0;
   }
 
   scoutDraftSource(request: ScoutDraftSourceRequest = {}): RemoteDraftSource | null {
     if (!this.isRunning) throw new MeshNotStartedError('oracle mesh is not started');
     if (request.isPromptShareable === false) return null;
+    const admits = this.trust.admits(request.scoutFloor ?? this.trust.floor);
+    if (!admits) return null;
     const leased = this.registry.lease({
+      accept: admits,
       peerIds: request.peerIds,
       count:
         request.scouts ??
@@ -181,25 +233,79 @@ export class OracleMeshService implements OracleMesh {
           if (isReleased) return;
           isReleased = true;
           this.registry.release(leased, links, stats);
+          this.trust.onRealSessionEnd(links.map((l) => l.scoutId));
         }
       }
     );
   }
 
-  waitForScouts(n: number, signal?: AbortSignal): Promise<void> {
+  waitForScouts(n: number, signal?: AbortSignal, floor?: ScoutFloor): Promise<void> {
+    // Probation ends on ticket verdicts, which fire no event: joins wake the check, and a
+    // short poll covers verdicts (this is a convenience for tests and start-up scripts).
     return new Promise((resolve, reject) => {
+      const timer = setInterval(() => check(), 100);
+      const done = () => {
+        clearInterval(timer);
+        this.handshake.removeEventListener('scout:join', check);
+      };
       const check = () => {
-        if (this.registry.eligible().length >= n) {
-          this.handshake.removeEventListener('scout:join', check);
+        if (this.scoutCount(floor) >= n) {
+          done();
           resolve();
         }
       };
       signal?.addEventListener('abort', () => {
-        this.handshake.removeEventListener('scout:join', check);
+        done();
         reject(signal.reason);
       });
       this.handshake.addEventListener('scout:join', check);
       check();
+    });
+  }
+
+  reputation(): ReputationEntry[] {
+    return this.ledger.reputation();
+  }
+
+  bans(): BanEntry[] {
+    return this.ledger.bans();
+  }
+
+  async ban(peerId: string, options: { reason?: string; hours?: number } = {}): Promise<BanEntry> {
+    return this.trust.ban(
+      peerId,
+      options.reason ?? 'operator',
+      options.hours ?? this.trust.banDurationHours
+    );
+  }
+
+  unban(peerId: string): boolean {
+    return this.ledger.unban(peerId);
+  }
+
+  ticketStats(): AuditorStats {
+    return { ...this.trust.stats };
+  }
+
+  private onJoin(evt: CustomEvent<{ toString(): string }>): void {
+    this.trust.onJoin(evt.detail.toString());
+  }
+
+  /** Opens one verify stream to a scout (a real session's or a golden ticket's: the same). */
+  private openLink(
+    record: ScoutRecord,
+    sessionId: string,
+    signal: AbortSignal
+  ): Promise<ScoutLink> {
+    return ScoutLink.open({
+      node: this.node,
+      peerId: record.peerId,
+      sessionId,
+      k: this.k,
+      lookahead: this.lookahead,
+      vocabularySize: this.options.engine.vocabularySize,
+      signal,
+      onOffence: (id, err) => this.registry.punish(id, err)
     });
   }
 
@@ -209,20 +315,7 @@ export class OracleMeshService implements OracleMesh {
     sessionId: string,
     signal: AbortSignal
   ): Promise<ScoutLink[]> {
-    const opened = await Promise.allSettled(
-      leased.map((s) =>
-        ScoutLink.open({
-          node: this.node,
-          peerId: s.peerId,
-          sessionId,
-          k: this.k,
-          lookahead: this.lookahead,
-          vocabularySize: this.options.engine.vocabularySize,
-          signal,
-          onOffence: (id, err) => this.registry.punish(id, err)
-        })
-      )
-    );
+    const opened = await Promise.allSettled(leased.map((s) => this.openLink(s, sessionId, signal)));
     const links: ScoutLink[] = [];
     opened.forEach((r, i) => {
       if (r.status === 'fulfilled') links.push(r.value);
@@ -262,7 +355,13 @@ export class OracleMeshService implements OracleMesh {
       const id = target.getComponents().findLast((c) => c.name === 'p2p')?.value;
       if (id && this.node.getConnections().some((c) => c.remotePeer.toString() === id)) continue;
       try {
-        await this.node.dial(target, { signal: AbortSignal.timeout(RELAY_DIAL_TIMEOUT_MS) });
+        const connection = await this.node.dial(target, {
+          signal: AbortSignal.timeout(RELAY_DIAL_TIMEOUT_MS)
+        });
+        // A relay outranks any scout when the connection manager must prune.
+        await this.node.peerStore
+          .merge(connection.remotePeer, { tags: { 'shard-relay': { value: 100 } } })
+          .catch(() => undefined);
         log.info('joined relay', { addr });
       } catch (err) {
         log.warn('relay dial failed', { addr, error: err });
@@ -270,7 +369,11 @@ export class OracleMeshService implements OracleMesh {
     }
   }
 
-  /** A signed heartbeat on `shard-work-result` refreshes its scout's record; all else is ignored. */
+  /**
+   * On `shard-work-result`: a signed heartbeat refreshes its scout's record (its figures are
+   * claims and are not used); a signed ban is applied when a trusted oracle signed it. All else
+   * is ignored.
+   */
   private onGossip(evt: CustomEvent<Message>): void {
     if (evt.detail.topic !== WORK_RESULT_TOPIC) return;
     try {
@@ -280,7 +383,11 @@ export class OracleMeshService implements OracleMesh {
         evt.detail.type === 'signed' &&
         evt.detail.from.toString() === msg.peerId
       ) {
-        this.registry.noteHeartbeat(msg.peerId, msg.draftTokensPerSecond);
+        this.registry.noteHeartbeat(msg.peerId);
+      } else if (msg.type === 'scout-ban') {
+        this.trust
+          .onAnnouncement(msg)
+          .catch((err: unknown) => log.info('ignored a ban announcement', { error: err }));
       }
     } catch (err) {
       log.debug('ignored gossip message', { error: err });

@@ -14,6 +14,7 @@ import {
 } from '@libp2p/interface';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { lpStream, streamPair } from '@libp2p/utils';
+import { multiaddr } from '@multiformats/multiaddr';
 import { describe, expect, it } from 'vitest';
 import { MAX_HANDSHAKES_PER_WINDOW } from '../../native-oracle/mesh/constants.js';
 import {
@@ -113,7 +114,10 @@ async function handshakeOnce(
   const handler = env.handlers.get(HANDSHAKE_PROTOCOL);
   if (!handler) throw new Error('no handshake handler registered');
   const [outbound, inbound] = await streamPair();
-  const served = handler(inbound, { remotePeer: scout.peerId } as unknown as Connection);
+  const served = handler(inbound, {
+    remotePeer: scout.peerId,
+    remoteAddr: multiaddr('/ip4/127.0.0.1/tcp/4001')
+  } as unknown as Connection);
   const lp = lpStream(outbound, { maxDataLength: MAX_HANDSHAKE_BYTES });
   await lp.write(frame);
   const reply = await lp

@@ -2,13 +2,16 @@
  * The handshake service's implementation (contract in `./index.ts`).
  *
  * One handshake, in order:
- *  1. A banned peer is refused with `banned` before anything is read.
- *  2. The flood guard counts the attempt (a flood is an offence, step 6).
+ *  1. A banned peer is refused with `banned` before anything is read (bans live in the ledger,
+ *     so a ban outlives a restart of either side).
+ *  2. The flood guard counts the attempt per peer (a flood is an offence, step 6) and per direct
+ *     address (too many from one address is refused, not punished: fresh peer ids are free).
  *  3. The scout's signed hello is read (one frame, `MAX_HANDSHAKE_BYTES` at most) and opened:
  *     signature against the connection's peer key, peer id, freshness.
  *  4. `checkScoutHello` decides: a refusal (role, version, tokenizer) is answered with its reason
  *     and counted, without a ban (the scout may come back with the right model).
- *  5. Accepted: the scout joins the registry, `welcome` is written, then `scout:join` fires.
+ *  5. Accepted: the scout joins the registry (unless its address already holds
+ *     `MAX_SCOUTS_PER_IP` scouts: refused), `welcome` is written, then `scout:join` fires.
  *  6. An offence (a frame the protocol rejects, an oversized frame, a flood) is answered with
  *     `refused` and its reason where the stream still takes it, then the stream is aborted and
  *     the peer punished (banned, hung up on).
@@ -40,6 +43,7 @@ import {
   MAX_INBOUND_HANDSHAKE_STREAMS,
   SOFTWARE
 } from '../constants.js';
+import { directIp } from '../node-peer.js';
 import type { ScoutRegistry } from '../registry/index.js';
 import type { Handshake, HandshakeComponents, HandshakeEvents, HandshakeInit } from './index.js';
 
@@ -93,13 +97,24 @@ export class HandshakeService extends TypedEventEmitter<HandshakeEvents> impleme
         await reply({
           type: 'refused',
           reason: 'banned',
-          message: 'peer is banned after a protocol error',
+          message: 'peer is banned by this oracle',
           hello: await this.hello.current()
         });
         return;
       }
-      // 2. Flood guard (throws too-many-streams).
+      // 2. Flood guard (throws too-many-streams), then the address's share.
       this.registry.noteHandshake(remote);
+      const address = directIp(connection.remoteAddr);
+      const crowded = this.registry.noteAddressHandshake(address);
+      if (crowded) {
+        await reply({
+          type: 'refused',
+          reason: 'too-many-streams',
+          message: crowded,
+          hello: await this.hello.current()
+        });
+        return;
+      }
       // 3. The scout's hello.
       const payload = await this.readHello(lp, connection, signal);
       // 4. Refusals a scout can fix.
@@ -113,7 +128,17 @@ export class HandshakeService extends TypedEventEmitter<HandshakeEvents> impleme
         return;
       }
       // 5. Welcome.
-      this.registry.admit(connection.remotePeer, payload);
+      const full = this.registry.admit(connection.remotePeer, payload, address);
+      if (full) {
+        log.info('scout refused', { peer: remote, reason: 'address full' });
+        await reply({
+          type: 'refused',
+          reason: 'too-many-streams',
+          message: full,
+          hello: await this.hello.current()
+        });
+        return;
+      }
       await reply({ type: 'welcome', hello: await this.hello.current() });
       log.info('scout joined', {
         peer: remote,

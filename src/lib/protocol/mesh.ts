@@ -35,7 +35,7 @@ export const HANDSHAKE_PROTOCOL = '/shard/handshake/1.0.0';
 export const VERIFY_PROTOCOL = '/shard/verify/1.0.0';
 /** Gossip: work announcements (oracles advertise sessions scouts can lease). */
 export const WORK_TOPIC = 'shard-work';
-/** Gossip: results and stats (scout heartbeats, acceptance figures). */
+/** Gossip: results and stats (scout heartbeats, acceptance figures, signed scout bans). */
 export const WORK_RESULT_TOPIC = 'shard-work-result';
 /** Every topic the relay must subscribe to so that it forwards them. */
 export const MESH_TOPICS = [WORK_TOPIC, WORK_RESULT_TOPIC] as const;
@@ -58,6 +58,8 @@ export const MAX_TOKEN_ID = 1 << 24;
 export const HELLO_MAX_AGE_MS = 5 * 60_000;
 /** Domain-separation prefix of the bytes a hello signature covers. */
 export const HELLO_SIGNATURE_DOMAIN = 'shard-handshake-v1\n';
+/** Domain-separation prefix of the bytes a ban announcement's signature covers. */
+export const BAN_SIGNATURE_DOMAIN = 'shard-scout-ban-v1\n';
 
 /** A failure to parse or accept a peer's message; `reason` is a stable machine-readable code. */
 export class MeshProtocolError extends Error {
@@ -83,7 +85,7 @@ export const MeshErrorReasonSchema = z.enum([
   'protocol-version',
   'tokenizer-mismatch',
   'role-not-accepted',
-  /** Handshake refused because the peer broke the protocol earlier and is still banned. */
+  /** Handshake refused because the peer is banned (protocol violation, failed golden tickets, a trusted oracle's ban). */
   'banned',
   'too-many-streams',
   'timeout',
@@ -380,11 +382,81 @@ export const SessionResultSchema = z.strictObject({
   accepted: z.number().int().min(0),
   sentAtMs: z.number().int().min(0)
 });
+/** What an oracle says when it bans a scout; signed by the oracle (see `ScoutBanSchema`). */
+export const ScoutBanPayloadSchema = z.strictObject({
+  /** The oracle that decided the ban; the signature must verify with this peer's key. */
+  oraclePeerId: shortText(128),
+  scoutPeerId: shortText(128),
+  reason: z.string().min(1).max(500),
+  /** When the ban started (ms since the epoch); receivers keep it, so it expires on time. */
+  bannedAtMs: z.number().int().min(0),
+  /** 0 = permanent. */
+  durationHours: z
+    .number()
+    .finite()
+    .min(0)
+    .max(24 * 365 * 100),
+  failedAttempts: z.number().int().min(0)
+});
+export type ScoutBanPayload = z.infer<typeof ScoutBanPayloadSchema>;
+/**
+ * On `shard-work-result`: an oracle announces a ban. Receivers apply it only when the signer is
+ * an oracle they trust; the signature (over the exact payload JSON) makes it verifiable however
+ * it travelled.
+ */
+export const ScoutBanSchema = z.strictObject({
+  type: z.literal('scout-ban'),
+  payload: z.string().min(2).max(2048),
+  signature: hex.min(2).max(1024)
+});
+export type ScoutBan = z.infer<typeof ScoutBanSchema>;
 export const WorkResultSchema = z.discriminatedUnion('type', [
   ScoutHeartbeatSchema,
-  SessionResultSchema
+  SessionResultSchema,
+  ScoutBanSchema
 ]);
 export type ScoutHeartbeat = z.infer<typeof ScoutHeartbeatSchema>;
+
+/** Serialises and signs a ban announcement with the oracle's key. */
+export async function signBan(payload: ScoutBanPayload, sign: SignFn): Promise<ScoutBan> {
+  const json = JSON.stringify(ScoutBanPayloadSchema.parse(payload));
+  const signature = await sign(textEncoder.encode(BAN_SIGNATURE_DOMAIN + json));
+  return { type: 'scout-ban', payload: json, signature: toHex(signature) };
+}
+
+/**
+ * Opens a ban announcement: parses the payload and checks the signature with `verifyFor`, the
+ * verifier of the claimed oracle's public key (null when its peer id carries none). Throws
+ * `MeshProtocolError` (`malformed`, `bad-signature`).
+ */
+export async function openBan(
+  ban: ScoutBan,
+  verifyFor: (oraclePeerId: string) => VerifyFn | null
+): Promise<ScoutBanPayload> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(ban.payload);
+  } catch (err) {
+    throw new MeshProtocolError('malformed', 'ban payload is not JSON', { cause: err });
+  }
+  const payload = parseWith(ScoutBanPayloadSchema, raw, 'ban payload');
+  const verify = verifyFor(payload.oraclePeerId);
+  if (!verify) throw new MeshProtocolError('bad-signature', 'ban signer has no public key');
+  let isValid = false;
+  try {
+    isValid = await verify(
+      textEncoder.encode(BAN_SIGNATURE_DOMAIN + ban.payload),
+      fromHex(ban.signature)
+    );
+  } catch (err) {
+    throw new MeshProtocolError('bad-signature', 'ban signature could not be checked', {
+      cause: err
+    });
+  }
+  if (!isValid)
+    throw new MeshProtocolError('bad-signature', 'ban signature does not match the oracle key');
+  return payload;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Encoding

@@ -1,0 +1,90 @@
+/**
+ * One golden ticket over an open verify stream. On the wire it is a generation session like any
+ * other: the same `open`, `context`, `draft-request`, `verify-result` and `close` frames, a few
+ * rounds, a verify-like pause between them. The oracle plays the target with the reference
+ * model's greedy chain, so every round commits the accepted drafts plus a correction, exactly
+ * as a verify pass would.
+ *
+ * Per round:
+ *  1. Wait (event-driven, capped by `TICKET_ROUND_TIMEOUT_MS`) until the scout's chain holds
+ *     `want` tokens continuing the context.
+ *  2. Score them against the reference at the same positions (scoring.ts).
+ *  3. Commit the accepted prefix and the reference's correction; tell the scout the result and
+ *     the new context after a jittered verify pause.
+ * Invariant: the committed context is always `ticket.context` followed by a prefix of the
+ * reference chain, so every round's reference is known without running the model again.
+ */
+import { TICKET_ROUND_TIMEOUT_MS, TICKET_VERIFY_PACE_MS } from '../constants.js';
+import type { ScoutLink } from '../scout-link.js';
+import type { GoldenTicket } from './reference.js';
+import { scoreRound, scoreTicket, type RoundScore, type TicketScore } from './scoring.js';
+
+export interface TicketRunResult {
+  /** `void` when the stream closed before any draft could be scored (nothing is recorded). */
+  status: 'scored' | 'void';
+  score: TicketScore;
+  rounds: number;
+}
+
+export async function runGoldenTicket(options: {
+  link: ScoutLink;
+  ticket: GoldenTicket;
+  k: number;
+  lookahead: number;
+  rounds: number;
+  random: () => number;
+  signal: AbortSignal;
+}): Promise<TicketRunResult> {
+  const { link, ticket, k, signal } = options;
+  const chain = ticket.reference.map((s) => s.token);
+  const scores: RoundScore[] = [];
+  let committed = 0;
+  let context = ticket.context.slice();
+  link.sync(context);
+  link.request(k, options.lookahead);
+  for (let round = 0; round < options.rounds && committed < chain.length; round++) {
+    // 1. Drafts continuing the context.
+    const want = Math.min(k, chain.length - committed);
+    const deadline = performance.now() + TICKET_ROUND_TIMEOUT_MS;
+    let drafts = link.lookup(context, want).tokens;
+    while (drafts.length < want && !link.isClosed && !signal.aborted) {
+      const remaining = deadline - performance.now();
+      if (remaining <= 0) break;
+      await link.waitForChange(remaining, signal);
+      drafts = link.lookup(context, want).tokens;
+    }
+    if (signal.aborted || (link.isClosed && drafts.length === 0)) break;
+    // A scout that stayed silent for a whole round answered nothing more would change.
+    if (drafts.length === 0) {
+      scores.push({ scored: 0, correct: 0, accepted: 0 });
+      break;
+    }
+    // 2. Score.
+    const score = scoreRound(drafts, ticket.reference.slice(committed, committed + want));
+    scores.push(score);
+    // 3. Commit accepted + correction, after a pause like a verify pass.
+    const position = context.length;
+    committed = Math.min(chain.length, committed + score.accepted + 1);
+    context = ticket.context.concat(chain.slice(0, committed));
+    const pace = TICKET_VERIFY_PACE_MS * (0.5 + options.random());
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, pace);
+      signal.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        { once: true }
+      );
+    });
+    if (link.isClosed || signal.aborted) break;
+    link.sync(context, { position, drafted: drafts.length, accepted: score.accepted });
+  }
+  link.close('generation ended');
+  const score = scoreTicket(scores);
+  // A stream that closed before a single draft was scored delivered no ticket; a scout that kept
+  // the stream open and stayed silent did receive it (score 0 of 0, failed).
+  const isVoid = score.scored === 0 && (link.closeReason !== 'generation ended' || signal.aborted);
+  return { status: isVoid ? 'void' : 'scored', score, rounds: scores.length };
+}
