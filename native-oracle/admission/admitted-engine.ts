@@ -31,7 +31,7 @@ export function admitEngine(engine: TargetEngine, queue: AdmissionQueue): Target
     embed: (embedOptions) => engine.embed(embedOptions),
     tokenize: (text) => engine.tokenize(text),
     detokenize: (tokens) => engine.detokenize(tokens),
-    countChatTokens: (messages) => engine.countChatTokens(messages),
+    countChatTokens: (messages, tools) => engine.countChatTokens(messages, tools),
     generate: (options: GenerateOptions) => admittedGenerate(engine, queue, options),
     dispose: () => engine.dispose()
   };

@@ -70,7 +70,7 @@ function observed(
     embed: (embedOptions) => engine.embed(embedOptions),
     tokenize: (text) => engine.tokenize(text),
     detokenize: (tokens) => engine.detokenize(tokens),
-    countChatTokens: (messages) => engine.countChatTokens(messages),
+    countChatTokens: (messages, tools) => engine.countChatTokens(messages, tools),
     dispose: () => engine.dispose(),
     generate(options) {
       // Called synchronously so the engine's synchronous throws stay synchronous.
