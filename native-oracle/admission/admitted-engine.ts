@@ -3,6 +3,7 @@
  * queue. The chat route, the workflows and the mesh all generate through this wrapper, so they
  * share one FIFO and none of them meets the engine's EngineBusyError.
  */
+import { delegateEngine } from '../engine/delegate.js';
 import type { GenerateOptions, GenerationEvent, TargetEngine } from '../engine/index.js';
 import type { AdmissionQueue } from './queue.js';
 
@@ -12,29 +13,9 @@ import type { AdmissionQueue } from './queue.js';
  * abandoned. Throws QueueFullError / AdmissionAbortedError from the first `next()`.
  */
 export function admitEngine(engine: TargetEngine, queue: AdmissionQueue): TargetEngine {
-  return {
-    get modelId() {
-      return engine.modelId;
-    },
-    get tokenizerFingerprint() {
-      return engine.tokenizerFingerprint;
-    },
-    get vocabularySize() {
-      return engine.vocabularySize;
-    },
-    get maxConcurrent() {
-      return engine.maxConcurrent;
-    },
-    get embeddingLength() {
-      return engine.embeddingLength;
-    },
-    embed: (embedOptions) => engine.embed(embedOptions),
-    tokenize: (text) => engine.tokenize(text),
-    detokenize: (tokens) => engine.detokenize(tokens),
-    countChatTokens: (messages, tools) => engine.countChatTokens(messages, tools),
-    generate: (options: GenerateOptions) => admittedGenerate(engine, queue, options),
-    dispose: () => engine.dispose()
-  };
+  return delegateEngine(engine, {
+    generate: (options: GenerateOptions) => admittedGenerate(engine, queue, options)
+  });
 }
 
 async function* admittedGenerate(

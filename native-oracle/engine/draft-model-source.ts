@@ -14,7 +14,7 @@ import { type LlamaContextSequence, type Token } from 'node-llama-cpp';
 import { createLogger } from '../../src/lib/server/log.js';
 import { createSeededRng, sampleFrom, type Rng } from './acceptance.js';
 import { EngineDisposedError, GenerationAbortedError } from './errors.js';
-import type { DraftProposal, DraftSource } from './index.js';
+import type { DraftProposal, DraftSource, GpuChoice } from './index.js';
 import { loadModel } from './load-model.js';
 import { sharedPrefix } from './shared-prefix.js';
 
@@ -33,8 +33,8 @@ export interface DraftModelSourceOptions {
   sequences?: number;
   /** Label in stats. Default 'draft-model'. */
   name?: string;
-  /** llama.cpp backend: false (CPU, the default) or 'auto' (a GPU if any). */
-  gpu?: false | 'auto';
+  /** llama.cpp backend (see TargetEngineOptions.gpu). Default `cpu`. */
+  gpu?: GpuChoice;
   /** Seed of the draft's sampler when a request brings no seed of its own. Default 1. */
   seed?: number;
 }

@@ -297,9 +297,19 @@ export interface TargetEngineOptions {
   governor?: GovernorOptions;
   /** Evaluation batch size. Default node-llama-cpp's: 512, or the context size when smaller. */
   batchSize?: number;
-  /** llama.cpp backend: false (CPU, the default; deterministic tests) or 'auto' (a GPU if any). */
-  gpu?: false | 'auto';
+  /**
+   * llama.cpp compute backend. Default `cpu` (deterministic; what the generated test models use).
+   * `auto` offloads to a GPU when node-llama-cpp finds a usable one and falls back to the CPU;
+   * `cuda`, `vulkan` and `metal` insist on that backend and fail with ModelLoadError without it.
+   */
+  gpu?: GpuChoice;
 }
+
+/** The `--gpu` choices: `cpu`, `auto` (a GPU when usable), or one named GPU backend. */
+export type GpuChoice = 'cpu' | 'auto' | 'cuda' | 'vulkan' | 'metal';
+
+/** The backend llama.cpp actually runs on, as `/health` reports it. */
+export type ComputeBackend = 'cpu' | 'cuda' | 'vulkan' | 'metal';
 
 /** The target engine; created by createTargetEngine(), freed by dispose(). */
 export interface TargetEngine {
@@ -311,6 +321,8 @@ export interface TargetEngine {
   readonly vocabularySize: number;
   /** Number of generations that may run at once (llama.cpp sequences). */
   readonly maxConcurrent: number;
+  /** The compute backend llama.cpp runs this model on (after `gpu: 'auto'` chose). */
+  readonly backend: ComputeBackend;
   /** Tokens of plain text (no BOS, special tokens as text). Throws EngineDisposedError. */
   tokenize(text: string): number[];
   /** Text of tokens. Throws InvalidTokenError for an id outside the vocabulary. */

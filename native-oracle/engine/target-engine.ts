@@ -26,6 +26,7 @@ import { EmbeddingRunner } from './embeddings.js';
 import { runGeneration, type EngineParts } from './generation.js';
 import type {
   ChatMessage,
+  ComputeBackend,
   EmbedOptions,
   EmbedResult,
   GenerateOptions,
@@ -58,7 +59,7 @@ export async function createTargetEngine(options: TargetEngineOptions): Promise<
   if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) {
     throw new InvalidGenerateOptionsError('maxConcurrent must be a positive integer');
   }
-  const { llama, model, context } = await loadModel({
+  const { llama, model, context, backend } = await loadModel({
     modelPath: options.modelPath,
     threads: options.threads,
     contextSize: options.contextSize ?? DEFAULT_CONTEXT_SIZE,
@@ -67,7 +68,7 @@ export async function createTargetEngine(options: TargetEngineOptions): Promise<
     batchSize: options.batchSize,
     gpu: options.gpu
   });
-  return new LlamaTargetEngine(options, llama, model, context, maxConcurrent);
+  return new LlamaTargetEngine(options, llama, model, context, maxConcurrent, backend);
 }
 
 class LlamaTargetEngine implements TargetEngine {
@@ -86,7 +87,8 @@ class LlamaTargetEngine implements TargetEngine {
     private readonly llama: Llama,
     private readonly model: LlamaModel,
     private readonly context: LlamaContext,
-    maxConcurrent: number
+    maxConcurrent: number,
+    readonly backend: ComputeBackend
   ) {
     this.maxConcurrent = maxConcurrent;
     this.modelId = options.modelId ?? basename(options.modelPath).replace(/\.gguf$/i, '');

@@ -10,6 +10,7 @@
  * when the client disconnects, which ends the wrapped one).
  */
 import '../../../src/lib/server/node-compat.js';
+import { delegateEngine } from '../../../native-oracle/engine/delegate.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { dirname, resolve } from 'node:path';
 import {
@@ -51,27 +52,7 @@ function observed(
   generations: GenerationRecord[],
   pace: { ms: number }
 ): TargetEngine {
-  return {
-    get modelId() {
-      return engine.modelId;
-    },
-    get tokenizerFingerprint() {
-      return engine.tokenizerFingerprint;
-    },
-    get vocabularySize() {
-      return engine.vocabularySize;
-    },
-    get maxConcurrent() {
-      return engine.maxConcurrent;
-    },
-    get embeddingLength() {
-      return engine.embeddingLength;
-    },
-    embed: (embedOptions) => engine.embed(embedOptions),
-    tokenize: (text) => engine.tokenize(text),
-    detokenize: (tokens) => engine.detokenize(tokens),
-    countChatTokens: (messages, tools) => engine.countChatTokens(messages, tools),
-    dispose: () => engine.dispose(),
+  return delegateEngine(engine, {
     generate(options) {
       // Called synchronously so the engine's synchronous throws stay synchronous.
       const inner = engine.generate(options);
@@ -95,7 +76,7 @@ function observed(
         }
       })();
     }
-  };
+  });
 }
 
 /** Starts the engine pair and the server on 127.0.0.1 and a free port. */
