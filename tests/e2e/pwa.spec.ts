@@ -43,6 +43,8 @@ test('the app shell loads, is controlled by the service worker and reloads offli
   );
   await expect(page.getByRole('navigation', { name: 'Main' }).getByRole('link')).toHaveText([
     'Home',
+    'Chat',
+    'Network',
     'Scout',
     'Provenance'
   ]);
@@ -61,6 +63,38 @@ test('the app shell loads, is controlled by the service worker and reloads offli
   await page.goto(`${app.url}/scout`);
   await expect(page.getByRole('heading', { level: 1, name: 'Scout' })).toBeVisible();
   await context.setOffline(false);
+});
+
+test('offline, a route never visited and not precached opens from the cached shell (navigation fallback)', async ({
+  context,
+  page
+}) => {
+  await page.goto(`${app.url}/`);
+  await waitForControl(page);
+  // Neither URL is in the precache: one has a query the precache does not ignore, the other is a
+  // path with no page. Only the service worker's navigation fallback can answer them offline.
+  const precached = await page.evaluate(async () => {
+    const keys = await Promise.all(
+      (await caches.keys()).map(async (name) =>
+        (await (await caches.open(name)).keys()).map((r) => r.url)
+      )
+    );
+    return keys.flat().map((u) => new URL(u).pathname + new URL(u).search);
+  });
+  expect(precached).not.toContain('/provenance?execution_id=exec-never-seen');
+  expect(precached.some((u) => u.startsWith('/no-such-page'))).toBe(false);
+
+  await context.setOffline(true);
+  try {
+    await page.goto(`${app.url}/provenance?execution_id=exec-never-seen`);
+    await expect(page.getByRole('heading', { level: 1, name: 'Provenance' })).toBeVisible();
+    await page.goto(`${app.url}/no-such-page`);
+    // The shell's layout renders the client-side "not found" page, not the browser's offline error.
+    await expect(page.getByRole('navigation', { name: 'Main' })).toBeVisible();
+    await expect(page.getByText('404')).toBeVisible();
+  } finally {
+    await context.setOffline(false);
+  }
 });
 
 test('the oracle health card reports what /health says', async ({ page }) => {
