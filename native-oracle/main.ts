@@ -15,6 +15,7 @@ import { ConfigError, oracleUsage, parseOracleConfig } from './config.js';
 import type { DraftSource, TargetEngine } from './engine/index.js';
 import { verifyModelFile } from './models/integrity.js';
 import { createOracleServer, type OraclePlugin, type OracleServer } from './server.js';
+import { contributionPlugin } from './contribution/index.js';
 import { workflowPlugin } from './workflows/index.js';
 
 const log = createLogger('shard:oracle');
@@ -22,7 +23,9 @@ const log = createLogger('shard:oracle');
 /** Plugins wired into the CLI's server (workflow routes, mesh); each unit adds its own here. */
 const PLUGINS: OraclePlugin[] = [
   // Receipt-first workflows: data in $SHARD_DATA_DIR, candidates from SHARD_WORKFLOW_CONFIG(_JSON).
-  workflowPlugin()
+  workflowPlugin(),
+  // Contributor control plane (/v1/contribution/*): $SHARD_DATA_DIR/contribution.sqlite.
+  contributionPlugin()
 ];
 
 async function main(argv: string[]): Promise<number> {
