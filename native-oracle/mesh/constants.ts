@@ -23,6 +23,12 @@ export const HANDSHAKE_TIMEOUT_MS = 5_000;
  */
 export const MAX_INBOUND_HANDSHAKE_STREAMS = 2;
 /**
+ * A banned peer is hung up on this long after the handshake told it `banned`: hanging up at
+ * once could cut the reply off in flight (the scout would see only a closed stream); one second
+ * covers a relayed round trip many times over.
+ */
+export const BANNED_HANGUP_DELAY_MS = 1_000;
+/**
  * The oracle re-signs its own hello after this long. Scouts refuse a hello older than
  * `HELLO_MAX_AGE_MS` (5 min); one minute stays far inside that and costs one signature a minute.
  */

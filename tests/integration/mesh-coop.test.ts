@@ -6,8 +6,12 @@
 import '../../src/lib/server/node-compat.js';
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import type { Stream } from '@libp2p/interface';
+import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { lpStream } from '@libp2p/utils';
 import { multiaddr } from '@multiformats/multiaddr';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createTargetEngine,
@@ -20,6 +24,7 @@ import {
   type MeshNode,
   type OracleMesh
 } from '../../native-oracle/mesh/index.js';
+import { loadOrCreateKey } from '../../relay/key-file.js';
 import { VERIFY_PROTOCOL } from '../../src/lib/protocol/mesh.js';
 import type { DraftEngine } from '../../workers/scout/core.js';
 import { createScoutPeer, type ScoutPeer } from '../../workers/scout/scout-peer.js';
@@ -28,6 +33,7 @@ import {
   getJson,
   spawnRelay,
   spawnTsx,
+  waitFor,
   type RelayReady,
   type SpawnedProcess
 } from './mesh-harness.js';
@@ -47,6 +53,8 @@ describe('cooperative generation: relay + oracle + Node scouts', () => {
   const scouts: Array<SpawnedProcess<ScoutReady>> = [];
   const inProcess: Array<{ node: MeshNode; peer: ScoutPeer }> = [];
   let baseline: string;
+  /** The lying scout's identity, made up front so the operator can vouch for it (no probation). */
+  let liarKeyFile: string;
 
   const relayAddr = () => relay.ready.multiaddrs.find((a) => !a.includes('/ws/'))!;
   const spawnScout = async (extra: string[] = []) => {
@@ -90,7 +98,20 @@ describe('cooperative generation: relay + oracle + Node scouts', () => {
     draftPath = models.draftPath;
     engine = await createTargetEngine({ modelPath: models.targetPath, threads: 1 });
     relay = await spawnRelay();
-    mesh = await createOracleMesh({ engine, relays: [relayAddr()], announceSeconds: 1 });
+    const dataDir = mkdtempSync(join(tmpdir(), 'shard-coop-'));
+    liarKeyFile = join(dataDir, 'liar.key');
+    const liarId = peerIdFromPrivateKey((await loadOrCreateKey(liarKeyFile)).key).toString();
+    // Scouts pass golden tickets on probation (seconds) before the default floor leases them;
+    // the liar is vouched for (`trustedScouts`) so it is leased without probation, which it
+    // would fail.
+    mesh = await createOracleMesh({
+      engine,
+      relays: [relayAddr()],
+      announceSeconds: 1,
+      draftModelPath: draftPath,
+      dataDir,
+      trustedScouts: [liarId]
+    });
     await mesh.start();
     let plain = '';
     for await (const event of engine.generate({
@@ -142,7 +163,7 @@ describe('cooperative generation: relay + oracle + Node scouts', () => {
   });
 
   it('a lying scout lowers its acceptance rate and never changes the output', async () => {
-    const liar = await spawnScout(['--lie']);
+    const liar = await spawnScout(['--lie', '--key-file', liarKeyFile]);
     await mesh.waitForScouts(3, AbortSignal.timeout(60_000));
     const honestId = scouts[0].ready.peerId;
     const honest = await generate(
@@ -216,7 +237,10 @@ describe('cooperative generation: relay + oracle + Node scouts', () => {
     }
     expect(outcomes.slice(0, 6).every((o) => o === 'welcome')).toBe(true);
     expect(outcomes.slice(7)).not.toContain('welcome');
-    expect(mesh.peers().some((p) => p.peer_id === node.peerId.toString())).toBe(false);
+    // Refused as banned, then hung up on a moment later (after the reply reached it).
+    await waitFor('flooder hung up', () =>
+      mesh.peers().every((p) => p.peer_id !== node.peerId.toString())
+    );
     expect(mesh.scoutDraftSource({ peerIds: [node.peerId.toString()] })).toBeNull();
     const { text, stats } = await generate(
       mesh.scoutDraftSource({ peerIds: [scouts[0].ready.peerId], isGoverned: false })

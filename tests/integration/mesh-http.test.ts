@@ -4,6 +4,9 @@
  * that must equal the oracle-alone output, and /v1/system/peers and /topology show the mesh.
  */
 import '../../src/lib/server/node-compat.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTargetEngine, type TargetEngine } from '../../native-oracle/engine/index.js';
@@ -30,7 +33,14 @@ describe('mesh through the OpenAI-compatible HTTP API', () => {
     engine = await createTargetEngine({ modelPath: models.targetPath, threads: 1 });
     relay = await spawnRelay();
     const relayAddr = relay.ready.multiaddrs.find((a) => !a.includes('/ws/'))!;
-    mesh = await createOracleMesh({ engine, relays: [relayAddr], announceSeconds: 1 });
+    // The scout passes golden tickets against the served draft model before it is leased.
+    mesh = await createOracleMesh({
+      engine,
+      relays: [relayAddr],
+      announceSeconds: 1,
+      draftModelPath: models.draftPath,
+      dataDir: mkdtempSync(join(tmpdir(), 'shard-mesh-http-'))
+    });
     server = createOracleServer({
       engine,
       host: '127.0.0.1',

@@ -17,7 +17,7 @@ import {
   type OracleMeshOptions
 } from '../../native-oracle/mesh/index.js';
 import { predictTicketsToBan } from '../../native-oracle/mesh/trust/detection.js';
-import type { DraftEngine } from '../../workers/scout/core.js';
+import { serializeEngine, type DraftEngine } from '../../workers/scout/core.js';
 import { createLlamaDraftEngine } from '../../workers/scout/llama-draft-engine.js';
 import { createScoutPeer, type ScoutPeer } from '../../workers/scout/scout-peer.js';
 import { ensureTestModels } from '../helpers/models.js';
@@ -156,7 +156,10 @@ describe('trust: probation, golden tickets and bans over the real mesh', () => {
     const mesh = await startMesh({ goldenTicketRate: 1 });
     const rates = [1, 0.5, 0.2];
     const predicted = rates.map((f) => predictTicketsToBan(f, RULE, { trials: 4000 }).p99);
-    const base = await createLlamaDraftEngine({ modelPath: models.draftPath, threads: 1 });
+    // One llama.cpp sequence shared by all four scouts: calls must take turns.
+    const base = serializeEngine(
+      await createLlamaDraftEngine({ modelPath: models.draftPath, threads: 1 })
+    );
     cleanups.push(() => base.dispose());
     const cheaters = [];
     for (const [i, f] of rates.entries())
@@ -171,8 +174,12 @@ describe('trust: probation, golden tickets and bans over the real mesh', () => {
       const row = mesh.reputation().find((r) => r.peer_id === c.id)!;
       expect(row.golden_attempts).toBeLessThanOrEqual(predicted[i]);
     }
+    await waitFor(
+      'honest tickets',
+      () => (mesh.reputation().find((r) => r.peer_id === honest.id)?.golden_attempts ?? 0) > 20,
+      120_000
+    );
     const row = mesh.reputation().find((r) => r.peer_id === honest.id)!;
-    expect(row.golden_attempts).toBeGreaterThan(3);
     expect(row.golden_correct).toBe(row.golden_attempts);
     expect(mesh.bans().some((b) => b.peer_id === honest.id)).toBe(false);
   }, 240_000);
@@ -193,7 +200,9 @@ describe('trust: probation, golden tickets and bans over the real mesh', () => {
 
   it('a self-reported draft speed does not change which scout is leased first', async () => {
     const mesh = await startMesh();
-    const base = await createLlamaDraftEngine({ modelPath: models.draftPath, threads: 1 });
+    const base = serializeEngine(
+      await createLlamaDraftEngine({ modelPath: models.draftPath, threads: 1 })
+    );
     cleanups.push(() => base.dispose());
     // The braggart claims a million tokens/s and drafts slowly; the modest one claims 1 and is fast.
     const braggart = await scoutFor(mesh, {

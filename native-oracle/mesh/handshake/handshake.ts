@@ -3,7 +3,7 @@
  *
  * One handshake, in order:
  *  1. A banned peer is refused with `banned` before anything is read (bans live in the ledger,
- *     so a ban outlives a restart of either side).
+ *     so a ban outlives a restart of either side), and hung up on a moment later.
  *  2. The flood guard counts the attempt per peer (a flood is an offence, step 6) and per direct
  *     address (too many from one address is refused, not punished: fresh peer ids are free).
  *  3. The scout's signed hello is read (one frame, `MAX_HANDSHAKE_BYTES` at most) and opened:
@@ -38,6 +38,7 @@ import {
 } from '../../../src/lib/protocol/mesh.js';
 import { createLogger } from '../../../src/lib/server/log.js';
 import {
+  BANNED_HANGUP_DELAY_MS,
   HANDSHAKE_TIMEOUT_MS,
   HELLO_RESIGN_MS,
   MAX_INBOUND_HANDSHAKE_STREAMS,
@@ -100,6 +101,7 @@ export class HandshakeService extends TypedEventEmitter<HandshakeEvents> impleme
           message: 'peer is banned by this oracle',
           hello: await this.hello.current()
         });
+        setTimeout(() => this.registry.drop(remote), BANNED_HANGUP_DELAY_MS).unref?.();
         return;
       }
       // 2. Flood guard (throws too-many-streams), then the address's share.

@@ -124,10 +124,14 @@ export class TicketAuditor {
     const rounds =
       TICKET_ROUNDS_MIN + Math.floor(this.random() * (TICKET_ROUNDS_MAX - TICKET_ROUNDS_MIN + 1));
     let link: ScoutLink | null = null;
+    // One signal per ticket, tied to the auditor's: listeners never pile up on the long-lived one.
+    const ticketController = new AbortController();
+    const onStop = () => ticketController.abort();
+    this.controller.signal.addEventListener('abort', onStop, { once: true });
     try {
       const ticket = await reference.makeTicket(rounds * (this.options.k + 1), this.random);
       this.costTotalMs += ticket.costMs;
-      const signal = this.controller.signal;
+      const signal = ticketController.signal;
       link = await this.options.openLink(peerId, randomBytes(8).toString('hex'), signal);
       const result = await runGoldenTicket({
         link,
@@ -153,6 +157,8 @@ export class TicketAuditor {
     } catch (err) {
       log.debug('golden ticket not delivered', { scout: peerId, error: err });
     } finally {
+      this.controller.signal.removeEventListener('abort', onStop);
+      ticketController.abort();
       link?.close('generation ended');
       this.options.registry.release(leased, [], null);
     }

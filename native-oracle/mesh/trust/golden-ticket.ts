@@ -68,15 +68,13 @@ export async function runGoldenTicket(options: {
     context = ticket.context.concat(chain.slice(0, committed));
     const pace = TICKET_VERIFY_PACE_MS * (0.5 + options.random());
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, pace);
-      signal.addEventListener(
-        'abort',
-        () => {
-          clearTimeout(timer);
-          resolve();
-        },
-        { once: true }
-      );
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, pace);
+      signal.addEventListener('abort', done, { once: true });
     });
     if (link.isClosed || signal.aborted) break;
     link.sync(context, { position, drafted: drafts.length, accepted: score.accepted });
