@@ -1,8 +1,9 @@
 /**
- * Double-dip probe: when an oracle runs on this very machine (its /health answers in under
- * LOCAL_ORACLE_RTT_MS), drafting in the browser would compete with it for the same CPU/GPU.
- * The scout then does not draft and chat goes to the local oracle instead. The user can still
- * scout anyway; the decision is always shown.
+ * Double-dip probe: when an oracle runs on this very machine (the page was served from a loopback
+ * address, or its /health answers in under LOCAL_ORACLE_RTT_MS), drafting in the browser would
+ * compete with it for the same CPU/GPU, so the page holds Start back until the user chooses to
+ * scout anyway (one click on the Start card; remembered). The decision and its wording follow
+ * the real state: describeDoubleDip never says "does not draft" while the browser scouts.
  */
 
 /** An oracle answering /health faster than this runs on this machine. */
@@ -14,11 +15,21 @@ export type DoubleDipDecision =
   | { kind: 'draft'; reason: string; rttMs: number | null }
   | { kind: 'local-oracle'; reason: string; rttMs: number; endpoint: string };
 
-/** Pure rule (unit-tested): fastest healthy RTT below the threshold means a local oracle. */
+/** Host names that always mean "this machine". */
+export function isLoopbackHost(hostname: string): boolean {
+  const h = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h.endsWith('.localhost') || h === '::1' || /^127\./.test(h);
+}
+
+/**
+ * Pure rule (unit-tested): a healthy oracle at a loopback address, or with its fastest RTT below
+ * the threshold, is on this device. `isLoopback` defaults to false (timing alone decides).
+ */
 export function decideDoubleDip(probe: {
   endpoint: string;
   rttMs: number | null;
   isHealthy: boolean;
+  isLoopback?: boolean;
 }): DoubleDipDecision {
   if (probe.rttMs === null) {
     return {
@@ -35,10 +46,13 @@ export function decideDoubleDip(probe: {
       rttMs: probe.rttMs
     };
   }
-  if (probe.rttMs < LOCAL_ORACLE_RTT_MS) {
+  if (probe.isLoopback || probe.rttMs < LOCAL_ORACLE_RTT_MS) {
+    const how = probe.isLoopback
+      ? 'this page comes from a loopback address'
+      : `/health answered in ${probe.rttMs.toFixed(2)} ms`;
     return {
       kind: 'local-oracle',
-      reason: `An oracle runs on this device (/health in ${probe.rttMs.toFixed(2)} ms). Drafting here would compete with it, so chat goes to it directly and this browser does not draft.`,
+      reason: `The oracle runs on this device (${how}). Drafting here shares its processor with the oracle, which may slow both.`,
       rttMs: probe.rttMs,
       endpoint: probe.endpoint
     };
@@ -89,5 +103,28 @@ export async function probeLocalOracle(
       break;
     }
   }
-  return decideDoubleDip({ endpoint, rttMs: best, isHealthy });
+  const isLoopback = isLoopbackHost(new URL(endpoint, location.href).hostname);
+  return decideDoubleDip({ endpoint, rttMs: best, isHealthy, isLoopback });
+}
+
+/** What the Start card says about the decision, for the state the scout is really in. */
+export function describeDoubleDip(
+  decision: DoubleDipDecision,
+  state: { isScoutingAnyway: boolean; isScouting: boolean }
+): { title: string; text: string } {
+  if (decision.kind === 'draft') return { title: 'This browser can draft', text: decision.reason };
+  if (state.isScouting)
+    return {
+      title: 'Scouting on the oracle’s device',
+      text: `${decision.reason} You chose to scout anyway, so this browser is drafting for it now.`
+    };
+  if (state.isScoutingAnyway)
+    return {
+      title: 'Oracle on this device',
+      text: `${decision.reason} You chose to scout anyway: Start drafts here.`
+    };
+  return {
+    title: 'Oracle on this device',
+    text: `${decision.reason} Until you choose otherwise this browser does not draft; chat goes to that oracle directly.`
+  };
 }

@@ -19,6 +19,7 @@ import type {
   ScoutSnapshot,
   ScoutUpdate
 } from '$workers/scout/browser/service.js';
+import { scoutCounts } from './counts.js';
 import { detectDevice, type DeviceProfile } from './device.js';
 import { probeLocalOracle, type DoubleDipDecision } from './double-dip.js';
 import { joinElection, type LeaderElection } from './leader.js';
@@ -77,12 +78,8 @@ export class ScoutController {
   targetFingerprint = $state<string | null>(null);
   log = $state<LogEntry[]>([]);
 
-  /** Acceptance rate over everything verified so far, or null before the first verify result. */
-  acceptanceRate = $derived(
-    this.snapshot && this.snapshot.stats.verified > 0
-      ? this.snapshot.stats.accepted / this.snapshot.stats.verified
-      : null
-  );
+  /** Sent, drafted (verified), accepted and the acceptance rate, defined once in counts.ts. */
+  counts = $derived(scoutCounts(this.snapshot?.stats));
   /** True when the double-dip rule keeps this browser from drafting. */
   isHeldBack = $derived(this.doubleDip?.kind === 'local-oracle' && !this.isIgnoringLocalOracle);
 
@@ -183,6 +180,12 @@ export class ScoutController {
     this.isIgnoringLocalOracle = isIgnoring;
     if (isIgnoring) localStorage.setItem(OVERRIDE_KEY, '1');
     else localStorage.removeItem(OVERRIDE_KEY);
+  }
+
+  /** The Start card's "Scout anyway": remembers the choice, then starts. */
+  async scoutAnyway(): Promise<void> {
+    this.ignoreLocalOracle(true);
+    await this.start();
   }
 
   /** Overrides the benchmark's engine choice (applies at the next start). */
