@@ -9,6 +9,11 @@
  */
 import type { ChatMessage, GenerateOptions, TargetEngine } from '../engine/index.js';
 import type { SupplyTier } from '../../src/lib/protocol/policy.js';
+import {
+  encodePrivacyHeader,
+  PRIVACY_HEADER,
+  type PrivacyEnvelope
+} from '../../src/lib/protocol/privacy.js';
 import type { ModelMetadata } from '../../src/lib/protocol/receipts.js';
 import { StepAttemptError } from './errors.js';
 import {
@@ -40,6 +45,12 @@ export interface StepRequest {
   input: StepInput;
   model: string | null;
   request_id: string;
+  /**
+   * The execution's privacy envelope. The ranking already chose a candidate that declares what
+   * it requires; the local engine never shows workflow prompts to scouts, and a remote oracle is
+   * sent it (header x-shard-privacy, plus x-shard-allow-scouts: false for scout floor none).
+   */
+  privacy: PrivacyEnvelope;
 }
 
 export interface StepResult {
@@ -134,6 +145,9 @@ export function createRemoteExecutor(options: RemoteExecutorOptions): StepExecut
       };
       if (options.apiKey) headers.authorization = `Bearer ${options.apiKey}`;
       if (options.supplyTier === 'private') headers['x-shard-route'] = 'private';
+      headers[PRIVACY_HEADER] = encodePrivacyHeader(req.privacy);
+      // Every oracle of this project honours this header; x-shard-privacy is read where wired.
+      if (req.privacy.scout_floor === 'none') headers['x-shard-allow-scouts'] = 'false';
       let res: Response;
       try {
         res = await fetch(url, {

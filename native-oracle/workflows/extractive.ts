@@ -100,15 +100,41 @@ function clauses(question: string): string[] {
   return parts.length > 1 ? parts.slice(0, 4).map((p) => (p.endsWith('?') ? p : `${p}?`)) : [];
 }
 
-/** Deterministic planning: BM25-selected sources and clause-level sub-questions. */
+/** Distinct content words a query needs a source to share before the source counts as on topic. */
+const MIN_SHARED_WORDS = 2;
+
+/**
+ * Whether a source is on topic: it shares at least MIN_SHARED_WORDS distinct content words (or
+ * half of them, for a query of one or two words) with the question or with one of its clauses.
+ * One shared word is not enough: with few sources BM25 gives a word found in one source a high
+ * idf, so an unrelated source that happens to say "good" would score like a relevant one.
+ */
+function isOnTopic(queries: readonly string[], source: ExtractiveSource): boolean {
+  const words = new Set(tokenize(`${source.title ?? ''} ${source.content}`));
+  return queries.some((q) => {
+    const terms = new Set(tokenize(q));
+    const shared = [...terms].filter((t) => words.has(t)).length;
+    return shared > 0 && shared >= Math.min(MIN_SHARED_WORDS, Math.ceil(terms.size / 2));
+  });
+}
+
+/**
+ * Deterministic planning: sources selected by relevance, clause-level sub-questions.
+ * Selection, in BM25 order: the on-topic sources (isOnTopic); when none is, those with any BM25
+ * match; when none has, every source (at most 6).
+ */
 export function extractivePlan(
   question: string,
   sources: readonly ExtractiveSource[]
 ): ExtractivePlan {
   const ranked = rankSources(question, sources);
-  const positive = ranked.filter((r) => r.score > 0);
-  const selected = (positive.length > 0 ? positive : ranked).slice(0, 6).map((r) => r.id);
   const subs = clauses(question);
+  const byId = new Map(sources.map((s) => [s.id, s]));
+  const onTopic = ranked.filter((r) => isOnTopic([question, ...subs], byId.get(r.id)!));
+  const positive = ranked.filter((r) => r.score > 0);
+  const selected = (onTopic.length > 0 ? onTopic : positive.length > 0 ? positive : ranked)
+    .slice(0, 6)
+    .map((r) => r.id);
   const subQuestions = (subs.length > 0 ? subs : [`Answer the main question: ${question}`]).map(
     (sq) => {
       const relevant = rankSources(
@@ -121,10 +147,11 @@ export function extractivePlan(
     }
   );
   const top = ranked[0];
+  const left = sources.filter((s) => !selected.includes(s.id)).map((s) => s.id);
   return {
     planner_notes: `Deterministic plan: ${selected.length} of ${sources.length} source(s) selected by BM25 relevance to the question${
       top ? `; most relevant: ${top.id} (${round(top.score)})` : ''
-    }.`,
+    }${left.length > 0 ? `; not selected (off topic): ${left.join(', ')}` : ''}.`,
     selected_source_ids: selected,
     sub_questions: subQuestions
   };

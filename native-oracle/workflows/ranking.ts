@@ -1,6 +1,7 @@
 /**
- * Candidate ranking for one workflow step: filters (tier, trust floor, capability, residency,
- * health-independent budgets and deadline), then a score whose every term is written into the
+ * Candidate ranking for one workflow step: filters (privacy envelope, tier, trust floor,
+ * generated test model, capability, residency, health-independent budgets and deadline), then
+ * a score whose every term is written into the
  * receipt (`selection_reason`), so a reader can see why the winner won.
  *
  * score = 0.4·|step.required_tags ∩ tags| + 0.2·|policy.capability_tags ∩ tags|
@@ -21,11 +22,22 @@ import {
   type ExecutionPolicy,
   type SupplyTier
 } from '../../src/lib/protocol/policy.js';
+import { privacyExclusion, privacySupportOf } from '../../src/lib/protocol/privacy.js';
 import type {
   CapabilityDescriptor,
   RejectedCandidate,
   StepKind
 } from '../../src/lib/protocol/receipts.js';
+
+/**
+ * Capability tag of a candidate whose model is a generated test model (random weights: its text
+ * is meaningless by design). Such a candidate runs no step unless the policy opts in.
+ */
+export const GENERATED_TEST_MODEL_TAG = 'generated_test_model';
+
+/** The rejection reason of a generated test model, in plain words and with the way to opt in. */
+export const GENERATED_TEST_MODEL_REASON =
+  'generated_test_model: its text is meaningless by design (policy.allow_generated_test_model opts in)';
 
 export type WorkStepKind = Extract<StepKind, 'planner' | 'summarize_source' | 'synthesize_brief'>;
 
@@ -180,6 +192,41 @@ export function budgetRejection(
   return null;
 }
 
+/**
+ * Why the policy excludes a candidate (the first filter it fails, in the order of the file
+ * comment), or null when it is eligible. The privacy envelope comes first: it is the one
+ * requirement no fallback may weaken, so its reason is the one recorded.
+ */
+function exclusionReason(
+  input: RankInput,
+  d: CapabilityDescriptor,
+  est: number,
+  latency: number,
+  remaining: RemainingBudgets
+): string | null {
+  const { step, policy } = input;
+  const tags = d.tags ?? [];
+  const remainingDeadline =
+    policy.deadline_ms === null ? null : policy.deadline_ms - input.elapsed_ms;
+  return (
+    privacyExclusion(policy.privacy, privacySupportOf(tags)) ??
+    (!policy.allowed_supply_tiers.includes(d.supply_tier)
+      ? 'tier_not_allowed'
+      : !satisfiesTrustFloor(d.trust_tier, policy.trust_tier)
+        ? 'trust_floor_unmet'
+        : tags.includes(GENERATED_TEST_MODEL_TAG) && !policy.allow_generated_test_model
+          ? GENERATED_TEST_MODEL_REASON
+          : !tags.includes(step.capability_tag)
+            ? 'missing_capability'
+            : !matchesResidency(d, policy.data_residency)
+              ? 'residency_mismatch'
+              : (budgetRejection(remaining, d, est) ??
+                (remainingDeadline !== null && latency > remainingDeadline
+                  ? 'deadline_exceeded'
+                  : null)))
+  );
+}
+
 /** Ranks the candidates for one step (see the file comment for the formula). */
 export function rankCandidates(input: RankInput): Ranking {
   const { step, policy } = input;
@@ -192,18 +239,7 @@ export function rankCandidates(input: RankInput): Ranking {
     const d = c.descriptor;
     const est = estimateCost(d, input.prompt_tokens, step.max_tokens);
     const latency = predictedLatencyMs(d);
-    const reason = !policy.allowed_supply_tiers.includes(d.supply_tier)
-      ? 'tier_not_allowed'
-      : !satisfiesTrustFloor(d.trust_tier, policy.trust_tier)
-        ? 'trust_floor_unmet'
-        : !(d.tags ?? []).includes(step.capability_tag)
-          ? 'missing_capability'
-          : !matchesResidency(d, policy.data_residency)
-            ? 'residency_mismatch'
-            : (budgetRejection(remaining, d, est) ??
-              (remainingDeadline !== null && latency > remainingDeadline
-                ? 'deadline_exceeded'
-                : null));
+    const reason = exclusionReason(input, d, est, latency, remaining);
     if (reason) rejected.push({ candidate_id: d.candidate_id, reason });
     else eligible.push({ c, est, latency });
   }

@@ -11,11 +11,24 @@
  * Tier rules enforced at load: a remote can never claim trust `local`; a `personal` remote must
  * be on a loopback address; a `private` remote must either carry a peer_id from
  * team.peer_allowlist or use the shared team key (team.team_key_env), sent as its bearer token.
+ *
+ * Privacy: each candidate declares the TEE it runs in (`supports_tee`: none | sgx | sev) and the
+ * encrypted computation it can do (`supports_encryption`: none | fhe), default none; they become
+ * the `tee:<mode>` / `encryption:<scheme>` capability tags the ranking checks a request's privacy
+ * envelope against (src/lib/protocol/privacy.ts). They are the operator's declarations.
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { TargetEngine } from '../engine/index.js';
 import { SupplyTierSchema, TrustTierSchema } from '../../src/lib/protocol/policy.js';
+import {
+  encryptionTag,
+  EncryptionSchemeSchema,
+  teeTag,
+  TeeModeSchema,
+  type EncryptionScheme,
+  type TeeMode
+} from '../../src/lib/protocol/privacy.js';
 import type { CapabilityDescriptor } from '../../src/lib/protocol/receipts.js';
 import { WorkflowConfigError } from './errors.js';
 import {
@@ -24,7 +37,7 @@ import {
   createRemoteExecutor,
   type StepExecutor
 } from './executors.js';
-import type { RankableCandidate } from './ranking.js';
+import { GENERATED_TEST_MODEL_TAG, type RankableCandidate } from './ranking.js';
 
 const price = z.number().finite().min(0);
 const DEFAULT_LLM_TAGS = ['planning', 'summarization', 'synthesis', 'reasoning'];
@@ -39,7 +52,9 @@ const LocalConfigSchema = z.strictObject({
   price_per_1k_output_usd: price.default(0),
   tags: z.array(z.string()).default(DEFAULT_LLM_TAGS),
   quality: z.number().min(0).max(1).default(0.6),
-  timeout_ms: z.number().int().min(100).default(120_000)
+  timeout_ms: z.number().int().min(100).default(120_000),
+  supports_tee: TeeModeSchema.default('none'),
+  supports_encryption: EncryptionSchemeSchema.default('none')
 });
 
 const RemoteConfigSchema = z.strictObject({
@@ -61,12 +76,22 @@ const RemoteConfigSchema = z.strictObject({
   /** Private tier via the shared team key. */
   use_team_key: z.boolean().default(false),
   timeout_ms: z.number().int().min(100).default(60_000),
-  quality: z.number().min(0).max(1).default(0.5)
+  quality: z.number().min(0).max(1).default(0.5),
+  /** The enclave the remote runs in (operator's declaration). */
+  supports_tee: TeeModeSchema.default('none'),
+  /** Encrypted computation the remote can do (operator's declaration). */
+  supports_encryption: EncryptionSchemeSchema.default('none')
 });
 
 const WorkflowConfigSchema = z.strictObject({
   local: LocalConfigSchema.default(LocalConfigSchema.parse({})),
-  extractive: z.strictObject({ enabled: z.boolean().default(true) }).default({ enabled: true }),
+  extractive: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** The enclave this oracle process runs in, when it runs in one. */
+      supports_tee: TeeModeSchema.default('none')
+    })
+    .default({ enabled: true, supports_tee: 'none' }),
   team: z
     .strictObject({
       peer_allowlist: z.array(z.string()).default([]),
@@ -167,8 +192,22 @@ export interface CapacityRegistry {
 export interface RegistryOptions {
   config: WorkflowConfig;
   engine: TargetEngine | null;
+  /**
+   * True when `engine` serves a generated test model (random weights: its text is meaningless
+   * by design). The local candidate then carries the `generated_test_model` tag, so it runs no
+   * step unless a request's policy sets allow_generated_test_model. Default false.
+   */
+  isGeneratedTestModel?: boolean;
   env?: NodeJS.ProcessEnv;
   now?: () => number;
+}
+
+/** The privacy capability tags of a candidate's declarations (none declared: no tag). */
+function privacyTags(tee: TeeMode, encryption: EncryptionScheme): string[] {
+  return [
+    ...(tee !== 'none' ? [teeTag(tee)] : []),
+    ...(encryption !== 'none' ? [encryptionTag(encryption)] : [])
+  ];
 }
 
 /** Builds the registry from a parsed config and the (optional) local engine. */
@@ -179,10 +218,11 @@ export function createCapacityRegistry(options: RegistryOptions): CapacityRegist
   const list: RegisteredCandidate[] = [];
   if (options.engine && config.local.enabled) {
     const l = config.local;
+    const isTestModel = options.isGeneratedTestModel === true;
     list.push({
       descriptor: {
         candidate_id: l.candidate_id,
-        display_name: l.display_name,
+        display_name: isTestModel ? `${l.display_name} (generated test model)` : l.display_name,
         kind: 'local_engine',
         supply_tier: l.supply_tier,
         trust_tier: l.trust_tier,
@@ -192,7 +232,9 @@ export function createCapacityRegistry(options: RegistryOptions): CapacityRegist
         price_per_1k_output_usd: l.price_per_1k_output_usd,
         tags: [
           ...l.tags,
-          ...(l.supply_tier === 'personal' ? ['personal_local'] : ['private_mesh'])
+          ...(l.supply_tier === 'personal' ? ['personal_local'] : ['private_mesh']),
+          ...privacyTags(l.supports_tee, l.supports_encryption),
+          ...(isTestModel ? [GENERATED_TEST_MODEL_TAG] : [])
         ],
         healthy: true
       },
@@ -225,7 +267,8 @@ export function createCapacityRegistry(options: RegistryOptions): CapacityRegist
             ? 'public_specialist'
             : r.supply_tier === 'private'
               ? 'private_mesh'
-              : 'personal_local'
+              : 'personal_local',
+          ...privacyTags(r.supports_tee, r.supports_encryption)
         ],
         healthy: true
       },
@@ -258,7 +301,8 @@ export function createCapacityRegistry(options: RegistryOptions): CapacityRegist
           'synthesis',
           'extractive',
           'low_cost',
-          'personal_local'
+          'personal_local',
+          ...privacyTags(config.extractive.supports_tee, 'none')
         ],
         healthy: true
       },

@@ -7,12 +7,21 @@
  * each step in order, then the end: completed (`result`, with the artifact) or failed (`result`,
  * with a PARTIAL artifact: whatever steps completed), parented to the last receipt before it.
  *
+ * A brief whose summaries and synthesis all ran on the extractive engine says so in its first
+ * lines, with why no model wrote it (the synthesis ranking's exclusions, e.g. a generated test
+ * model): its text is sentences taken from the sources, and a reader must not mistake it for a
+ * model's answer.
+ *
  * Invariant: receipts of one execution are appended by this runner only (plus orphan repair
  * after a crash), in order, with non-decreasing timestamps.
  */
 import { randomUUID } from 'node:crypto';
 import { round6 } from '../../src/lib/protocol/provenance.js';
-import type { ExecutionReceipt, ResearchBriefArtifact } from '../../src/lib/protocol/receipts.js';
+import type {
+  ExecutionReceipt,
+  RejectedCandidate,
+  ResearchBriefArtifact
+} from '../../src/lib/protocol/receipts.js';
 import { MAX_SOURCE_CHARS, type AgentTask } from '../../src/lib/protocol/workflow.js';
 import type { ReceiptStore } from '../receipts/index.js';
 import { createLogger } from '../../src/lib/server/log.js';
@@ -27,7 +36,12 @@ import {
 } from './plan.js';
 import { plannerPrompt, stepMessages, summarizePrompt, synthesizePrompt } from './prompts.js';
 import type { CapacityRegistry } from './registry.js';
-import { createStepRunner, type ReceiptWriter, type StepRunner } from './step-runner.js';
+import {
+  createStepRunner,
+  type ReceiptWriter,
+  type StepOutcome,
+  type StepRunner
+} from './step-runner.js';
 
 const log = createLogger('shard:oracle:workflows');
 
@@ -112,7 +126,7 @@ export async function runResearchBrief(options: RunOptions): Promise<RunOutcome>
     partial: true
   };
   try {
-    const { artifact, last } = await runSteps(runner, task, partial);
+    const { artifact, last, isExtractive } = await runSteps(runner, task, partial);
     writer.emit({
       step_id: 'result',
       attempt_id: `result-${randomUUID()}`,
@@ -124,7 +138,9 @@ export async function runResearchBrief(options: RunOptions): Promise<RunOutcome>
       actual_cost_usd: round6(runner.spent.total_usd),
       outcome: 'completed',
       agent_identity: 'workflow-controller',
-      summary: 'Research brief assembled',
+      summary: isExtractive
+        ? 'Research brief assembled extractively (no language model wrote it)'
+        : 'Research brief assembled',
       result: artifact
     });
     store.markEnded(executionId, 'completed', writer.lastTimestampMs());
@@ -138,13 +154,14 @@ export async function runResearchBrief(options: RunOptions): Promise<RunOutcome>
 
 /**
  * The workflow's steps, in order. Fills `partial` as steps complete (so a failure can report
- * what was done) and returns the artifact with the synthesis step's completed receipt.
+ * what was done) and returns the artifact with the synthesis step's completed receipt, and
+ * whether every text of the brief (summaries and synthesis) came from the extractive engine.
  */
 async function runSteps(
   runner: StepRunner,
   task: AgentTask,
   partial: ResearchBriefArtifact
-): Promise<{ artifact: ResearchBriefArtifact; last: ExecutionReceipt }> {
+): Promise<{ artifact: ResearchBriefArtifact; last: ExecutionReceipt; isExtractive: boolean }> {
   const { question, model } = task;
   const sources = task.sources.map((s) => ({
     ...s,
@@ -166,6 +183,7 @@ async function runSteps(
   Object.assign(partial, plan);
 
   // Step 2: one summary per selected source, sequentially (receipts chain step after step).
+  let isExtractive = true;
   for (const id of plan.selected_source_ids) {
     const source = sources.find((s) => s.id === id)!;
     const focus = focusQuestions(plan, id);
@@ -177,6 +195,7 @@ async function runSteps(
         model
       }
     );
+    isExtractive &&= ranExtractively(done);
     partial.source_summaries.push({
       source_id: id,
       ...(source.title ? { title: source.title } : {}),
@@ -194,14 +213,33 @@ async function runSteps(
       model
     }
   );
+  isExtractive &&= ranExtractively(synth);
   const artifact: ResearchBriefArtifact = {
-    brief: synth.result.text,
+    brief: isExtractive
+      ? `${extractiveNote(synth.rejected)}\n\n${synth.result.text}`
+      : synth.result.text,
     planner_notes: plan.planner_notes,
     sub_questions: plan.sub_questions,
     selected_source_ids: plan.selected_source_ids,
     source_summaries: summaries
   };
-  return { artifact, last: synth.receipt };
+  return { artifact, last: synth.receipt, isExtractive };
+}
+
+function ranExtractively(step: StepOutcome): boolean {
+  return step.receipt.selected_candidate?.kind === 'extractive';
+}
+
+/**
+ * The first lines of a brief no model wrote: how it was built, and why no model was chosen
+ * (each candidate the synthesis ranking excluded, with its reason).
+ */
+export function extractiveNote(rejected: readonly RejectedCandidate[]): string {
+  const why =
+    rejected.length > 0
+      ? `No model was chosen: ${rejected.map((r) => `${r.candidate_id} (${r.reason})`).join('; ')}.`
+      : 'No language-model candidate ranked above the extractive engine under this policy.';
+  return `Built extractively: this brief is assembled from sentences selected from the sources by BM25 relevance; no language model wrote it. ${why}`;
 }
 
 /**

@@ -8,18 +8,30 @@
  *   → fallback_applied(selected=#2) → dispatched#2 → completed#2
  * No candidate: candidate_ranked → failed (`{exec}:{step}:none`, no_candidate_satisfied_policy).
  *
+ * The policy's privacy envelope travels with every attempt (StepRequest.privacy). Candidates
+ * that cannot honour it are excluded by the ranking (rejected_candidates says which and why,
+ * the candidate_ranked summary states the envelope), so no attempt and no fallback ever runs on
+ * them; when none is left the step fails with an error naming the requirement.
+ *
  * Invariants:
  * - only a completed attempt is charged: its actual cost, from the executor's token counts;
  * - every ranked candidate's estimate fits the budgets left when the step starts, and a fallback
  *   is checked again with what has been charged since;
  * - a fallback never goes to a less trusted or more expensive candidate unless
  *   policy.allow_fallbacks;
- * - a cancelled or past-deadline execution takes no fallback.
+ * - a cancelled or past-deadline execution takes no fallback;
+ * - every attempt runs on a candidate that declares what the privacy envelope requires.
  */
 import type { ExecutionPolicy } from '../../src/lib/protocol/policy.js';
+import {
+  describePrivacyRequirement,
+  formatPrivacy,
+  isDefaultPrivacy
+} from '../../src/lib/protocol/privacy.js';
 import type {
   CapabilityDescriptor,
   ExecutionReceipt,
+  RejectedCandidate,
   UnsignedReceipt
 } from '../../src/lib/protocol/receipts.js';
 import { createLogger } from '../../src/lib/server/log.js';
@@ -64,12 +76,14 @@ export interface ReceiptWriter {
 }
 
 /** A step's request without what the runner fills in per attempt. */
-export type StepBody = Omit<StepRequest, 'request_id' | 'step_kind' | 'max_tokens'>;
+export type StepBody = Omit<StepRequest, 'request_id' | 'step_kind' | 'max_tokens' | 'privacy'>;
 
 export interface StepOutcome {
   result: StepResult;
   /** The step's `completed` receipt. */
   receipt: ExecutionReceipt;
+  /** The candidates the step's ranking excluded, and why (as in its candidate_ranked receipt). */
+  rejected: RejectedCandidate[];
 }
 
 export interface StepRunnerOptions {
@@ -186,7 +200,7 @@ async function runStep(x: Execution, spec: StepSpec, body: StepBody): Promise<St
   for (;;) {
     // 2. One attempt on the current candidate (index = its 1-based rank).
     const attempt = await runAttempt(x, step, current, index);
-    if (!('failure' in attempt)) return attempt;
+    if (!('failure' in attempt)) return { ...attempt, rejected: ranking.rejected };
     // 3. Cancellation and the deadline end the step: a cancelled execution wants no more work,
     //    and past the deadline no fallback could finish.
     if (attempt.failure === 'cancelled') throw new StepExhaustedError('execution cancelled');
@@ -223,6 +237,8 @@ async function runStep(x: Execution, spec: StepSpec, body: StepBody): Promise<St
  */
 function recordRanking(x: Execution, spec: StepSpec, ranking: Ranking): RankedCandidate {
   const first = ranking.ranked[0];
+  const privacy = x.policy.privacy;
+  const envelope = isDefaultPrivacy(privacy) ? '' : `; privacy envelope: ${formatPrivacy(privacy)}`;
   const ranked = append(x, {
     step_id: spec.step_id,
     attempt_id: `${x.executionId}:${spec.step_id}:rank`,
@@ -236,9 +252,12 @@ function recordRanking(x: Execution, spec: StepSpec, ranking: Ranking): RankedCa
     estimated_cost_usd: first?.estimated_cost_usd,
     outcome: 'ranked',
     agent_identity: spec.step_kind,
-    summary: `Ranked ${ranking.ranked.length} candidate(s); ${ranking.explanation}`
+    summary: `Ranked ${ranking.ranked.length} candidate(s); ${ranking.explanation}${envelope}`
   });
   if (first) return first;
+  const requirement = describePrivacyRequirement(privacy);
+  const isPrivacyBound =
+    requirement !== null && ranking.rejected.some((r) => r.reason.startsWith('privacy_'));
   append(x, {
     step_id: spec.step_id,
     attempt_id: `${x.executionId}:${spec.step_id}:none`,
@@ -250,11 +269,16 @@ function recordRanking(x: Execution, spec: StepSpec, ranking: Ranking): RankedCa
     outcome: 'failed',
     failure_reason: 'no_candidate_satisfied_policy',
     agent_identity: spec.step_kind,
-    summary: 'No candidate satisfied policy constraints'
+    summary: isPrivacyBound
+      ? `No candidate can honour the privacy envelope (it requires ${requirement})`
+      : 'No candidate satisfied policy constraints'
   });
   const why = ranking.rejected.map((r) => `${r.candidate_id} (${r.reason})`).join(', ');
+  // A privacy requirement is named first: it is why nothing ran, and it is never weakened.
   throw new StepExhaustedError(
-    `no candidate satisfied policy for step ${spec.step_kind}${why ? `: ${why}` : ''}`
+    isPrivacyBound
+      ? `no candidate can honour the privacy envelope for step ${spec.step_kind}: it requires ${requirement}, and no candidate the policy allows declares it; excluded ${why}`
+      : `no candidate satisfied policy for step ${spec.step_kind}${why ? `: ${why}` : ''}`
   );
 }
 
@@ -267,7 +291,7 @@ async function runAttempt(
   step: StepState,
   current: RankedCandidate,
   index: number
-): Promise<StepOutcome | AttemptFailure> {
+): Promise<Omit<StepOutcome, 'rejected'> | AttemptFailure> {
   const { spec } = step;
   const d = current.descriptor;
   const candidate = step.byId.get(d.candidate_id)!;
@@ -303,7 +327,8 @@ async function runAttempt(
       ...step.body,
       step_kind: spec.step_kind,
       max_tokens: spec.max_tokens,
-      request_id: `${x.executionId}-${index}`
+      request_id: `${x.executionId}-${index}`,
+      privacy: x.policy.privacy
     };
     const result = await raceAbort(candidate.executor.run(request, signal), signal);
     const cost = actualCost(d, result.input_tokens, result.output_tokens);

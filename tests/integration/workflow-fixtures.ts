@@ -56,6 +56,8 @@ export async function startWorkflowOracle(options: {
   config?: WorkflowConfigInput;
   engine?: TargetEngine | null;
   extraCandidates?: RegisteredCandidate[];
+  /** Passed to workflowPlugin when given (its default is false). */
+  isGeneratedTestModel?: boolean;
 }): Promise<WorkflowOracle> {
   let service!: WorkflowService;
   const server = createOracleServer({
@@ -69,6 +71,9 @@ export async function startWorkflowOracle(options: {
         dataDir: options.dataDir,
         config: options.config ?? {},
         extraCandidates: options.extraCandidates ?? [],
+        ...(options.isGeneratedTestModel !== undefined
+          ? { isGeneratedTestModel: options.isGeneratedTestModel }
+          : {}),
         onReady: (s) => (service = s)
       })
     ]
@@ -83,6 +88,8 @@ export interface FaultServer {
   url: string;
   /** Number of chat requests received so far. */
   readonly requests: number;
+  /** The headers of every chat request received so far, in order. */
+  readonly requestHeaders: ReadonlyArray<IncomingMessage['headers']>;
   /** Resolves at the next chat request (an event, not a sleep). */
   nextRequest(): Promise<void>;
   close(): Promise<void>;
@@ -97,12 +104,14 @@ export async function startFaultServer(
   cannedText = 'Canned remote answer about coffee and sleep.'
 ): Promise<FaultServer> {
   let requests = 0;
+  const requestHeaders: Array<IncomingMessage['headers']> = [];
   let waiters: Array<() => void> = [];
   const held: ServerResponse[] = [];
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     req.resume();
     req.on('end', () => {
       requests += 1;
+      requestHeaders.push(req.headers);
       const w = waiters;
       waiters = [];
       w.forEach((f) => f());
@@ -138,6 +147,7 @@ export async function startFaultServer(
     get requests() {
       return requests;
     },
+    requestHeaders,
     nextRequest: () => new Promise<void>((resolve) => waiters.push(resolve)),
     close: () =>
       new Promise<void>((resolve) => {

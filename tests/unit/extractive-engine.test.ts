@@ -82,6 +82,37 @@ describe('extractive engine', () => {
     ).toEqual(plan);
   });
 
+  it('does not select a source that shares only one incidental word with the question', () => {
+    const withFerry = [
+      ...sources,
+      {
+        id: 'ferry',
+        title: 'Harbour ferry timetable',
+        content:
+          'The harbour ferry leaves every forty minutes. The boats are efficient and in good condition.'
+      }
+    ];
+    const plan = extractivePlan(
+      'How efficient are solar panels, and do wind turbines harm birds?',
+      withFerry
+    );
+    // `ferry` scores above 0 on "efficient" (BM25), but shares no second word with any clause.
+    expect(rankSources('How efficient are solar panels?', withFerry).at(0)?.id).toBe('solar');
+    expect(plan.selected_source_ids).toEqual(['wind', 'solar']);
+    expect(plan.planner_notes).toContain('not selected (off topic): tax, ferry');
+  });
+
+  it('keeps a source matching a one-word clause, and any BM25 match when nothing is on topic', () => {
+    // Clauses of one or two content words need one shared word.
+    expect(extractivePlan('Is solar cheap; what about wind?', sources).selected_source_ids).toEqual(
+      ['wind', 'solar']
+    );
+    // No source shares two words with this question; `wind` is the only BM25 match.
+    expect(
+      extractivePlan('Do birds like warm sunny beaches?', sources).selected_source_ids
+    ).toEqual(['wind']);
+  });
+
   it('falls back to every source and the main question when nothing matches', () => {
     const plan = extractivePlan('zzz?', sources);
     expect(plan.selected_source_ids).toEqual(['solar', 'wind', 'tax']);

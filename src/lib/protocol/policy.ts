@@ -9,10 +9,18 @@
  *   Omitting `policy`, sending `policy: null` and sending `policy: {}` are therefore the same
  *   thing: all defaults. Arrays are de-duplicated keeping the first occurrence;
  *   `fallback_order` is completed with the allowed tiers it does not name, in allowed order.
+ *   `privacy` (the privacy envelope, privacy.ts) follows the same rule field by field; it is
+ *   not nullable.
  *
  * Framework-free (zod only): the browser form and the oracle share it.
  */
 import { z } from 'zod';
+import {
+  normalizePrivacy,
+  PrivacyEnvelopeInputSchema,
+  PrivacyEnvelopeSchema,
+  PRIVACY_DEFAULTS
+} from './privacy.js';
 
 const SUPPLY_TIERS = ['personal', 'private', 'public'] as const;
 const TRUST_TIERS = ['local', 'verified_mesh', 'private_attested', 'public_specialist'] as const;
@@ -57,7 +65,15 @@ export const POLICY_DEFAULTS = {
    * least as trusted AND no more expensive (estimated) than the one that failed. When true, any
    * ranked candidate that satisfies the policy may be tried. Every fallback is a receipt.
    */
-  allow_fallbacks: false
+  allow_fallbacks: false,
+  /**
+   * When false (the default), a candidate serving a generated test model (capability tag
+   * `generated_test_model`: random weights, its text is meaningless by design) runs no step;
+   * the ranking records why. True opts in to it, e.g. to test the model path itself.
+   */
+  allow_generated_test_model: false,
+  /** The privacy envelope (privacy.ts): TEE, encryption, scout floor. */
+  privacy: PRIVACY_DEFAULTS
 };
 
 const usd = z.number().finite().min(0, 'must be >= 0');
@@ -76,7 +92,9 @@ const ExecutionPolicyInputSchema = z.strictObject({
   capability_tags: z.array(z.string().trim().min(1).max(64)).max(32).optional(),
   fallback_order: tierList.optional(),
   data_residency: z.string().trim().min(1).max(64).nullable().optional(),
-  allow_fallbacks: z.boolean().optional()
+  allow_fallbacks: z.boolean().optional(),
+  allow_generated_test_model: z.boolean().optional(),
+  privacy: PrivacyEnvelopeInputSchema.optional()
 });
 export type ExecutionPolicyInput = z.infer<typeof ExecutionPolicyInputSchema>;
 
@@ -91,7 +109,11 @@ export const ExecutionPolicySchema = z.object({
   capability_tags: z.array(z.string()),
   fallback_order: tierList,
   data_residency: z.string().nullable(),
-  allow_fallbacks: z.boolean()
+  allow_fallbacks: z.boolean(),
+  /** Absent in receipts written before it existed: false. */
+  allow_generated_test_model: z.boolean().default(false),
+  /** Absent in receipts written before it existed: the default envelope. */
+  privacy: PrivacyEnvelopeSchema.default({ ...PRIVACY_DEFAULTS })
 });
 export type ExecutionPolicy = z.infer<typeof ExecutionPolicySchema>;
 
@@ -106,7 +128,8 @@ function dedupe<T>(items: readonly T[]): T[] {
 
 /**
  * Applies the normalization rule to an already schema-validated input (undefined or null =
- * all defaults). Throws PolicyValidationError when fallback_order names a tier not allowed.
+ * all defaults). Throws PolicyValidationError when fallback_order names a tier not allowed,
+ * PrivacyValidationError when the privacy envelope's fields disagree.
  */
 export function normalizePolicy(input: ExecutionPolicyInput | null | undefined): ExecutionPolicy {
   const p = input ?? {};
@@ -133,7 +156,9 @@ export function normalizePolicy(input: ExecutionPolicyInput | null | undefined):
     capability_tags: dedupe(pick('capability_tags')),
     fallback_order: [...requestedOrder, ...allowed.filter((t) => !requestedOrder.includes(t))],
     data_residency: pick('data_residency'),
-    allow_fallbacks: pick('allow_fallbacks')
+    allow_fallbacks: pick('allow_fallbacks'),
+    allow_generated_test_model: pick('allow_generated_test_model'),
+    privacy: normalizePrivacy(p.privacy, 'policy.privacy')
   };
 }
 
