@@ -196,8 +196,15 @@ export interface OracleMesh {
   ban(peerId: string, options?: { reason?: string; hours?: number }): Promise<BanEntry>;
   /** Lifts a ban; true when there was one. */
   unban(peerId: string): boolean;
-  /** Golden-ticket counters since start (benchmarks, metrics). */
-  ticketStats(): AuditorStats;
+  /** Golden-ticket and ban-announcement counters since start (benchmarks, metrics). */
+  ticketStats(): TrustStats;
+}
+
+/** Counters of the trust unit since start. */
+export interface TrustStats extends AuditorStats {
+  /** Ban announcements applied (signed by a trusted oracle) and ignored (any other signer). */
+  announcementsApplied: number;
+  announcementsIgnored: number;
 }
 
 /** Creates the oracle's mesh peer (its node is created, not started); call `start()`. */

@@ -40,12 +40,12 @@ import type {
   MeshPeerInfo,
   OracleMesh,
   OracleMeshOptions,
-  ScoutDraftSourceRequest
+  ScoutDraftSourceRequest,
+  TrustStats
 } from './index.js';
 import type { MeshNode } from './node-peer.js';
 import { createScoutRegistry, type ScoutRecord, type ScoutRegistry } from './registry/index.js';
 import { ScoutLink } from './scout-link.js';
-import type { AuditorStats } from './trust/auditor.js';
 import {
   createTrustLedger,
   type BanEntry,
@@ -283,8 +283,12 @@ export class OracleMeshService implements OracleMesh {
     return this.ledger.unban(peerId);
   }
 
-  ticketStats(): AuditorStats {
-    return { ...this.trust.stats };
+  ticketStats(): TrustStats {
+    return {
+      ...this.trust.stats,
+      announcementsApplied: this.trust.announcements.applied,
+      announcementsIgnored: this.trust.announcements.ignored
+    };
   }
 
   private onJoin(evt: CustomEvent<{ toString(): string }>): void {

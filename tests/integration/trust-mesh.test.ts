@@ -5,6 +5,7 @@
  */
 import '../../src/lib/server/node-compat.js';
 import { generateKeyPair } from '@libp2p/crypto/keys';
+import { multiaddr } from '@multiformats/multiaddr';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -189,7 +190,7 @@ describe('trust: probation, golden tickets and bans over the real mesh', () => {
     const scout = await scoutFor(
       mesh,
       noModel(engineInfo.tokenizerFingerprint, async (_c, k) =>
-        Array(k).fill(engineInfo.vocabularySize + 3)
+        Array(k).fill(engineInfo.vocabularySize)
       )
     );
     expect(scout.status?.status).toBe('welcome');
@@ -255,17 +256,21 @@ describe('trust: bans survive restarts and travel to trusting oracles', () => {
     const origin = await startMesh({ relays: [relayAddr] });
     const trusting = await startMesh({ relays: [relayAddr], trustedOracles: [origin.peerId] });
     const sceptic = await startMesh({ relays: [relayAddr], trustedOracles: [] });
-    // Gossip needs the meshes to have joined the topic through the relay.
+    // Gossip needs the meshes to have joined the topic through the relay: warm up until both
+    // receivers saw an announcement.
+    let warmups = 0;
     await waitFor(
       'gossip mesh',
       async () => {
-        await origin
-          .ban(`12D3KooW${'x'.repeat(44)}`.slice(0, 52), { reason: 'warm-up', hours: 0.001 })
-          .catch(() => null);
-        return trusting.bans().length > 0;
+        await origin.ban(`warm-up-${warmups++}`, { reason: 'warm-up', hours: 0.001 });
+        return (
+          trusting.ticketStats().announcementsApplied > 0 &&
+          sceptic.ticketStats().announcementsIgnored > 0
+        );
       },
       30_000
     );
+    const ignoredBefore = sceptic.ticketStats().announcementsIgnored;
     const victim = (
       await scoutFor(
         null,
@@ -278,10 +283,15 @@ describe('trust: bans survive restarts and travel to trusting oracles', () => {
       () => trusting.bans().some((b) => b.peer_id === victim),
       20_000
     );
+    await waitFor(
+      'untrusted ban seen',
+      () => sceptic.ticketStats().announcementsIgnored > ignoredBefore,
+      20_000
+    );
     const applied = trusting.bans().find((b) => b.peer_id === victim)!;
     expect(applied.source).toBe(origin.peerId);
     expect(applied.reason).toContain('golden tickets: 0/3 passed');
-    // The sceptic saw the same gossip (the warm-up proves delivery to the trusting one) and ignored it.
+    // The sceptic received the same announcements and applied none of them.
     expect(sceptic.bans()).toEqual([]);
   }, 60_000);
 });
@@ -314,4 +324,50 @@ describe('trust: the real Node scout', () => {
     expect(row.golden_correct / row.golden_attempts).toBeGreaterThanOrEqual(0.99);
     expect(mesh.bans()).toEqual([]);
   }, 480_000);
+});
+
+describe('trust: connection limits (issue 10, finding 11)', () => {
+  it('fresh peer ids from one address cannot fill the table; a scout arriving through the relay still joins', async () => {
+    const relay = await spawnRelay();
+    cleanups.push(() => relay.stop());
+    const relayAddr = relay.ready.multiaddrs.find((a) => !a.includes('/ws/'))!;
+    const cap = 4;
+    const mesh = await startMesh({
+      relays: [relayAddr],
+      limits: { maxDirectConnectionsPerIp: cap }
+    });
+    const circuit = await waitFor('circuit address', () =>
+      mesh.multiaddrs().find((a) => a.includes('/p2p-circuit'))
+    );
+    const target = directAddr(mesh);
+    const outcomes: boolean[] = [];
+    for (let i = 0; i < cap * 2; i++) {
+      const node = await createMeshNode({ isRelayListening: false });
+      cleanups.push(async () => node.stop());
+      outcomes.push(
+        await node.dial(multiaddr(target), { signal: AbortSignal.timeout(5_000) }).then(
+          (c) => c.status === 'open',
+          () => false
+        )
+      );
+    }
+    // The first `cap` got in; connections over the cap were denied (or closed at once).
+    expect(outcomes.slice(0, cap).every(Boolean)).toBe(true);
+    await waitFor('per-address cap holds', () => {
+      const direct = mesh.node
+        .getConnections()
+        .filter(
+          (c) => c.direction === 'inbound' && !c.remoteAddr.toString().includes('p2p-circuit')
+        );
+      return direct.length <= cap;
+    });
+    const base = serializeEngine(
+      await createLlamaDraftEngine({ modelPath: models.draftPath, threads: 1 })
+    );
+    cleanups.push(() => base.dispose());
+    const honest = await scoutFor(null, base);
+    await honest.node.dial(multiaddr(relayAddr));
+    const status = await honest.peer.join(circuit);
+    expect(status.status).toBe('welcome');
+  }, 90_000);
 });

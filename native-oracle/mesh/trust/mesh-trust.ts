@@ -87,6 +87,9 @@ export class MeshTrust {
     });
   }
 
+  /** Ban announcements from other oracles: applied (trusted signer) and ignored (untrusted). */
+  readonly announcements = { applied: 0, ignored: 0 };
+
   get stats() {
     return this.auditor.stats;
   }
@@ -173,6 +176,7 @@ export class MeshTrust {
     });
     if (payload.oraclePeerId === this.components.peerId) return null;
     if (!this.trustedOracles.has(payload.oraclePeerId)) {
+      this.announcements.ignored += 1;
       log.info('ignored a ban from an untrusted oracle', {
         oracle: payload.oraclePeerId,
         scout: payload.scoutPeerId
@@ -187,6 +191,7 @@ export class MeshTrust {
       failedAttempts: payload.failedAttempts,
       source: payload.oraclePeerId
     });
+    this.announcements.applied += 1;
     if (this.components.ledger.isBanned(entry.peer_id)) this.enforce(entry, false);
     return entry;
   }
