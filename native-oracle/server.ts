@@ -4,11 +4,12 @@
  * (COOP/COEP). Other units attach through `plugins` (workflow routes, mesh peers/topology, draft
  * sources) without this file knowing them.
  *
- * Request path (Hono middleware, in order): isolation headers → Host guard (loopback only) →
- * shutdown gate → path check → open routes (/health, /v1/system/health, /models/*) → guard of
- * /v1/* (API key → rate limit) → route (schema validation → handler; generations pass the shared
- * admission queue). A path no route handles gets 405 (other methods exist), a static file or the
- * app shell (non-API GET), or 404. Every error goes through errorResponse(), the one mapper.
+ * Request path (Hono middleware, in order): request metrics → isolation headers → Host guard
+ * (loopback only) → shutdown gate → path check → open routes (/health, /v1/system/health,
+ * /openapi.json, /models/*) → guard of /v1/* and /metrics (API key → rate limit) → route (schema
+ * validation → handler; generations pass the shared admission queue). A path no route handles
+ * gets 405 (other methods exist), a static file or the app shell (non-API GET), or a JSON 404
+ * (API-like paths never get the shell). Every error goes through errorResponse(), the one mapper.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -17,7 +18,10 @@ import { admitEngine } from './admission/admitted-engine.js';
 import { createAdmissionQueue, DEFAULT_QUEUE_MAX, type AdmissionQueue } from './admission/queue.js';
 import { createRateLimiter, DEFAULT_RATE_LIMIT_PER_MINUTE } from './admission/rate-limit.js';
 import { registerChatRoutes, type DraftSourceProvider } from './api/chat.js';
+import { registerCompletionRoutes } from './api/completions.js';
+import { registerEmbeddingRoutes } from './api/embeddings.js';
 import { registerModelRoutes } from './api/models.js';
+import { registerOpenApiRoute } from './api/openapi.js';
 import { registerHealthRoutes, registerSystemRoutes, type PeerInfo } from './api/system.js';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_PROMPT_CHARS } from './config.js';
 import type { TargetEngine } from './engine/index.js';
@@ -28,6 +32,7 @@ import {
   ServiceUnavailableError,
   errorResponse
 } from './http/errors.js';
+import { createOracleMetrics, type OracleMetrics } from './http/metrics.js';
 import { registerModelFileRoutes } from './http/model-files.js';
 import {
   createRouter,
@@ -115,6 +120,11 @@ export interface OracleServerOptions {
   allowedHosts?: readonly string[];
   /** Draft source per chat request; default the engine's own. A plugin may replace it. */
   draftSourceProvider?: DraftSourceProvider;
+  /**
+   * Serve Prometheus metrics at `GET /metrics` (behind the API key when keys are set); default
+   * true. When false the path answers a JSON 404.
+   */
+  metrics?: boolean;
 }
 
 export interface OracleServer {
@@ -156,6 +166,33 @@ function settledWithin(promises: Iterable<Promise<unknown>>, ms: number): Promis
 const isHealthPath = (path: string) => path === '/health' || path === '/v1/system/health';
 
 /**
+ * First path segments that name an API, never an app page: a request there that no route
+ * handles is a JSON 404 rather than the HTML app shell with 200, which API clients and probes
+ * (Ollama's /api/tags, Prometheus' /metrics, doc generators' /openapi.json or /swagger.json)
+ * would misread as success.
+ */
+const API_SEGMENTS = new Set([
+  'v1',
+  'v2',
+  'api',
+  'metrics',
+  'openapi.json',
+  'openapi.yaml',
+  'swagger.json',
+  'swagger',
+  'docs',
+  'healthz',
+  'readyz',
+  'livez',
+  'graphql'
+]);
+
+/** True for paths under an API-like first segment (`/v1/...`, `/api/...`, `/metrics`). */
+export function isApiPath(path: string): boolean {
+  return API_SEGMENTS.has(path.split('/')[1]?.toLowerCase() ?? '');
+}
+
+/**
  * The middleware in front of every route: isolation headers on every response, the Host guard
  * (when `isHostChecked`), the shutdown gate (health stays up), the per-request context, and a
  * 400 for a path whose percent-encoding is malformed (before any route decodes it).
@@ -167,8 +204,10 @@ function installFrontMiddleware(
     allowedHosts: readonly string[];
     maxBodyBytes: number;
     isStopping: () => boolean;
+    metrics: OracleMetrics;
   }
 ): void {
+  router.use(options.metrics.requests);
   router.use(async (c, next) => {
     await next();
     for (const [name, value] of Object.entries(ISOLATION_HEADERS)) c.res.headers.set(name, value);
@@ -184,6 +223,7 @@ function installFrontMiddleware(
     }
     c.set('clientKey', c.env.incoming.socket.remoteAddress ?? 'unknown');
     c.set('maxBodyBytes', options.maxBodyBytes);
+    c.set('metrics', options.metrics);
     try {
       decodeURIComponent(new URL(c.req.url).pathname);
     } catch {
@@ -205,9 +245,8 @@ function createFallback(router: Router, serveStatic?: ReturnType<typeof createSt
     const { path, method } = c.req;
     const allowed = routeMethods(router, path);
     if (allowed.length > 0) throw new MethodNotAllowedError(allowed);
-    // API paths never fall back to the app shell: an unknown /v1 path is a JSON 404.
-    const isApiPath = path === '/v1' || path.startsWith('/v1/');
-    if (serveStatic && !isApiPath) {
+    // API paths never fall back to the app shell: an unknown /v1 or /api path is a JSON 404.
+    if (serveStatic && !isApiPath(path)) {
       const file = serveStatic(method, path);
       if (file) return file;
     }
@@ -223,8 +262,12 @@ export function createOracleServer(options: OracleServerOptions): OracleServer {
     maxConcurrent: options.engine?.maxConcurrent ?? 1,
     maxQueued: options.queueMax ?? DEFAULT_QUEUE_MAX
   });
-  const engine = options.engine ? admitEngine(options.engine, admission) : null;
   let peers: () => PeerInfo[] = options.peers ?? (() => []);
+  const metrics = createOracleMetrics({ admission, peers: () => peers() });
+  // Every generation passes the admission queue; generations and embeddings are counted.
+  const engine = options.engine
+    ? metrics.meterEngine(admitEngine(options.engine, admission))
+    : null;
   let topology: (() => object) | undefined = options.topology;
   let draftSourceProvider = options.draftSourceProvider;
   const isHostChecked = isLoopbackHost(options.host);
@@ -242,7 +285,8 @@ export function createOracleServer(options: OracleServerOptions): OracleServer {
     isHostChecked,
     allowedHosts,
     maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
-    isStopping: () => isStopping
+    isStopping: () => isStopping,
+    metrics
   });
   const chatCounters = { completed: 0, aborted: 0, failed: 0 };
   const systemOptions = {
@@ -255,24 +299,33 @@ export function createOracleServer(options: OracleServerOptions): OracleServer {
   };
   // Hono runs matching handlers in registration order: routes added before the guard are open.
   registerHealthRoutes(router, systemOptions);
+  registerOpenApiRoute(router);
   if (options.modelsDir) registerModelFileRoutes(router, { modelsDir: options.modelsDir });
-  router.use(
-    '/v1/*',
-    createRouteGuard({
-      apiKeys: options.apiKeys ?? [],
-      limiter: createRateLimiter({
-        perMinute: options.rateLimitPerMinute ?? DEFAULT_RATE_LIMIT_PER_MINUTE
-      })
+  const guard = createRouteGuard({
+    apiKeys: options.apiKeys ?? [],
+    limiter: createRateLimiter({
+      perMinute: options.rateLimitPerMinute ?? DEFAULT_RATE_LIMIT_PER_MINUTE
     })
-  );
+  });
+  router.use('/v1/*', guard);
+  router.use('/metrics', guard);
+  if (options.metrics !== false) {
+    const { registry } = metrics;
+    router.get(
+      '/metrics',
+      async () =>
+        new Response(await registry.metrics(), {
+          headers: { 'content-type': registry.contentType, 'cache-control': 'no-store' }
+        })
+    );
+  }
   registerSystemRoutes(router, systemOptions);
   registerModelRoutes(router, { engine, startedAtS: Math.floor(startedAtMs / 1000) });
-  registerChatRoutes(router, {
-    counters: chatCounters,
-    engine,
-    maxPromptChars: options.maxPromptChars ?? DEFAULT_MAX_PROMPT_CHARS,
-    draftSourceProvider: () => draftSourceProvider
-  });
+  const maxPromptChars = options.maxPromptChars ?? DEFAULT_MAX_PROMPT_CHARS;
+  const generating = { engine, maxPromptChars, draftSourceProvider: () => draftSourceProvider };
+  registerChatRoutes(router, { ...generating, counters: chatCounters });
+  registerCompletionRoutes(router, generating);
+  registerEmbeddingRoutes(router, { engine, maxPromptChars });
 
   const handles: OraclePluginHandle[] = [];
   for (const plugin of options.plugins ?? []) {

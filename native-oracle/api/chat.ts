@@ -1,8 +1,9 @@
 /**
  * `POST /v1/chat/completions`: the OpenAI-compatible chat surface over the target engine.
- * Thin route: validate at the edge, enforce the prompt limit, generate through the admitted
- * engine (shared FIFO), and render the OpenAI response or SSE stream plus Shard's speculation
- * stats (`x-shard-*` headers and a top-level `shard` field that OpenAI clients ignore).
+ * Thin route: validate at the edge (every field honoured or refused by name), check the model
+ * and the prompt limit, generate through the admitted engine (shared FIFO), and render the
+ * OpenAI response or SSE stream plus Shard's speculation stats (`x-shard-*` headers and a
+ * top-level `shard` field that OpenAI clients ignore).
  */
 import { randomBytes } from 'node:crypto';
 import type {
@@ -10,38 +11,47 @@ import type {
   DraftSource,
   GenerateOptions,
   GenerationEvent,
-  GenerationStats,
-  TargetEngine
+  TargetEngine,
+  TokenLogprobs
 } from '../engine/index.js';
-import {
-  BadRequestError,
-  PayloadTooLargeError,
-  ServiceUnavailableError,
-  toHttp
-} from '../http/errors.js';
+import { ServiceUnavailableError, toHttp } from '../http/errors.js';
 import { jsonResponse, type OracleContext, type Router } from '../http/router.js';
 import { eventStream, type EventSink } from '../http/sse.js';
 import { jsonBody } from '../http/validate.js';
 import { createLogger } from '../../src/lib/server/log.js';
 import {
+  CHAT_UNSUPPORTED,
   chatCompletionRequestSchema,
-  speculationSchema,
   type ChatCompletionRequest,
   type Speculation
 } from './chat-schema.js';
+import {
+  planTools,
+  readToolOutput,
+  toEngineMessages,
+  type ToolOutput,
+  type ToolPlan
+} from './chat-tools.js';
+import {
+  allowScoutsOf,
+  chatLogprobsContent,
+  checkLogitBias,
+  checkModel,
+  checkPromptChars,
+  createTokenTexts,
+  finalHeaders,
+  samplingOptionsOf,
+  shardStats,
+  speculationOf,
+  startHeaders,
+  usageOf,
+  type DraftSourceProvider
+} from './generation.js';
+import { rejectUnsupported } from './openai-schema.js';
+
+export type { DraftSourceProvider } from './generation.js';
 
 const log = createLogger('shard:oracle:chat');
-
-/**
- * Chooses the draft source for one request. Returning undefined leaves the engine's default
- * source in place; null forces plain decoding.
- */
-export type DraftSourceProvider = (request: {
-  id: string;
-  speculation: Speculation;
-  /** The request's own word on showing its prompt to scouts; undefined when it said nothing. */
-  allowScouts?: boolean;
-}) => DraftSource | null | undefined;
 
 /** Outcomes of chat requests that reached the engine, shown by /health. */
 export interface ChatCounters {
@@ -56,74 +66,10 @@ export interface ChatRouteOptions {
   counters?: ChatCounters;
   /** Engine to generate with (normally the admitted wrapper); null = no model loaded (503). */
   engine: TargetEngine | null;
-  /** Largest total message content in characters (413 beyond). */
+  /** Largest total message content in characters (400 context_length_exceeded beyond). */
   maxPromptChars: number;
   /** Read at each request, so a plugin may install one after start-up. */
   draftSourceProvider?: () => DraftSourceProvider | undefined;
-}
-
-/** The `shard` object added to responses; snake_case like the rest of the OpenAI body. */
-function shardStats(stats: GenerationStats) {
-  return {
-    mode: stats.mode,
-    draft_source: stats.draftSource,
-    drafted: stats.drafted,
-    accepted: stats.accepted,
-    acceptance_rate: stats.acceptanceRate,
-    rounds: stats.rounds,
-    duration_ms: stats.durationMs,
-    governor: {
-      is_speculating: stats.governor.isSpeculating,
-      predicted_speedup: stats.governor.predictedSpeedup,
-      reason: stats.governor.reason
-    }
-  };
-}
-
-function usageOf(stats: GenerationStats) {
-  return {
-    prompt_tokens: stats.promptTokens,
-    completion_tokens: stats.completionTokens,
-    total_tokens: stats.promptTokens + stats.completionTokens
-  };
-}
-
-function toChatMessages(body: ChatCompletionRequest): ChatMessage[] {
-  return body.messages.map((m) => ({
-    role: m.role === 'developer' ? 'system' : m.role,
-    content: typeof m.content === 'string' ? m.content : m.content.map((p) => p.text).join('')
-  }));
-}
-
-/** The request's speculation choice: header x-shard-speculation, else body, else `auto`. */
-function speculationOf(c: OracleContext, body: ChatCompletionRequest): Speculation {
-  const raw = c.req.header('x-shard-speculation');
-  if (raw !== undefined) {
-    const parsed = speculationSchema.safeParse(raw.trim().toLowerCase());
-    if (!parsed.success) {
-      throw new BadRequestError(
-        `x-shard-speculation must be auto, off or on; got "${raw.slice(0, 40)}"`,
-        'invalid_header'
-      );
-    }
-    return parsed.data;
-  }
-  return body.shard?.speculation ?? 'auto';
-}
-
-/** The request's choice on showing its prompt to scouts: header, else body, else undefined. */
-function allowScoutsOf(c: OracleContext, body: ChatCompletionRequest): boolean | undefined {
-  const raw = c.req.header('x-shard-allow-scouts');
-  if (raw !== undefined) {
-    const value = raw.trim().toLowerCase();
-    if (value === 'true') return true;
-    if (value === 'false') return false;
-    throw new BadRequestError(
-      `x-shard-allow-scouts must be true or false; got "${raw.slice(0, 40)}"`,
-      'invalid_header'
-    );
-  }
-  return body.shard?.allow_scouts;
 }
 
 /** One validated chat request, ready for the engine. */
@@ -135,25 +81,35 @@ interface ChatRequest {
   promptChars: number;
   speculation: Speculation;
   allowScouts: boolean | undefined;
+  tools: ToolPlan;
+}
+
+/** Throws 503 when no model is loaded (shared by the generating routes). */
+export function requireEngine(engine: TargetEngine | null): TargetEngine {
+  if (engine) return engine;
+  throw new ServiceUnavailableError(
+    'no model is loaded on this oracle; run `npm run models` and restart it',
+    'model_not_loaded',
+    30
+  );
 }
 
 /**
- * Step 1, parse and validate: the body was checked by the route's schema; this enforces the
- * prompt limit (413) and reads the Shard headers (400 for a bad value).
+ * Step 1, parse and validate: the body was checked by the route's schema; this checks the model
+ * (404), the prompt limit (400 context_length_exceeded), logit_bias ids, the tool plan, and
+ * reads the Shard headers (400 for a bad value).
  */
 function parseChatRequest(
   c: OracleContext,
+  engine: TargetEngine,
   body: ChatCompletionRequest,
   maxPromptChars: number
 ): ChatRequest {
-  const messages = toChatMessages(body);
+  checkModel(engine, body.model);
+  const messages = toEngineMessages(body.messages);
   const promptChars = messages.reduce((n, m) => n + m.content.length, 0);
-  if (promptChars > maxPromptChars) {
-    throw new PayloadTooLargeError(
-      `prompt is ${promptChars} characters; this server accepts at most ${maxPromptChars} (SHARD_MAX_PROMPT_CHARS)`,
-      'prompt_too_long'
-    );
-  }
+  checkPromptChars(promptChars, maxPromptChars, 'messages');
+  checkLogitBias(engine, body.logit_bias);
   return {
     id: `chatcmpl-${randomBytes(12).toString('hex')}`,
     created: Math.floor(Date.now() / 1000),
@@ -161,7 +117,8 @@ function parseChatRequest(
     messages,
     promptChars,
     speculation: speculationOf(c, body),
-    allowScouts: allowScoutsOf(c, body)
+    allowScouts: allowScoutsOf(c, body),
+    tools: planTools(body)
   };
 }
 
@@ -175,20 +132,19 @@ function generateOptionsOf(
   const format = body.response_format;
   // json_object has no schema of its own: any JSON object satisfies it.
   const jsonSchema =
-    format?.type === 'json_schema'
+    request.tools.jsonSchema ??
+    (format?.type === 'json_schema'
       ? format.json_schema.schema
       : format?.type === 'json_object'
         ? { type: 'object' }
-        : undefined;
-  const stop =
-    body.stop == null ? undefined : typeof body.stop === 'string' ? [body.stop] : body.stop;
+        : undefined);
+  const wantsLogprobs = body.logprobs === true;
   return {
     messages: request.messages,
+    ...(request.tools.tools ? { tools: request.tools.tools } : {}),
     maxTokens: body.max_completion_tokens ?? body.max_tokens ?? undefined,
-    temperature: body.temperature ?? undefined,
-    topP: body.top_p ?? undefined,
-    seed: body.seed ?? undefined,
-    stop: stop && stop.length > 0 ? stop : undefined,
+    ...samplingOptionsOf(body),
+    ...(wantsLogprobs ? { logprobs: true, topLogprobs: body.top_logprobs ?? 0 } : {}),
     speculation: request.speculation,
     ...(jsonSchema ? { jsonSchema } : {}),
     ...(draftSource !== undefined ? { draftSource } : {}),
@@ -198,95 +154,169 @@ function generateOptionsOf(
 
 type Generation = AsyncGenerator<GenerationEvent>;
 type Step = IteratorResult<GenerationEvent>;
+type DoneEvent = Extract<GenerationEvent, { type: 'done' }>;
+
+/** The assistant message and finish reason of a finished output. */
+function choiceOf(output: ToolOutput, finishReason: DoneEvent['finishReason']) {
+  return {
+    message: {
+      role: 'assistant' as const,
+      content: output.content,
+      refusal: null,
+      ...(output.toolCall ? { tool_calls: [output.toolCall] } : {})
+    },
+    finish_reason: output.toolCall ? ('tool_calls' as const) : finishReason
+  };
+}
 
 /** Step 3a, the non-streaming reply: runs the generation to its done event. */
 async function completeChat(
+  engine: TargetEngine,
   request: ChatRequest,
-  model: string,
   generation: Generation,
   first: Step,
-  counters: ChatCounters,
-  signal: AbortSignal
-): Promise<Response> {
+  headers: Record<string, string>
+): Promise<{ response: Response; done: DoneEvent }> {
+  const logprobs: TokenLogprobs[] = [];
   let step = first;
-  while (!step.done && step.value.type !== 'done') step = await generation.next();
+  for (; !step.done && step.value.type !== 'done'; step = await generation.next()) {
+    if (step.value.type === 'tokens' && step.value.logprobs) logprobs.push(...step.value.logprobs);
+  }
   if (step.done || step.value.type !== 'done') {
     throw new Error('generation ended without a done event');
   }
   const done = step.value;
-  const { id } = request;
-  log.info('chat done', { id, tokens: done.stats.completionTokens, mode: done.stats.mode });
-  if (signal.aborted) counters.aborted += 1;
-  else counters.completed += 1;
-  const headers = {
-    'x-request-id': id,
-    'x-shard-inference-mode': done.stats.mode,
-    'x-shard-draft-source': done.stats.draftSource ?? 'none',
-    'x-shard-drafted': String(done.stats.drafted),
-    'x-shard-accepted': String(done.stats.accepted)
-  };
+  const texts = createTokenTexts(engine);
+  const { message, finish_reason } = choiceOf(
+    readToolOutput(request.tools, done.text),
+    done.finishReason
+  );
   const completion = {
-    id,
+    id: request.id,
     object: 'chat.completion',
     created: request.created,
-    model,
+    model: engine.modelId,
+    system_fingerprint: null,
     choices: [
       {
         index: 0,
-        message: { role: 'assistant', content: done.text, refusal: null },
-        logprobs: null,
-        finish_reason: done.finishReason
+        message,
+        logprobs:
+          request.body.logprobs === true
+            ? { content: chatLogprobsContent(texts, logprobs), refusal: null }
+            : null,
+        finish_reason
       }
     ],
     usage: usageOf(done.stats),
     shard: shardStats(done.stats)
   };
-  return jsonResponse(completion, 200, headers);
+  const response = jsonResponse(completion, 200, { ...headers, ...finalHeaders(done.stats) });
+  return { response, done };
 }
 
-/**
- * Step 3b, the streaming reply: OpenAI chunks as SSE `data:` events, the final chunk carrying
- * `shard` stats, an optional usage chunk, then `[DONE]`. Ends the generation on every path.
- */
-function streamChat(
-  c: OracleContext,
-  request: ChatRequest,
-  model: string,
-  generation: Generation,
-  first: Step,
-  counters: ChatCounters
-): Response {
-  const { id, created } = request;
+/** The chunk writer of one streamed reply (OpenAI `chat.completion.chunk` JSON texts). */
+function chunkWriter(engine: TargetEngine, request: ChatRequest) {
   const includeUsage = request.body.stream_options?.include_usage === true;
+  const wantsLogprobs = request.body.logprobs === true;
   const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) =>
     JSON.stringify({
-      id,
+      id: request.id,
       object: 'chat.completion.chunk',
-      created,
-      model,
+      created: request.created,
+      model: engine.modelId,
       system_fingerprint: null,
       choices,
       ...(includeUsage ? { usage: null } : {}),
       ...extra
     });
-  const delta = (content: Record<string, string>) =>
-    chunk([{ index: 0, delta: content, logprobs: null, finish_reason: null }]);
+  const texts = createTokenTexts(engine);
+  const logprobsOf = (reports: readonly TokenLogprobs[]) =>
+    wantsLogprobs ? { content: chatLogprobsContent(texts, reports), refusal: null } : null;
+  return {
+    includeUsage,
+    delta: (delta: Record<string, unknown>, reports: readonly TokenLogprobs[] = []) =>
+      chunk([{ index: 0, delta, logprobs: logprobsOf(reports), finish_reason: null }]),
+    finish: (finishReason: string, done: DoneEvent) =>
+      chunk([{ index: 0, delta: {}, logprobs: null, finish_reason: finishReason }], {
+        shard: shardStats(done.stats)
+      }),
+    usage: (done: DoneEvent) => chunk([], { usage: usageOf(done.stats) })
+  };
+}
 
+/**
+ * Sends a structured output (tool plan) once it is complete: OpenAI's tool-call deltas (the
+ * call's id, type and name, then its arguments) or the text as one content delta. Returns the
+ * finish reason.
+ */
+async function sendStructured(
+  sink: EventSink,
+  writer: ReturnType<typeof chunkWriter>,
+  output: ToolOutput,
+  done: DoneEvent,
+  reports: readonly TokenLogprobs[]
+): Promise<string> {
+  const call = output.toolCall;
+  if (!call) {
+    if (output.content) await sink.send(writer.delta({ content: output.content }, reports));
+    return done.finishReason;
+  }
+  const head = { index: 0, id: call.id, type: 'function', function: { name: call.function.name } };
+  await sink.send(
+    writer.delta({ tool_calls: [{ ...head, function: { ...head.function, arguments: '' } }] })
+  );
+  await sink.send(
+    writer.delta(
+      { tool_calls: [{ index: 0, function: { arguments: call.function.arguments } }] },
+      reports
+    )
+  );
+  return 'tool_calls';
+}
+
+/**
+ * Step 3b, the streaming reply: OpenAI chunks as SSE `data:` events, the final chunk carrying
+ * `shard` stats, an optional usage chunk, then `[DONE]`. Text streams as it is committed;
+ * a structured output (tool plan) is sent when complete. Ends the generation on every path.
+ */
+function streamChat(
+  c: OracleContext,
+  engine: TargetEngine,
+  request: ChatRequest,
+  generation: Generation,
+  first: Step,
+  counters: ChatCounters,
+  headers: Record<string, string>
+): Response {
+  const writer = chunkWriter(engine, request);
+  const { id } = request;
   const produce = async (sink: EventSink) => {
     const { signal } = sink;
     let isComplete = false;
+    const held: TokenLogprobs[] = [];
     try {
-      await sink.send(delta({ role: 'assistant', content: '' }));
+      await sink.send(writer.delta({ role: 'assistant', content: '' }));
       for (let step = first; !step.done; step = await generation.next()) {
         if (signal.aborted) break;
         const event = step.value;
         if (event.type === 'tokens') {
-          if (event.text !== '') await sink.send(delta({ content: event.text }));
+          if (request.tools.isStructured) held.push(...(event.logprobs ?? []));
+          else if (event.text !== '' || event.logprobs?.length)
+            await sink.send(writer.delta({ content: event.text }, event.logprobs ?? []));
           continue;
         }
-        const finish = [{ index: 0, delta: {}, logprobs: null, finish_reason: event.finishReason }];
-        await sink.send(chunk(finish, { shard: shardStats(event.stats) }));
-        if (includeUsage) await sink.send(chunk([], { usage: usageOf(event.stats) }));
+        const finishReason = request.tools.isStructured
+          ? await sendStructured(
+              sink,
+              writer,
+              readToolOutput(request.tools, event.text),
+              event,
+              held
+            )
+          : event.finishReason;
+        await sink.send(writer.finish(finishReason, event));
+        if (writer.includeUsage) await sink.send(writer.usage(event));
         log.info('chat stream done', {
           id,
           tokens: event.stats.completionTokens,
@@ -311,61 +341,71 @@ function streamChat(
       await generation.return(undefined);
     }
   };
-  return eventStream(c, produce, { headers: { 'x-request-id': id } });
+  return eventStream(c, produce, { headers });
 }
 
 /**
  * A reply for a client that already left: nobody reads it. 499 is the conventional "client
  * closed request" status, so the request log shows what happened.
  */
-const clientGone = () => new Response(null, { status: 499 });
+export const clientGone = () => new Response(null, { status: 499 });
 
 /** Registers the chat-completions route on `router`. */
 export function registerChatRoutes(router: Router, options: ChatRouteOptions): void {
   const counters = options.counters ?? { completed: 0, aborted: 0, failed: 0 };
-  router.post('/v1/chat/completions', jsonBody(chatCompletionRequestSchema), async (c) => {
-    const { engine } = options;
-    if (!engine) {
-      throw new ServiceUnavailableError(
-        'no model is loaded on this oracle; run `npm run models` and restart it',
-        'model_not_loaded',
-        30
-      );
-    }
-    const request = parseChatRequest(c, c.req.valid('json'), options.maxPromptChars);
-    const { id, speculation, allowScouts } = request;
-    const draftSource = options.draftSourceProvider?.()?.({ id, speculation, allowScouts });
-    const signal = c.req.raw.signal;
-    const generation = engine.generate(generateOptionsOf(request, draftSource, signal));
-    log.debug('chat request', {
-      id,
-      messages: request.messages.length,
-      promptChars: request.promptChars,
-      stream: !!request.body.stream,
-      speculation
-    });
-    let isStreaming = false;
-    try {
-      // The first step waits for admission and the first tokens; failures here (queue full,
-      // engine errors) still become a plain JSON error, before any SSE header is sent.
-      const first = await generation.next();
-      if (!request.body.stream) {
-        return await completeChat(request, engine.modelId, generation, first, counters, signal);
+  const precheck = (raw: unknown) => rejectUnsupported(raw, CHAT_UNSUPPORTED);
+  router.post(
+    '/v1/chat/completions',
+    jsonBody(chatCompletionRequestSchema, precheck),
+    async (c) => {
+      const engine = requireEngine(options.engine);
+      const request = parseChatRequest(c, engine, c.req.valid('json'), options.maxPromptChars);
+      const { id, speculation, allowScouts } = request;
+      const draftSource = options.draftSourceProvider?.()?.({ id, speculation, allowScouts });
+      const signal = c.req.raw.signal;
+      const generation = engine.generate(generateOptionsOf(request, draftSource, signal));
+      const headers = startHeaders(id, engine.modelId, speculation);
+      log.debug('chat request', {
+        id,
+        messages: request.messages.length,
+        promptChars: request.promptChars,
+        stream: !!request.body.stream,
+        speculation
+      });
+      let isStreaming = false;
+      try {
+        // The first step waits for admission and the first tokens; failures here (queue full,
+        // engine errors, a prompt over the context) still become a plain JSON error, before any
+        // SSE header is sent.
+        const first = await generation.next();
+        if (!request.body.stream) {
+          const { response, done } = await completeChat(
+            engine,
+            request,
+            generation,
+            first,
+            headers
+          );
+          log.info('chat done', { id, tokens: done.stats.completionTokens, mode: done.stats.mode });
+          if (signal.aborted) counters.aborted += 1;
+          else counters.completed += 1;
+          return response;
+        }
+        isStreaming = true;
+        return streamChat(c, engine, request, generation, first, counters, headers);
+      } catch (err) {
+        // The client left (disconnect or abort): nobody to answer, and nothing went wrong.
+        if (signal.aborted) {
+          counters.aborted += 1;
+          log.debug('client left before the reply', { id });
+          return clientGone();
+        }
+        if ((err as Error)?.name !== 'QueueFullError') counters.failed += 1;
+        throw err;
+      } finally {
+        // The stream ends the generation itself; every other path ends it here.
+        if (!isStreaming) await generation.return(undefined);
       }
-      isStreaming = true;
-      return streamChat(c, request, engine.modelId, generation, first, counters);
-    } catch (err) {
-      // The client left (disconnect or abort): nobody to answer, and nothing went wrong.
-      if (signal.aborted) {
-        counters.aborted += 1;
-        log.debug('client left before the reply', { id });
-        return clientGone();
-      }
-      if ((err as Error)?.name !== 'QueueFullError') counters.failed += 1;
-      throw err;
-    } finally {
-      // The stream ends the generation itself; every other path ends it here.
-      if (!isStreaming) await generation.return(undefined);
     }
-  });
+  );
 }

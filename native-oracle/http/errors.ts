@@ -2,10 +2,10 @@
  * HTTP-facing errors of the oracle. One class per failure mode, `name` equal to the class name;
  * `toHttp()` is the one table that maps error names to status codes and wire bodies.
  *
- * Two wire shapes exist, chosen per route group (never guessed from the path):
- * - `openai`: `{ error: { message, type, code } }` for the OpenAI-compatible surface (default);
- * - `envelope`: `{ ok: false, detail, code }` for the workflow surface (the predecessor's
- *   contract, which its clients and tests read).
+ * Every error body carries OpenAI's `{ error: { message, type, param, code } }`. Route groups
+ * marked with `envelopeErrors` (the workflow surface) add the predecessor's fields alongside:
+ * `{ ok: false, detail, code, error: {...} }` (`detail` = `error.message`), which its clients and
+ * tests read; the shape is chosen per route group, never guessed from the path.
  */
 import { jsonResponse } from './router.js';
 
@@ -17,17 +17,20 @@ export class HttpError extends Error {
     readonly status: number,
     readonly code: string,
     readonly headers: Record<string, string> = {},
-    options?: { cause?: unknown }
+    options?: { cause?: unknown; param?: string | null }
   ) {
     super(message, options);
+    this.param = options?.param ?? null;
   }
+  /** The request field the error is about (OpenAI's `param`), e.g. `messages.0.content`. */
+  readonly param: string | null;
 }
 
 /** 400: the body or query failed validation; `message` names the field and the rule. */
 export class BadRequestError extends HttpError {
   override name = 'BadRequestError';
-  constructor(message: string, code = 'invalid_request') {
-    super(message, 400, code);
+  constructor(message: string, code = 'invalid_request', param: string | null = null) {
+    super(message, 400, code, {}, { param });
   }
 }
 
@@ -50,8 +53,20 @@ export class ForbiddenError extends HttpError {
 /** 404: no such route or resource. */
 export class NotFoundError extends HttpError {
   override name = 'NotFoundError';
-  constructor(message: string) {
-    super(message, 404, 'not_found');
+  constructor(message: string, code = 'not_found', param: string | null = null) {
+    super(message, 404, code, {}, { param });
+  }
+}
+
+/** 404 for a `model` the oracle does not serve, in OpenAI's wording and code. */
+export class ModelNotFoundError extends NotFoundError {
+  override name = 'ModelNotFoundError';
+  constructor(model: string) {
+    super(
+      `The model \`${model.slice(0, 200)}\` does not exist or you do not have access to it.`,
+      'model_not_found',
+      'model'
+    );
   }
 }
 
@@ -121,13 +136,31 @@ const STATUS_BY_ERROR_NAME: Record<string, { status: number; code: string }> = {
   EngineDisposedError: { status: 503, code: 'shutdown_in_progress' },
   PromptTooLongError: { status: 400, code: 'context_length_exceeded' },
   InvalidGenerateOptionsError: { status: 400, code: 'invalid_request' },
-  InvalidJsonSchemaError: { status: 400, code: 'invalid_json_schema' }
+  InvalidJsonSchemaError: { status: 400, code: 'invalid_json_schema' },
+  InvalidEmbeddingInputError: { status: 400, code: 'invalid_request' }
 };
+
+/**
+ * OpenAI's wording for a prompt over the context window; clients match it (LangChain looks for
+ * "maximum context length" and the code `context_length_exceeded`). The engine's own sentence
+ * stays in parentheses: a prompt of exactly the context size also fails, since at least one
+ * token must be generated.
+ */
+function contextOverflowMessage(err: Error): string | undefined {
+  const { promptTokens, contextSize } = err as { promptTokens?: unknown; contextSize?: unknown };
+  if (typeof promptTokens !== 'number' || typeof contextSize !== 'number') return undefined;
+  return (
+    `This model's maximum context length is ${contextSize} tokens. However, your messages ` +
+    `resulted in ${promptTokens} tokens (${err.message}). Please reduce the length of the messages.`
+  );
+}
 
 function fromNamedError(err: unknown): HttpError | undefined {
   if (!(err instanceof Error)) return undefined;
   const entry = STATUS_BY_ERROR_NAME[err.name];
   if (!entry) return undefined;
+  const message =
+    (err.name === 'PromptTooLongError' ? contextOverflowMessage(err) : undefined) ?? err.message;
   const retryAfter = (err as { retryAfterS?: unknown }).retryAfterS;
   const retryAfterS =
     typeof retryAfter === 'number' && Number.isFinite(retryAfter) ? retryAfter : 1;
@@ -135,14 +168,17 @@ function fromNamedError(err: unknown): HttpError | undefined {
     entry.status === 503 || entry.status === 429
       ? { 'retry-after': String(Math.max(1, Math.ceil(retryAfterS))) }
       : {};
-  return new HttpError(err.message, entry.status, entry.code, headers, { cause: err });
+  return new HttpError(message, entry.status, entry.code, headers, {
+    cause: err,
+    param: err.name === 'PromptTooLongError' ? 'messages' : null
+  });
 }
 
 const OPENAI_TYPE_BY_STATUS: Record<number, string> = {
   400: 'invalid_request_error',
   401: 'authentication_error',
   403: 'permission_error',
-  404: 'not_found_error',
+  404: 'invalid_request_error',
   405: 'invalid_request_error',
   409: 'invalid_request_error',
   413: 'invalid_request_error',
@@ -165,14 +201,14 @@ export function toHttp(
   const message = known?.message ?? 'internal server error';
   const code = known?.code ?? 'internal_error';
   const headers = known?.headers ?? {};
-  if (shape === 'openai') {
-    return {
-      status,
-      headers,
-      body: { error: { message, type: OPENAI_TYPE_BY_STATUS[status] ?? 'server_error', code } }
-    };
-  }
-  return { status, headers, body: { ok: false, detail: message, code } };
+  const error = {
+    message,
+    type: OPENAI_TYPE_BY_STATUS[status] ?? 'server_error',
+    param: known?.param ?? null,
+    code
+  };
+  if (shape === 'openai') return { status, headers, body: { error } };
+  return { status, headers, body: { ok: false, detail: message, code, error } };
 }
 
 /** `toHttp()` as a JSON Response; called by the server's error and not-found handlers. */

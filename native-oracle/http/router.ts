@@ -11,6 +11,7 @@ import type { HttpBindings } from '@hono/node-server';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { matchedRoutes } from 'hono/route';
 import type { ErrorShape } from './errors.js';
+import type { OracleMetrics } from './metrics.js';
 
 /** What the server puts on every request's context before routes run. */
 export interface OracleVariables {
@@ -18,6 +19,8 @@ export interface OracleVariables {
   clientKey: string;
   /** Request body limit in bytes for `jsonBody()`. */
   maxBodyBytes: number;
+  /** The server's Prometheus metrics (routes count what only they see, e.g. receipts). */
+  metrics?: OracleMetrics;
 }
 
 export interface OracleEnv {
@@ -54,8 +57,8 @@ export function hasRouteHandler(c: OracleContext): boolean {
 }
 
 /**
- * Marker middleware for a route group whose errors are `{ ok: false, detail, code }` (the
- * workflow surface): `router.use('/v1/executions/*', envelopeErrors)`. The error mapper reads
+ * Marker middleware for a route group whose errors add `{ ok: false, detail, code }` to
+ * OpenAI's error body (the workflow surface): `router.use('/v1/executions/*', envelopeErrors)`. The error mapper reads
  * the marker from the matched routes, so it applies even to errors raised before it ran (a 401
  * from the guard) and to 404/405 under the group's paths.
  */

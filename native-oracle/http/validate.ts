@@ -14,14 +14,37 @@ import { DEFAULT_MAX_BODY_BYTES } from '../config.js';
 import { BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError } from './errors.js';
 import type { OracleContext, OracleEnv } from './router.js';
 
-/** Turns zod failures into one message naming each offending field (at most five). */
-function formatZodError(error: z.ZodError): string {
+const pathOf = (path: readonly PropertyKey[]) =>
+  path.length > 0 ? path.map(String).join('.') : 'body';
+
+/**
+ * Turns zod failures into a 400 naming each offending field (at most five). An unknown field
+ * (a strict object's `unrecognized_keys`) gets code `unknown_parameter` and its own sentence:
+ * this API rejects what it does not know instead of silently ignoring it.
+ */
+export function zodErrorToBadRequest(error: z.ZodError): BadRequestError {
   const parts = error.issues.slice(0, 5).map((issue) => {
-    const path = issue.path.length > 0 ? issue.path.map(String).join('.') : 'body';
-    return `${path}: ${issue.message}`;
+    if (issue.code === 'unrecognized_keys') {
+      const names = issue.keys.map((k) => [...issue.path, k].map(String).join('.'));
+      return `unknown field${names.length > 1 ? 's' : ''} ${names.map((n) => `\`${n}\``).join(', ')}: not part of this API (see GET /openapi.json); it is rejected rather than ignored`;
+    }
+    return `${pathOf(issue.path)}: ${issue.message}`;
   });
   const more = error.issues.length > 5 ? ` (and ${error.issues.length - 5} more)` : '';
-  return `invalid request: ${parts.join('; ')}${more}`;
+  const first = error.issues[0];
+  const isUnknown = first?.code === 'unrecognized_keys';
+  const param = !first
+    ? null
+    : isUnknown
+      ? [...first.path, first.keys[0]].map(String).join('.')
+      : first.path.length > 0
+        ? pathOf(first.path)
+        : null;
+  return new BadRequestError(
+    `invalid request: ${parts.join('; ')}${more}`,
+    isUnknown ? 'unknown_parameter' : 'invalid_request',
+    param
+  );
 }
 
 /**
@@ -67,15 +90,19 @@ async function readJsonBody(c: OracleContext): Promise<unknown> {
 
 /**
  * Route middleware: the body must be JSON matching `schema`; the handler reads the parsed value
- * with `c.req.valid('json')`. Throws the errors of readJsonBody, or BadRequestError naming the
- * fields that failed `schema`.
+ * with `c.req.valid('json')`. `precheck` runs on the raw JSON first (e.g. to refuse OpenAI
+ * fields this oracle cannot honour with a reason). Throws the errors of readJsonBody, what
+ * `precheck` throws, or BadRequestError naming the fields that failed `schema`.
  */
 export function jsonBody<T extends z.ZodType>(
-  schema: T
+  schema: T,
+  precheck?: (raw: unknown) => void
 ): MiddlewareHandler<OracleEnv, string, { in: { json: z.input<T> }; out: { json: z.infer<T> } }> {
   return async (c, next) => {
-    const parsed = schema.safeParse(await readJsonBody(c));
-    if (!parsed.success) throw new BadRequestError(formatZodError(parsed.error));
+    const raw = await readJsonBody(c);
+    precheck?.(raw);
+    const parsed = schema.safeParse(raw);
+    if (!parsed.success) throw zodErrorToBadRequest(parsed.error);
     c.req.addValidatedData('json', parsed.data as object);
     await next();
   };

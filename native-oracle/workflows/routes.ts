@@ -11,16 +11,19 @@
  *   GET  /v1/capabilities                       candidates
  * A `?wait=true` request whose client goes away does NOT cancel the execution: it is durable and
  * can be polled by id (use the cancel route to stop it). A client leaving the events stream only
- * unsubscribes it.
+ * unsubscribes it. The task body is checked against agentTaskRequestSchema (unknown fields are a
+ * 400 naming them) and parseAgentTask (whose `detail` strings win where both object).
  */
 import { z } from 'zod';
+import { agentTaskRequestSchema } from '../api/workflow-schema.js';
 import { toOtelSpans, toProvJson } from '../../src/lib/protocol/provenance.js';
 import { EXECUTION_STATUSES, type ExecutionStatus } from '../../src/lib/protocol/receipts.js';
 import { parseAgentTask, type AgentTaskAccepted } from '../../src/lib/protocol/workflow.js';
 import { BadRequestError, ConflictError, NotFoundError } from '../http/errors.js';
 import { envelopeErrors, jsonResponse, type OracleContext, type Router } from '../http/router.js';
 import { eventStream } from '../http/sse.js';
-import { jsonBody } from '../http/validate.js';
+import { jsonBody, zodErrorToBadRequest } from '../http/validate.js';
+import type { OracleMetrics } from '../http/metrics.js';
 import { IdempotencyConflictError } from '../receipts/index.js';
 import { requestHash, type WorkflowService } from './service.js';
 
@@ -42,6 +45,19 @@ function links(id: string): AgentTaskAccepted['links'] {
   };
 }
 
+/**
+ * Counts the receipts a new execution appends (`shard_receipts_written_total`): those written
+ * during submit, then each live one until it ends here.
+ */
+function countReceipts(service: WorkflowService, id: string, metrics: OracleMetrics | undefined) {
+  if (!metrics) return;
+  metrics.receiptsWritten.inc(service.bundle(id)?.receipts.length ?? 0);
+  const unsubscribe = service.subscribe(id, {
+    onReceipt: () => metrics.receiptsWritten.inc(),
+    onEnd: () => queueMicrotask(() => unsubscribe())
+  });
+}
+
 /** Registers the workflow routes on `router`; their errors use the envelope shape. */
 export function registerWorkflowRoutes(router: Router, service: WorkflowService): void {
   for (const path of ['/v1/agents/*', '/v1/executions', '/v1/executions/*', '/v1/capabilities']) {
@@ -52,6 +68,8 @@ export function registerWorkflowRoutes(router: Router, service: WorkflowService)
     const body = c.req.valid('json');
     const parsed = parseAgentTask(body);
     if (!parsed.ok) throw new BadRequestError(parsed.detail);
+    const shape = agentTaskRequestSchema.safeParse(body);
+    if (!shape.success) throw zodErrorToBadRequest(shape.error);
     const key = c.req.header('idempotency-key')?.trim() || null;
     if (key && key.length > MAX_IDEMPOTENCY_KEY_CHARS) {
       throw new BadRequestError(
@@ -69,6 +87,7 @@ export function registerWorkflowRoutes(router: Router, service: WorkflowService)
       throw err;
     }
     const id = submitted.execution_id;
+    if (!submitted.is_replay) countReceipts(service, id, c.var.metrics);
     const headers = {
       location: `/v1/executions/${id}`,
       ...(submitted.is_replay ? { 'idempotent-replayed': 'true' } : {})

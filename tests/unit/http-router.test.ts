@@ -116,7 +116,7 @@ describe('paths and guards', () => {
     expect((await fetch(`${server.url}/v1/system/peers`)).status).toBe(401);
     const unknown = await fetch(`${server.url}/v1/nope`);
     expect(unknown.status).toBe(404);
-    expect((await unknown.json()).error.type).toBe('not_found_error');
+    expect((await unknown.json()).error.type).toBe('invalid_request_error');
   });
 
   it('matches a route with a trailing slash', async () => {

@@ -223,7 +223,10 @@ describe('oracle server without a model', () => {
   it('maps unknown routes to 404 and wrong methods to 405, in the OpenAI shape', async () => {
     const r404 = await fetch(`${server.url}/v1/nope`);
     expect(r404.status).toBe(404);
-    expect((await r404.json()).error).toMatchObject({ type: 'not_found_error' });
+    expect((await r404.json()).error).toMatchObject({
+      type: 'invalid_request_error',
+      code: 'not_found'
+    });
     const r405 = await fetch(`${server.url}/v1/models`, { method: 'DELETE' });
     expect(r405.status).toBe(405);
     expect(r405.headers.get('allow')).toBe('GET');

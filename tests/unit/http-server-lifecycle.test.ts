@@ -62,6 +62,7 @@ describe('oracle server lifecycle', () => {
       expect((await peers.json()).error).toEqual({
         message: 'internal server error',
         type: 'server_error',
+        param: null,
         code: 'internal_error'
       });
     } finally {
