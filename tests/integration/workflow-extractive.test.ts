@@ -112,7 +112,18 @@ describe('research_brief with the extractive engine only (no model)', () => {
       await getJson(`${oracle.url}/v1/executions/exec-00000000-0000-4000-8000-000000000000`)
     ).toEqual({
       status: 404,
-      json: { ok: false, detail: 'execution not found', code: 'not_found' }
+      // The envelope (ok, detail, code) with OpenAI's error object beside it (ec600de).
+      json: {
+        ok: false,
+        detail: 'execution not found',
+        code: 'not_found',
+        error: {
+          message: 'execution not found',
+          type: 'invalid_request_error',
+          param: null,
+          code: 'not_found'
+        }
+      }
     });
     expect((await getJson(`${oracle.url}/v1/executions/nope/receipts`)).status).toBe(404);
     expect((await getJson(`${oracle.url}/v1/executions?status=weird`)).json.detail).toBe(
