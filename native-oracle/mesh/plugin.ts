@@ -7,7 +7,7 @@
  */
 import type { DraftSource } from '../engine/index.js';
 import type { OraclePlugin } from '../server.js';
-import type { OracleMesh } from './index.js';
+import type { OracleMesh, ScoutFloor } from './index.js';
 
 export interface MeshPluginOptions {
   /** Start the mesh after the server listens and stop it before it closes; default true. */
@@ -20,6 +20,15 @@ export interface MeshPluginOptions {
   isPromptShareable?(request: { id: string; speculation: string; allowScouts?: boolean }): boolean;
   /** The oracle's own draft source, used in rounds where no scout draft is usable. */
   fallback?: () => DraftSource | null;
+  /**
+   * The scout floor of a request (its privacy envelope mapped onto `ScoutFloor`); default
+   * undefined, which leaves the mesh's own floor (`reputable` unless configured).
+   */
+  scoutFloor?(request: {
+    id: string;
+    speculation: string;
+    allowScouts?: boolean;
+  }): ScoutFloor | undefined;
 }
 
 export function meshPlugin(mesh: OracleMesh, options: MeshPluginOptions = {}): OraclePlugin {
@@ -33,7 +42,12 @@ export function meshPlugin(mesh: OracleMesh, options: MeshPluginOptions = {}): O
         : request.allowScouts !== false;
       if (!isShareable) return undefined;
       // undefined keeps the engine's default source when no scout is eligible.
-      return mesh.scoutDraftSource({ fallback: options.fallback?.() ?? null }) ?? undefined;
+      return (
+        mesh.scoutDraftSource({
+          fallback: options.fallback?.() ?? null,
+          scoutFloor: options.scoutFloor?.(request)
+        }) ?? undefined
+      );
     });
     if (options.isManagingLifecycle === false) return;
     return {
