@@ -69,6 +69,31 @@ export function ensureChromium() {
   run('apt-get', ['install', '-y', '-qq', 'chromium', 'fonts-liberation'], { env });
 }
 
+/**
+ * Makes sure /usr/bin/python3 can run the Python SDK's tests (httpx, PyNaCl, pytest): installs
+ * Debian's python3-httpx, python3-nacl and python3-pytest with apt-get when running as root,
+ * otherwise says how (the SDK test then skips, naming what is missing).
+ */
+export function ensurePythonSdkDeps() {
+  const probe = ['-c', 'import httpx, nacl, pytest'];
+  if (spawnSync('/usr/bin/python3', probe, { stdio: 'ignore' }).status === 0) return;
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  const hasApt = spawnSync('sh', ['-c', 'command -v apt-get'], { stdio: 'ignore' }).status === 0;
+  if (!isRoot || !hasApt) {
+    console.warn(
+      `\nshard: the Python SDK tests need httpx, PyNaCl and pytest for /usr/bin/python3.\n` +
+        `  On Debian/Ubuntu: sudo apt-get install -y python3-httpx python3-nacl python3-pytest`
+    );
+    return;
+  }
+  step("installing Debian's python3-httpx, python3-nacl, python3-pytest for the Python SDK tests");
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  run('apt-get', ['update', '-qq'], { env });
+  run('apt-get', ['install', '-y', '-qq', 'python3-httpx', 'python3-nacl', 'python3-pytest'], {
+    env
+  });
+}
+
 /** Generates the embedded default models into the data dir (idempotent). */
 export function ensureModels() {
   step('checking generated models (npm run models)');

@@ -14,6 +14,7 @@ import {
   ensureChromium,
   ensureModels,
   ensureNodeModules,
+  ensurePythonSdkDeps,
   root,
   run,
   step
@@ -32,6 +33,7 @@ if (unknown.length > 0) {
 
 ensureNodeModules();
 if (stages.includes('e2e')) ensureChromium();
+if (stages.includes('integration')) ensurePythonSdkDeps();
 ensureModels();
 step('syncing SvelteKit types');
 run('npx', ['svelte-kit', 'sync']);
