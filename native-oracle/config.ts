@@ -7,6 +7,9 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseLevel, type LogLevel } from '../src/lib/server/log.js';
+import { DEFAULT_MAX_TOKENS_LIMIT } from './admission/admitted-engine.js';
+import { DEFAULT_CLIENT_QUEUE_MAX } from './admission/queue.js';
+import { isLoopbackHost, normalizeOrigin } from './http/security.js';
 import { parseRetentionDays, RETENTION_ENV } from './receipts/retention.js';
 
 /** Default HTTP port (the predecessor's control port). */
@@ -67,6 +70,20 @@ export interface OracleConfig {
   queueMax: number;
   /** Extra Host names accepted while listening on loopback (DNS-rebinding guard). */
   allowedHosts: string[];
+  /** Keys that are accepted and see every owner's executions; empty = none. */
+  operatorKeys: string[];
+  /** Origins (`scheme://host[:port]`) allowed cross-origin access; empty = none. */
+  corsOrigins: string[];
+  /** Model files (`draft.gguf`) under /models served without a key when keys are set. */
+  publicModels: string[];
+  /** Largest max_tokens one request may ask for. */
+  maxTokensLimit: number;
+  /** Generations one client may run at once; undefined = half the slots, at least 1. */
+  clientMaxConcurrent?: number;
+  /** Requests one client may have waiting. */
+  clientQueueMax: number;
+  /** Listening on a non-loopback address without API keys was explicitly asked for. */
+  allowOpen: boolean;
   /** Days the receipts of ended executions are kept; null = forever. */
   receiptRetentionDays: number | null;
 }
@@ -213,6 +230,68 @@ const FLAGS: FlagSpec[] = [
     fallback: () => 'info'
   },
   {
+    flag: 'allow-open',
+    env: 'SHARD_ALLOW_OPEN',
+    type: 'boolean',
+    describe:
+      'listen on a non-loopback --host without API keys, so anyone who can reach the port may use the API and read every receipt; without this flag the oracle refuses to start that way',
+    fallback: () => 'false'
+  },
+  {
+    flag: 'operator-key',
+    env: 'SHARD_OPERATOR_KEYS',
+    arg: 'key',
+    type: 'string',
+    isMultiple: true,
+    describe:
+      "API key that also sees and cancels every key's executions (repeatable; env comma-separated). Other keys see only their own",
+    fallback: () => 'none'
+  },
+  {
+    flag: 'cors-origin',
+    env: 'SHARD_CORS_ORIGINS',
+    arg: 'origin',
+    type: 'string',
+    isMultiple: true,
+    describe:
+      'origin (https://app.example:8443) whose pages may call this API from the browser (repeatable; env comma-separated). Other origins get no CORS access, and their writes are refused',
+    fallback: () => 'none (same origin only)'
+  },
+  {
+    flag: 'public-models',
+    env: 'SHARD_PUBLIC_MODELS',
+    arg: 'names',
+    type: 'string',
+    describe:
+      'comma-separated model files under /models served without a key when API keys are set, e.g. `draft` so browser scouts can download the draft model',
+    fallback: () => 'none (a key is needed when keys are set)'
+  },
+  {
+    flag: 'max-tokens-limit',
+    env: 'SHARD_MAX_TOKENS_LIMIT',
+    arg: 'n',
+    type: 'string',
+    describe: 'largest max_tokens one request may ask for; more is a 400 naming the limit',
+    fallback: () => String(DEFAULT_MAX_TOKENS_LIMIT)
+  },
+  {
+    flag: 'client-max-concurrent',
+    env: 'SHARD_CLIENT_MAX_CONCURRENT',
+    arg: 'n',
+    type: 'string',
+    describe: 'generations one client (API key, else address) may run at once',
+    fallback: () => 'half of --max-concurrent, at least 1'
+  },
+  {
+    flag: 'client-queue-max',
+    env: 'SHARD_CLIENT_QUEUE_MAX',
+    arg: 'n',
+    type: 'string',
+    describe:
+      'requests one client may have waiting for a generation slot; beyond that 503 with Retry-After',
+    fallback: () => String(DEFAULT_CLIENT_QUEUE_MAX)
+  },
+  {
     flag: 'rotate-receipt-key',
     type: 'boolean',
     describe:
@@ -227,7 +306,7 @@ const ENV_ONLY: Array<{ env: string; describe: string; fallback: string }> = [
   {
     env: 'SHARD_API_KEYS',
     describe:
-      'comma-separated API keys; when set, /v1/* needs `Authorization: Bearer <key>` or `X-API-Key: <key>` (401 otherwise). /health, /models/* and the app stay open',
+      'comma-separated API keys; when set, /v1/*, /metrics and /models/* (except --public-models) need `Authorization: Bearer <key>` or `X-API-Key: <key>` (401 otherwise; 10 failures a minute from one address, then 429). Each key sees only the executions it created. /health and the app stay open',
     fallback: 'unset (no key needed)'
   },
   {
@@ -254,7 +333,7 @@ const ENV_ONLY: Array<{ env: string; describe: string; fallback: string }> = [
   {
     env: 'SHARD_ALLOWED_HOSTS',
     describe:
-      'comma-separated extra Host names accepted while listening on loopback; other names get 403 (DNS-rebinding guard, off when --host is not loopback)',
+      'comma-separated extra Host names (`name` or `name:port`) accepted while listening on loopback; other names get 403 (DNS-rebinding guard, off when --host is not loopback)',
     fallback: 'localhost and loopback addresses only'
   },
   {
@@ -452,7 +531,72 @@ export function parseOracleConfig(options: {
     maxBodyBytes: envInt('SHARD_MAX_BODY_BYTES', DEFAULT_MAX_BODY_BYTES, 1024, 1024 * 1024 * 1024),
     queueMax: envInt('SHARD_QUEUE_MAX', DEFAULT_QUEUE_MAX, 0, 100_000),
     allowedHosts: csv(env.SHARD_ALLOWED_HOSTS),
-    receiptRetentionDays
+    receiptRetentionDays,
+    ...parseAccessSettings(values, env, pick, optionalInt)
   };
+  checkExposure(config);
   return { kind: 'run', config };
+}
+
+type Pick = (flag: string) => { name: string; raw: string } | undefined;
+
+/** A repeatable flag's values, else its comma-separated environment variable. */
+function listSetting(
+  values: Record<string, string | boolean | string[] | undefined>,
+  env: NodeJS.ProcessEnv,
+  flag: string
+): string[] {
+  const v = values[flag];
+  if (Array.isArray(v)) return v.flatMap((x) => csv(x));
+  const spec = FLAGS.find((f) => f.flag === flag)!;
+  return csv(typeof v === 'string' ? v : env[spec.env!]);
+}
+
+/** Operator keys, CORS origins, published models, per-client limits and --allow-open. */
+function parseAccessSettings(
+  values: Record<string, string | boolean | string[] | undefined>,
+  env: NodeJS.ProcessEnv,
+  pick: Pick,
+  optionalInt: (flag: string, min: number, max: number) => number | undefined
+) {
+  const corsOrigins = listSetting(values, env, 'cors-origin').map((raw) => {
+    const origin = normalizeOrigin(raw);
+    if (!origin || raw === '*') {
+      throw new ConfigError(
+        `--cors-origin / SHARD_CORS_ORIGINS takes origins like https://app.example or http://localhost:5173 (scheme, host and port, no path, no *); got "${raw}"`
+      );
+    }
+    return origin;
+  });
+  const publicModels = listSetting(values, env, 'public-models').map((raw) => {
+    const name = raw.endsWith('.gguf') ? raw : `${raw}.gguf`;
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.gguf$/.test(name) || name.includes('..'))
+      throw new ConfigError(
+        `--public-models names files in the models dir (e.g. draft); got "${raw}"`
+      );
+    return name;
+  });
+  const allowOpenPick = pick('allow-open');
+  return {
+    operatorKeys: listSetting(values, env, 'operator-key'),
+    corsOrigins,
+    publicModels,
+    maxTokensLimit: optionalInt('max-tokens-limit', 1, 1_048_576) ?? DEFAULT_MAX_TOKENS_LIMIT,
+    clientMaxConcurrent: optionalInt('client-max-concurrent', 1, 64),
+    clientQueueMax: optionalInt('client-queue-max', 0, 100_000) ?? DEFAULT_CLIENT_QUEUE_MAX,
+    allowOpen: allowOpenPick ? boolValue(allowOpenPick.name, allowOpenPick.raw) : false
+  };
+}
+
+/**
+ * Refuses to listen on a non-loopback address with no API key unless --allow-open says that is
+ * meant: such an oracle serves its API, and every receipt, to anyone who can reach the port.
+ */
+function checkExposure(config: OracleConfig): void {
+  const hasKeys = config.apiKeys.length > 0 || config.operatorKeys.length > 0;
+  if (isLoopbackHost(config.host) || hasKeys || config.allowOpen) return;
+  throw new ConfigError(
+    `refusing to listen on ${config.host} without an API key: anyone who can reach it could use the model and read every receipt. ` +
+      'Set SHARD_API_KEYS (and serve it behind TLS), listen on 127.0.0.1, or pass --allow-open (SHARD_ALLOW_OPEN=1) if it is meant to be open.'
+  );
 }

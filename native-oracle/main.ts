@@ -11,22 +11,59 @@ import '../src/lib/server/node-compat.js';
 import { existsSync } from 'node:fs';
 import { modelsDir } from '../src/lib/server/data-dir.js';
 import { createLogger, setLogLevel } from '../src/lib/server/log.js';
-import { ConfigError, oracleUsage, parseOracleConfig } from './config.js';
+import { ConfigError, oracleUsage, parseOracleConfig, type OracleConfig } from './config.js';
 import type { DraftSource, TargetEngine } from './engine/index.js';
-import { verifyModelFile } from './models/integrity.js';
-import { createOracleServer, type OraclePlugin, type OracleServer } from './server.js';
+import { manifestSha256For, verifyModelFile } from './models/integrity.js';
+import {
+  createOracleServer,
+  type OraclePlugin,
+  type OracleServer,
+  type OracleServerOptions
+} from './server.js';
 import { contributionPlugin } from './contribution/index.js';
 import { workflowPlugin } from './workflows/index.js';
 
 const log = createLogger('shard:oracle');
 
 /** Plugins wired into the CLI's server (workflow routes, mesh); each unit adds its own here. */
-const PLUGINS: OraclePlugin[] = [
-  // Receipt-first workflows: data in $SHARD_DATA_DIR, candidates from SHARD_WORKFLOW_CONFIG(_JSON).
-  workflowPlugin(),
-  // Contributor control plane (/v1/contribution/*): $SHARD_DATA_DIR/contribution.sqlite.
-  contributionPlugin()
-];
+function basePlugins(config: OracleConfig, isGeneratedTestModel: boolean): OraclePlugin[] {
+  return [
+    // Receipt-first workflows: data in $SHARD_DATA_DIR, candidates from SHARD_WORKFLOW_CONFIG(_JSON).
+    workflowPlugin({ retentionDays: config.receiptRetentionDays, isGeneratedTestModel }),
+    // Contributor control plane (/v1/contribution/*): $SHARD_DATA_DIR/contribution.sqlite.
+    contributionPlugin()
+  ];
+}
+
+/** The server's security, limit and model settings from the config. */
+async function serverSettings(
+  config: OracleConfig,
+  hasEngine: boolean
+): Promise<Omit<OracleServerOptions, 'engine' | 'plugins'>> {
+  // A target listed in a generated-models manifest is a test model: its text is word salad.
+  const isGeneratedTestModel = hasEngine && (await manifestSha256For(config.modelPath)) !== null;
+  return {
+    host: config.host,
+    port: config.port,
+    staticDir: config.staticDir,
+    modelsDir: config.modelsDir,
+    apiKeys: config.apiKeys,
+    operatorKeys: config.operatorKeys,
+    corsOrigins: config.corsOrigins,
+    publicModels: config.publicModels,
+    rateLimitPerMinute: config.rateLimitPerMinute,
+    maxPromptChars: config.maxPromptChars,
+    maxBodyBytes: config.maxBodyBytes,
+    queueMax: config.queueMax,
+    clientQueueMax: config.clientQueueMax,
+    ...(config.clientMaxConcurrent !== undefined
+      ? { clientMaxConcurrent: config.clientMaxConcurrent }
+      : {}),
+    maxTokensLimit: config.maxTokensLimit,
+    allowedHosts: config.allowedHosts,
+    isGeneratedTestModel
+  };
+}
 
 async function main(argv: string[]): Promise<number> {
   let parsed;
@@ -104,7 +141,8 @@ async function main(argv: string[]): Promise<number> {
   let server: OracleServer;
   try {
     // The scout mesh joins when relays are given (loaded lazily: libp2p is heavy).
-    const plugins: OraclePlugin[] = [...PLUGINS];
+    const settings = await serverSettings(config, engine !== null);
+    const plugins: OraclePlugin[] = basePlugins(config, settings.isGeneratedTestModel === true);
     if (config.relays.length > 0) {
       if (!engine) {
         log.warn('not joining the mesh: scouts draft for a target model, and none is loaded');
@@ -124,17 +162,8 @@ async function main(argv: string[]): Promise<number> {
     }
     server = createOracleServer({
       engine,
-      host: config.host,
-      port: config.port,
-      staticDir: config.staticDir,
-      modelsDir: config.modelsDir,
-      apiKeys: config.apiKeys,
-      rateLimitPerMinute: config.rateLimitPerMinute,
-      maxPromptChars: config.maxPromptChars,
-      maxBodyBytes: config.maxBodyBytes,
-      queueMax: config.queueMax,
-      allowedHosts: config.allowedHosts,
-      plugins
+      plugins,
+      ...settings
     });
     await server.start();
   } catch (err) {

@@ -5,24 +5,35 @@
  * sources) without this file knowing them.
  *
  * Request path (Hono middleware, in order): request metrics → isolation headers → Host guard
- * (loopback only) → shutdown gate → path check → open routes (/health, /v1/system/health,
- * /openapi.json, /models/*) → guard of /v1/* and /metrics (API key → rate limit) → route (schema
- * validation → handler; generations pass the shared admission queue). A path no route handles
+ * (loopback only) → CORS policy → JSON content type of bodies → shutdown gate → path check →
+ * open routes (/health, /v1/system/health, /openapi.json; /models/* behind the key unless
+ * published) → guard of /v1/* and /metrics (API key → rate limit) → route (schema validation →
+ * handler; generations pass the shared admission queue, per client). A path no route handles
  * gets 405 (other methods exist), a static file or the app shell (non-API GET), or a JSON 404
  * (API-like paths never get the shell). Every error goes through errorResponse(), the one mapper.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener, type Http2Bindings, type HttpBindings } from '@hono/node-server';
-import { admitEngine } from './admission/admitted-engine.js';
-import { createAdmissionQueue, DEFAULT_QUEUE_MAX, type AdmissionQueue } from './admission/queue.js';
+import { admitEngine, DEFAULT_MAX_TOKENS_LIMIT } from './admission/admitted-engine.js';
+import {
+  clientLimits,
+  createAdmissionQueue,
+  DEFAULT_QUEUE_MAX,
+  type AdmissionQueue
+} from './admission/queue.js';
 import { createRateLimiter, DEFAULT_RATE_LIMIT_PER_MINUTE } from './admission/rate-limit.js';
 import { registerChatRoutes, type DraftSourceProvider } from './api/chat.js';
 import { registerCompletionRoutes } from './api/completions.js';
 import { registerEmbeddingRoutes } from './api/embeddings.js';
 import { registerModelRoutes } from './api/models.js';
 import { registerOpenApiRoute } from './api/openapi.js';
-import { registerHealthRoutes, registerSystemRoutes, type PeerInfo } from './api/system.js';
+import {
+  registerHealthRoutes,
+  registerSystemRoutes,
+  type HealthProbe,
+  type PeerInfo
+} from './api/system.js';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_PROMPT_CHARS } from './config.js';
 import type { TargetEngine } from './engine/index.js';
 import {
@@ -43,14 +54,19 @@ import {
 } from './http/router.js';
 import {
   checkHostHeader,
+  createAuthenticator,
+  createCorsGuard,
   createHostGuard,
+  createKeyGuard,
   createRouteGuard,
-  isLoopbackHost
+  isLoopbackHost,
+  MAX_FAILED_AUTH_PER_MINUTE,
+  requireJsonBodies
 } from './http/security.js';
 import { createStaticHandler, ISOLATION_HEADERS } from './http/static.js';
 import { createLogger } from '../src/lib/server/log.js';
 
-export type { PeerInfo } from './api/system.js';
+export type { HealthProbe, PeerInfo } from './api/system.js';
 export type { DraftSourceProvider } from './api/chat.js';
 
 const log = createLogger('shard:oracle:server');
@@ -70,6 +86,11 @@ export interface OraclePluginContext {
   setPeers(provider: () => PeerInfo[]): void;
   /** Supplies the body of /v1/system/topology. */
   setTopology(provider: () => object): void;
+  /**
+   * Adds a readiness check to /health: while it returns a problem, health says `degraded` with
+   * its reason (e.g. the receipt store's `disk_full`).
+   */
+  addHealthProbe(probe: HealthProbe): void;
   /** Chooses the draft source of each chat request (e.g. a remote scout). */
   setDraftSourceProvider(provider: DraftSourceProvider): void;
 }
@@ -120,6 +141,20 @@ export interface OracleServerOptions {
   allowedHosts?: readonly string[];
   /** Draft source per chat request; default the engine's own. A plugin may replace it. */
   draftSourceProvider?: DraftSourceProvider;
+  /** Keys that are accepted and see every owner's executions (`--operator-key`); default none. */
+  operatorKeys?: readonly string[];
+  /** Origins allowed cross-origin access (`--cors-origin`); default none. */
+  corsOrigins?: readonly string[];
+  /** Model files under /models served without a key when keys are set (`draft.gguf`); default none. */
+  publicModels?: readonly string[];
+  /** Generations one client (key, else address) may run at once; default half the slots, at least 1. */
+  clientMaxConcurrent?: number;
+  /** Requests one client may have waiting; default DEFAULT_CLIENT_QUEUE_MAX. */
+  clientQueueMax?: number;
+  /** Largest max_tokens a request may ask for; default DEFAULT_MAX_TOKENS_LIMIT. */
+  maxTokensLimit?: number;
+  /** Whether the target is a generated test model (health and /v1/models say so); default false. */
+  isGeneratedTestModel?: boolean;
   /**
    * Serve Prometheus metrics at `GET /metrics` (behind the API key when keys are set); default
    * true. When false the path answers a JSON 404.
@@ -205,6 +240,7 @@ function installFrontMiddleware(
     maxBodyBytes: number;
     isStopping: () => boolean;
     metrics: OracleMetrics;
+    corsOrigins: readonly string[];
   }
 ): void {
   router.use(options.metrics.requests);
@@ -213,6 +249,8 @@ function installFrontMiddleware(
     for (const [name, value] of Object.entries(ISOLATION_HEADERS)) c.res.headers.set(name, value);
   });
   if (options.isHostChecked) router.use(createHostGuard(options.allowedHosts));
+  router.use(createCorsGuard(options.corsOrigins));
+  router.use(requireJsonBodies);
   router.use(async (c, next) => {
     if (options.isStopping() && !isHealthPath(c.req.path)) {
       return errorResponse(
@@ -260,13 +298,18 @@ export function createOracleServer(options: OracleServerOptions): OracleServer {
   const router = createRouter();
   const admission = createAdmissionQueue({
     maxConcurrent: options.engine?.maxConcurrent ?? 1,
-    maxQueued: options.queueMax ?? DEFAULT_QUEUE_MAX
+    maxQueued: options.queueMax ?? DEFAULT_QUEUE_MAX,
+    ...clientLimits(options)
   });
   let peers: () => PeerInfo[] = options.peers ?? (() => []);
   const metrics = createOracleMetrics({ admission, peers: () => peers() });
   // Every generation passes the admission queue; generations and embeddings are counted.
   const engine = options.engine
-    ? metrics.meterEngine(admitEngine(options.engine, admission))
+    ? metrics.meterEngine(
+        admitEngine(options.engine, admission, {
+          maxTokensLimit: options.maxTokensLimit ?? DEFAULT_MAX_TOKENS_LIMIT
+        })
+      )
     : null;
   let topology: (() => object) | undefined = options.topology;
   let draftSourceProvider = options.draftSourceProvider;
@@ -286,8 +329,10 @@ export function createOracleServer(options: OracleServerOptions): OracleServer {
     allowedHosts,
     maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
     isStopping: () => isStopping,
-    metrics
+    metrics,
+    corsOrigins: options.corsOrigins ?? []
   });
+  const healthProbes: HealthProbe[] = [];
   const chatCounters = { completed: 0, aborted: 0, failed: 0 };
   const systemOptions = {
     chat: chatCounters,
@@ -295,14 +340,26 @@ export function createOracleServer(options: OracleServerOptions): OracleServer {
     admission,
     startedAtMs,
     peers: () => peers(),
-    topology: () => topology?.()
+    topology: () => topology?.(),
+    healthProbes,
+    isGeneratedTestModel: options.isGeneratedTestModel ?? false
   };
   // Hono runs matching handlers in registration order: routes added before the guard are open.
   registerHealthRoutes(router, systemOptions);
   registerOpenApiRoute(router);
-  if (options.modelsDir) registerModelFileRoutes(router, { modelsDir: options.modelsDir });
-  const guard = createRouteGuard({
+  const authenticator = createAuthenticator({
     apiKeys: options.apiKeys ?? [],
+    operatorKeys: options.operatorKeys ?? [],
+    failedAuthLimiter: createRateLimiter({ perMinute: MAX_FAILED_AUTH_PER_MINUTE })
+  });
+  if (options.modelsDir) {
+    const published = new Set(options.publicModels ?? []);
+    const isPublic = (c: OracleContext) => published.has(c.req.param('name') ?? '');
+    router.use('/models/:name', createKeyGuard({ authenticator, isPublic }));
+    registerModelFileRoutes(router, { modelsDir: options.modelsDir });
+  }
+  const guard = createRouteGuard({
+    authenticator,
     limiter: createRateLimiter({
       perMinute: options.rateLimitPerMinute ?? DEFAULT_RATE_LIMIT_PER_MINUTE
     })
@@ -320,7 +377,11 @@ export function createOracleServer(options: OracleServerOptions): OracleServer {
     );
   }
   registerSystemRoutes(router, systemOptions);
-  registerModelRoutes(router, { engine, startedAtS: Math.floor(startedAtMs / 1000) });
+  registerModelRoutes(router, {
+    engine,
+    startedAtS: Math.floor(startedAtMs / 1000),
+    isGeneratedTestModel: systemOptions.isGeneratedTestModel
+  });
   const maxPromptChars = options.maxPromptChars ?? DEFAULT_MAX_PROMPT_CHARS;
   const generating = { engine, maxPromptChars, draftSourceProvider: () => draftSourceProvider };
   registerChatRoutes(router, { ...generating, counters: chatCounters });
@@ -338,6 +399,7 @@ export function createOracleServer(options: OracleServerOptions): OracleServer {
       setTopology: (t) => {
         topology = t;
       },
+      addHealthProbe: (probe) => healthProbes.push(probe),
       setDraftSourceProvider: (d) => {
         draftSourceProvider = d;
       }

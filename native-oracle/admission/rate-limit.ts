@@ -20,6 +20,8 @@ export interface RateLimiter {
   readonly perMinute: number;
   /** Takes one token from `key`'s bucket; returns whether the request may proceed. */
   take(key: string): RateDecision;
+  /** Whether `key`'s bucket holds a token now, without taking it. */
+  peek(key: string): RateDecision;
 }
 
 /** Default requests per minute when SHARD_RATE_LIMIT_PER_MINUTE is not set. */
@@ -74,6 +76,16 @@ export function createRateLimiter(options: RateLimiterOptions = {}): RateLimiter
       }
       const retryAfterS = Math.max(1, Math.ceil((1 - b.tokens) / refillPerMs / 1000));
       return { isAllowed: false, retryAfterS };
+    },
+    peek(key: string): RateDecision {
+      const b = buckets.get(key);
+      if (perMinute === 0 || !b) return { isAllowed: true, remaining: perMinute || Infinity };
+      refill(b, now());
+      if (b.tokens >= 1) return { isAllowed: true, remaining: Math.floor(b.tokens) };
+      return {
+        isAllowed: false,
+        retryAfterS: Math.max(1, Math.ceil((1 - b.tokens) / refillPerMs / 1000))
+      };
     }
   };
 }

@@ -22,6 +22,12 @@ export interface PeerInfo {
   [field: string]: unknown;
 }
 
+/**
+ * A readiness check a plugin adds to /health (e.g. the receipt store's free space): undefined
+ * while all is well, else the reason (snake_case, e.g. `disk_full`) and a plain message.
+ */
+export type HealthProbe = () => { reason: string; message: string } | null | undefined;
+
 export interface SystemRouteOptions {
   engine: TargetEngine | null;
   admission: AdmissionQueue;
@@ -31,6 +37,10 @@ export interface SystemRouteOptions {
   topology: () => object | undefined;
   /** Chat outcomes since start. */
   chat: ChatCounters;
+  /** Checks read at each /health; the first problem makes health `degraded`. Default none. */
+  healthProbes?: readonly HealthProbe[];
+  /** Whether the target model is one `npm run models` generated (word salad by design). */
+  isGeneratedTestModel?: boolean;
 }
 
 /** Registers `/health` and `/v1/system/health`; call before the guard so both stay open. */
@@ -44,14 +54,30 @@ export function registerHealthRoutes(router: Router, options: SystemRouteOptions
       return 0;
     }
   };
+  // A probe that throws counts as a problem: health must answer, and say what it could not check.
+  const firstProblem = () => {
+    for (const probe of options.healthProbes ?? []) {
+      try {
+        const problem = probe();
+        if (problem) return problem;
+      } catch (err) {
+        log.warn('health probe failed', { err });
+        return { reason: 'probe_failed', message: 'a readiness check failed; see the oracle log' };
+      }
+    }
+    return null;
+  };
   const health = () => {
     const { engine } = options;
     const queue = options.admission.snapshot();
+    const problem = firstProblem();
     return jsonResponse({
-      status: engine ? 'ok' : 'degraded',
-      readiness_reason: engine ? 'ready' : 'engine_unavailable',
+      status: engine && !problem ? 'ok' : 'degraded',
+      readiness_reason: problem?.reason ?? (engine ? 'ready' : 'engine_unavailable'),
+      ...(problem ? { readiness_detail: problem.message } : {}),
       ready_for_inference: engine !== null,
       model: engine?.modelId ?? null,
+      model_is_generated_test_model: engine !== null && options.isGeneratedTestModel === true,
       tokenizer_fingerprint: engine?.tokenizerFingerprint ?? null,
       uptime_ms: Date.now() - options.startedAtMs,
       peers: peerCount(),

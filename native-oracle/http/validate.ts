@@ -13,6 +13,7 @@ import type { z } from 'zod';
 import { DEFAULT_MAX_BODY_BYTES } from '../config.js';
 import { BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError } from './errors.js';
 import type { OracleContext, OracleEnv } from './router.js';
+import { checkJsonDepth } from './json-guard.js';
 
 const pathOf = (path: readonly PropertyKey[]) =>
   path.length > 0 ? path.map(String).join('.') : 'body';
@@ -100,6 +101,7 @@ export function jsonBody<T extends z.ZodType>(
 ): MiddlewareHandler<OracleEnv, string, { in: { json: z.input<T> }; out: { json: z.infer<T> } }> {
   return async (c, next) => {
     const raw = await readJsonBody(c);
+    checkJsonDepth(raw); // 400 naming the field for bodies nested deeper than MAX_JSON_DEPTH
     precheck?.(raw);
     const parsed = schema.safeParse(raw);
     if (!parsed.success) throw zodErrorToBadRequest(parsed.error);

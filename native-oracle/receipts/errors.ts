@@ -20,6 +20,15 @@ export class ReceiptAppendError extends Error {
   override name = 'ReceiptAppendError';
 }
 
+/**
+ * A write failed because the disk (or the store file's size limit) is full: SQLITE_FULL, ENOSPC
+ * and the like. The HTTP layer answers 507 insufficient_storage; health reports `disk_full` until
+ * a later write succeeds.
+ */
+export class ReceiptStorageFullError extends Error {
+  override name = 'ReceiptStorageFullError';
+}
+
 /** A stored receipt body cannot be decoded (corrupt or unknown format byte). */
 export class ReceiptDecodeError extends Error {
   override name = 'ReceiptDecodeError';

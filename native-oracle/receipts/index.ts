@@ -6,6 +6,8 @@
  */
 export {
   createReceiptStore,
+  isStorageFull,
+  LOCAL_OWNER,
   parseRetentionDays,
   ORPHAN_REASON,
   PRUNE_INTERVAL_MS,
@@ -34,5 +36,6 @@ export {
   ReceiptAppendError,
   ReceiptConfigError,
   ReceiptDecodeError,
+  ReceiptStorageFullError,
   ReceiptStoreOpenError
 } from './errors.js';

@@ -1,7 +1,8 @@
 /**
  * The receipt store's SQLite schema and its migrations (`PRAGMA user_version`).
  *
- * Tables: executions (index: id, created_at_ms, request hash, idempotency key), receipts (exec,
+ * Tables: executions (index: id, created_at_ms, request hash, owner, idempotency key unique per
+ * owner), receipts (exec,
  * seq, body) WITHOUT ROWID, execution_ends (terminal status), chain_heads (the signed head of each
  * execution's chain: seq, hash and signature of its last receipt, rewritten with every append),
  * pruned_executions (a tombstone per execution removed by the retention policy).
@@ -15,15 +16,24 @@
 import type Database from 'better-sqlite3';
 
 /** The schema version this code writes (`PRAGMA user_version`). */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
-const BASE = `
+/**
+ * Owner of the executions created without an API key (the oracle has none configured: one local
+ * user) and of every execution stored before owners existed (schema version 2). Only the local
+ * user and operator keys see them.
+ */
+export const LOCAL_OWNER = 'local';
+
+const BASE_TABLES = `
 CREATE TABLE IF NOT EXISTS executions (
   id INTEGER PRIMARY KEY,
   execution_id TEXT NOT NULL UNIQUE,
   created_at_ms INTEGER NOT NULL,
   request_hash TEXT NOT NULL,
-  idempotency_key TEXT UNIQUE
+  owner TEXT NOT NULL,
+  idempotency_key TEXT,
+  UNIQUE (owner, idempotency_key)
 );
 CREATE TABLE IF NOT EXISTS signers (
   id INTEGER PRIMARY KEY,
@@ -42,6 +52,9 @@ CREATE TABLE IF NOT EXISTS execution_ends (
   status TEXT NOT NULL,
   ended_at_ms INTEGER NOT NULL
 );
+`;
+
+const BASE_TRIGGERS = `
 CREATE TRIGGER IF NOT EXISTS receipts_no_update BEFORE UPDATE ON receipts
   BEGIN SELECT RAISE(ABORT, 'receipts are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS executions_no_update BEFORE UPDATE ON executions
@@ -59,7 +72,7 @@ const isPruned = (exec: string) =>
   `EXISTS (SELECT 1 FROM executions e JOIN pruned_executions p ON p.execution_id = e.execution_id WHERE e.id = ${exec})`;
 
 /** Version 1: signed chain heads, retention tombstones, deletes allowed only for pruned executions. */
-const V1 = `
+const V1_TABLES = `
 CREATE TABLE IF NOT EXISTS chain_heads (
   exec INTEGER PRIMARY KEY,
   seq INTEGER NOT NULL,
@@ -71,6 +84,9 @@ CREATE TABLE IF NOT EXISTS pruned_executions (
   execution_id TEXT PRIMARY KEY,
   pruned_at_ms INTEGER NOT NULL
 );
+`;
+
+const V1_TRIGGERS = `
 DROP TRIGGER IF EXISTS receipts_no_delete;
 DROP TRIGGER IF EXISTS executions_no_delete;
 DROP TRIGGER IF EXISTS execution_ends_no_delete;
@@ -96,6 +112,42 @@ CREATE TRIGGER pruned_no_delete BEFORE DELETE ON pruned_executions
   BEGIN SELECT RAISE(ABORT, 'pruned_executions are append-only'); END;
 `;
 
+const V1 = V1_TABLES + V1_TRIGGERS;
+
+/**
+ * Version 2: an owner per execution, and idempotency keys unique per owner instead of globally
+ * (two API keys may use the same key). New files get this shape from BASE_TABLES; SQLite cannot change a UNIQUE constraint in place, so the
+ * table is rebuilt with the same row ids (receipts, heads and ends refer to them); every
+ * existing row belongs to LOCAL_OWNER. Triggers are dropped first (a rename re-checks every
+ * trigger that names the table) and recreated after.
+ */
+function migrateV2(db: Database.Database): void {
+  const columns = db.prepare("SELECT name FROM pragma_table_info('executions')").pluck().all();
+  if (columns.includes('owner')) return;
+  const triggers = db
+    .prepare("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+    .pluck()
+    .all() as string[];
+  for (const name of triggers) db.exec(`DROP TRIGGER "${name.replaceAll('"', '""')}"`);
+  db.exec(`
+CREATE TABLE executions_v2 (
+  id INTEGER PRIMARY KEY,
+  execution_id TEXT NOT NULL UNIQUE,
+  created_at_ms INTEGER NOT NULL,
+  request_hash TEXT NOT NULL,
+  owner TEXT NOT NULL,
+  idempotency_key TEXT,
+  UNIQUE (owner, idempotency_key)
+);
+INSERT INTO executions_v2 (id, execution_id, created_at_ms, request_hash, owner, idempotency_key)
+  SELECT id, execution_id, created_at_ms, request_hash, '${LOCAL_OWNER}', idempotency_key FROM executions;
+DROP TABLE executions;
+ALTER TABLE executions_v2 RENAME TO executions;
+`);
+  db.exec(BASE_TRIGGERS);
+  db.exec(V1_TRIGGERS);
+}
+
 /**
  * Creates or upgrades the schema. `backfillHeads` runs inside the version-1 transaction, after
  * chain_heads exists: it signs a head for every execution written before heads existed (such
@@ -103,12 +155,23 @@ CREATE TRIGGER pruned_no_delete BEFORE DELETE ON pruned_executions
  */
 export function migrate(db: Database.Database, backfillHeads: () => void): void {
   const before = db.pragma('user_version', { simple: true }) as number;
-  db.exec(BASE);
+  db.exec(BASE_TABLES + BASE_TRIGGERS);
   if (before < 1) {
     db.exec('BEGIN IMMEDIATE');
     try {
       db.exec(V1);
       backfillHeads();
+      db.pragma('user_version = 1');
+      db.exec('COMMIT');
+    } catch (err) {
+      db.exec('ROLLBACK');
+      throw err;
+    }
+  }
+  if (before < 2) {
+    db.exec('BEGIN IMMEDIATE');
+    try {
+      migrateV2(db);
       db.pragma(`user_version = ${SCHEMA_VERSION}`);
       db.exec('COMMIT');
     } catch (err) {
@@ -116,4 +179,5 @@ export function migrate(db: Database.Database, backfillHeads: () => void): void 
       throw err;
     }
   }
+  db.exec('CREATE INDEX IF NOT EXISTS executions_by_owner ON executions (owner, created_at_ms)');
 }

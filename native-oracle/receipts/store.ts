@@ -47,13 +47,15 @@ import {
   IdempotencyConflictError,
   ReceiptAppendError,
   ReceiptDecodeError,
+  ReceiptStorageFullError,
   ReceiptStoreOpenError
 } from './errors.js';
 import { nodeSha256, nodeVerifySignature } from './keys.js';
-import { DAY_MS, parseRetentionDays, PRUNE_INTERVAL_MS, RETENTION_ENV } from './retention.js';
-import { migrate } from './schema.js';
+import { DAY_MS, PRUNE_INTERVAL_MS } from './retention.js';
+import { LOCAL_OWNER, migrate } from './schema.js';
 
 export { parseRetentionDays, PRUNE_INTERVAL_MS, RETENTION_ENV } from './retention.js';
+export { LOCAL_OWNER } from './schema.js';
 
 const log = createLogger('shard:oracle:receipts');
 
@@ -70,16 +72,22 @@ export interface ReceiptStoreOptions {
   trustedKeys?: readonly string[];
   /**
    * Days the receipts of an execution that has ENDED are kept after it ended; null keeps them
-   * forever. Default: SHARD_RECEIPT_RETENTION_DAYS from `env` (unset or 0 = forever).
+   * forever. Default null. The oracle passes its validated SHARD_RECEIPT_RETENTION_DAYS.
    */
   retentionDays?: number | null;
-  /** Default process.env. */
-  env?: NodeJS.ProcessEnv;
+  /**
+   * Largest file size in SQLite pages (8 KiB each) this connection may grow the file to
+   * (`PRAGMA max_page_count`); default SQLite's own (about 4 billion pages). Tests use it to make
+   * a full disk real (SQLITE_FULL) without filling one.
+   */
+  maxPageCount?: number;
 }
 
 export interface ExecutionIndexRow {
   execution_id: string;
   created_at_ms: number;
+  /** Who created it (security.ts `Caller.owner`); LOCAL_OWNER for rows stored before owners. */
+  owner: string;
   /** Terminal status once recorded (completed, failed, orphaned); null while running. */
   ended_status: ExecutionStatus | null;
 }
@@ -88,16 +96,34 @@ export interface ReceiptStore {
   readonly publicKeyHex: string;
   /** Keys `verify()` trusts: the current one first, then retired ones. */
   readonly trustedKeys: readonly string[];
-  /** Registers an execution; must precede its first append. Throws IdempotencyConflictError. */
+  /**
+   * Registers an execution; must precede its first append. `owner` defaults to LOCAL_OWNER.
+   * Throws IdempotencyConflictError when the owner already used the idempotency key,
+   * ReceiptStorageFullError when the disk (or the file's size limit) is full.
+   */
   createExecution(row: {
     execution_id: string;
     created_at_ms: number;
     request_hash: string;
+    owner?: string;
     idempotency_key?: string | null;
   }): void;
-  /** The execution an idempotency key maps to, with the hash of its request body. */
-  findByIdempotencyKey(key: string): { execution_id: string; request_hash: string } | null;
+  /**
+   * The execution `owner` (default LOCAL_OWNER) registered under an idempotency key, with the
+   * hash of its request body. Keys are scoped to their owner: another owner's key is not found.
+   */
+  findByIdempotencyKey(
+    key: string,
+    owner?: string
+  ): { execution_id: string; request_hash: string } | null;
   hasExecution(executionId: string): boolean;
+  /** The owner of an execution; null when it is unknown. */
+  ownerOf(executionId: string): string | null;
+  /**
+   * Why writes currently fail (`disk_full`), with a plain message; null once a later write
+   * succeeded. Health reports it.
+   */
+  writeProblem(): { reason: 'disk_full'; message: string } | null;
   /**
    * Seals and appends one receipt; returns it as stored. Throws ReceiptAppendError, also when
    * the stored chain no longer matches its signed head (appending would hide the damage).
@@ -112,8 +138,12 @@ export interface ReceiptStore {
    * decoded are left out (logged); `verify()` and `summary()` report them.
    */
   list(executionId: string): ExecutionReceipt[];
-  /** Newest first. */
-  listExecutions(options?: { limit?: number; beforeMs?: number }): ExecutionIndexRow[];
+  /** Newest first; only `owner`'s when given. */
+  listExecutions(options?: {
+    limit?: number;
+    beforeMs?: number;
+    owner?: string;
+  }): ExecutionIndexRow[];
   /** The execution's signed chain head (commits pending appends first); null when it has none. */
   head(executionId: string): SignedChainHead | null;
   /**
@@ -188,11 +218,10 @@ function openDatabase(path: string): Database.Database {
 
 /** Opens (creating when needed) the store at `options.path`. Throws ReceiptStoreOpenError. */
 export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
-  const retentionDays =
-    options.retentionDays !== undefined
-      ? options.retentionDays
-      : parseRetentionDays((options.env ?? process.env)[RETENTION_ENV]);
+  const retentionDays = options.retentionDays ?? null;
   const db = openDatabase(options.path);
+  if (options.maxPageCount !== undefined)
+    db.pragma(`max_page_count = ${Math.floor(options.maxPageCount)}`);
   const signer = options.signer;
   try {
     migrate(db, () => backfillHeads(db, signer));
@@ -233,6 +262,8 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
   const MAX_CACHED_TIPS = 10_000;
 
   let commitScheduled = false;
+  /** Set by a write that failed for lack of space; cleared by the next successful commit. */
+  let writeProblem: { reason: 'disk_full'; message: string } | null = null;
   /** Opens the group transaction if none is open and schedules its commit. */
   function inGroup(): void {
     if (!db.inTransaction) db.exec('BEGIN');
@@ -240,7 +271,12 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
       commitScheduled = true;
       setImmediate(() => {
         commitScheduled = false;
-        if (db.open) commit();
+        try {
+          if (db.open) commit();
+        } catch {
+          // Logged by commit(); the appends of this turn are lost like in a crash (a chain's tail),
+          // and throwing here would end the process.
+        }
       });
     }
   }
@@ -262,13 +298,31 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
       }
       pendingHeads.clear();
       db.exec('COMMIT');
+      writeProblem = null;
     } catch (err) {
       log.error('receipt commit failed; rolling back the group', { err });
-      tips.clear();
-      pendingHeads.clear();
-      if (db.inTransaction) db.exec('ROLLBACK');
+      abandonGroup();
+      if (isStorageFull(err)) throw storageFull(err);
       throw new ReceiptAppendError('receipt commit failed', { cause: err });
     }
+  }
+
+  /** Drops the open group (its appends are lost like in a crash: chain tails, never holes). */
+  function abandonGroup(): void {
+    tips.clear();
+    pendingHeads.clear();
+    try {
+      if (db.inTransaction) db.exec('ROLLBACK');
+    } catch (err) {
+      // SQLite may already have rolled back after SQLITE_FULL; nothing is left open then.
+      log.debug('rollback after a failed write', { err });
+    }
+  }
+  /** Records a full disk for health and returns the error to throw. */
+  function storageFull(err: unknown): ReceiptStorageFullError {
+    writeProblem = { reason: 'disk_full', message: STORAGE_FULL_MESSAGE };
+    log.error('the receipt store cannot write: the disk or the file size limit is full', { err });
+    return new ReceiptStorageFullError(STORAGE_FULL_MESSAGE, { cause: err });
   }
 
   function readChain(exec: number): StoredChain {
@@ -362,27 +416,42 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
 
     createExecution(row) {
       if (row.idempotency_key) {
-        const existing = store.findByIdempotencyKey(row.idempotency_key);
+        const existing = store.findByIdempotencyKey(row.idempotency_key, row.owner);
         if (existing)
           throw new IdempotencyConflictError(
             `idempotency key already used by ${existing.execution_id}`
           );
       }
       inGroup();
-      const info = stmt.insertExec.run(
-        row.execution_id,
-        row.created_at_ms,
-        row.request_hash,
-        row.idempotency_key ?? null
-      );
+      let info: Database.RunResult;
+      try {
+        info = stmt.insertExec.run(
+          row.execution_id,
+          row.created_at_ms,
+          row.request_hash,
+          row.owner ?? LOCAL_OWNER,
+          row.idempotency_key ?? null
+        );
+      } catch (err) {
+        if (!isStorageFull(err)) throw err;
+        abandonGroup();
+        throw storageFull(err);
+      }
       tips.set(row.execution_id, { exec: Number(info.lastInsertRowid), seq: -1, hash: null });
     },
 
-    findByIdempotencyKey(key) {
+    findByIdempotencyKey(key, owner = LOCAL_OWNER) {
       return (
-        (stmt.byKey.get(key) as { execution_id: string; request_hash: string } | undefined) ?? null
+        (stmt.byKey.get(owner, key) as
+          { execution_id: string; request_hash: string } | undefined) ?? null
       );
     },
+
+    ownerOf(executionId) {
+      return (stmt.ownerOf.get(executionId) as string | undefined) ?? null;
+    },
+
+    writeProblem: () => writeProblem,
 
     hasExecution(executionId) {
       return stmt.execId.get(executionId) !== undefined;
@@ -407,6 +476,10 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
           encodeBodyJson(bodyJson, signer.publicKeyHex)
         );
       } catch (err) {
+        if (isStorageFull(err)) {
+          abandonGroup();
+          throw storageFull(err);
+        }
         tips.delete(unsigned.execution_id);
         throw new ReceiptAppendError(`append failed for ${unsigned.execution_id} seq ${seq}`, {
           cause: err
@@ -424,7 +497,13 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
       const exec = stmt.execId.get(executionId) as number | undefined;
       if (exec === undefined) return;
       inGroup();
-      stmt.insertEnd.run(exec, status, atMs);
+      try {
+        stmt.insertEnd.run(exec, status, atMs);
+      } catch (err) {
+        if (!isStorageFull(err)) throw err;
+        abandonGroup();
+        throw storageFull(err);
+      }
       commit();
     },
 
@@ -441,8 +520,13 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
       return chain.receipts;
     },
 
-    listExecutions({ limit = 50, beforeMs = Number.MAX_SAFE_INTEGER } = {}) {
-      return stmt.listExec.all(beforeMs, Math.max(1, Math.min(500, limit))) as ExecutionIndexRow[];
+    listExecutions({ limit = 50, beforeMs = Number.MAX_SAFE_INTEGER, owner } = {}) {
+      const n = Math.max(1, Math.min(500, limit));
+      return (
+        owner === undefined
+          ? stmt.listExec.all(beforeMs, n)
+          : stmt.listOwned.all(owner, beforeMs, n)
+      ) as ExecutionIndexRow[];
     },
 
     head(executionId) {
@@ -587,18 +671,37 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
   return store;
 }
 
+/** What a client is told when the store cannot write (no path: it goes over HTTP). */
+const STORAGE_FULL_MESSAGE =
+  "the oracle's disk is full: receipts cannot be written, so no task can start or continue. Free disk space on the oracle's machine and retry.";
+
+/** SQLite and errno codes that mean "no space to write", searched along the cause chain. */
+const STORAGE_FULL_CODES = new Set(['SQLITE_FULL', 'ENOSPC', 'EDQUOT', 'EFBIG']);
+
+/** True when `err` (or one of its causes) says the disk or the file's size limit is full. */
+export function isStorageFull(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 8; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && STORAGE_FULL_CODES.has(code)) return true;
+    if (e.name === 'ReceiptStorageFullError') return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
 const toBuffer = (bytes: Uint8Array) =>
   Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
 function prepareStatements(db: Database.Database) {
   return {
     insertExec: db.prepare(
-      'INSERT INTO executions (execution_id, created_at_ms, request_hash, idempotency_key) VALUES (?, ?, ?, ?)'
+      'INSERT INTO executions (execution_id, created_at_ms, request_hash, owner, idempotency_key) VALUES (?, ?, ?, ?, ?)'
     ),
+    ownerOf: db.prepare('SELECT owner FROM executions WHERE execution_id = ?').pluck(),
     execId: db.prepare('SELECT id FROM executions WHERE execution_id = ?').pluck(),
     execIndex: db.prepare('SELECT id, created_at_ms FROM executions WHERE execution_id = ?'),
     byKey: db.prepare(
-      'SELECT execution_id, request_hash FROM executions WHERE idempotency_key = ?'
+      'SELECT execution_id, request_hash FROM executions WHERE owner = ? AND idempotency_key = ?'
     ),
     insertReceipt: db.prepare(
       'INSERT INTO receipts (exec, seq, signer, sig, body) VALUES (?, ?, ?, ?, ?)'
@@ -619,8 +722,12 @@ function prepareStatements(db: Database.Database) {
       'INSERT OR IGNORE INTO execution_ends (exec, status, ended_at_ms) VALUES (?, ?, ?)'
     ),
     listExec: db.prepare(
-      `SELECT e.execution_id, e.created_at_ms, x.status AS ended_status FROM executions e
+      `SELECT e.execution_id, e.created_at_ms, e.owner, x.status AS ended_status FROM executions e
        LEFT JOIN execution_ends x ON x.exec = e.id WHERE e.created_at_ms < ? ORDER BY e.created_at_ms DESC, e.id DESC LIMIT ?`
+    ),
+    listOwned: db.prepare(
+      `SELECT e.execution_id, e.created_at_ms, e.owner, x.status AS ended_status FROM executions e
+       LEFT JOIN execution_ends x ON x.exec = e.id WHERE e.owner = ? AND e.created_at_ms < ? ORDER BY e.created_at_ms DESC, e.id DESC LIMIT ?`
     ),
     unended: db.prepare(
       'SELECT e.id, e.execution_id FROM executions e LEFT JOIN execution_ends x ON x.exec = e.id WHERE x.exec IS NULL'

@@ -13,6 +13,7 @@
 import { join } from 'node:path';
 import { dataDir as defaultDataDir } from '../../src/lib/server/data-dir.js';
 import type { TargetEngine } from '../engine/index.js';
+import type { HealthProbe } from '../api/system.js';
 import type { Router } from '../http/router.js';
 import {
   createReceiptStore,
@@ -60,6 +61,13 @@ export interface WorkflowRuntimeOptions {
   signer?: ReceiptSigner;
   /** Called with the service once it exists. */
   onReady?: (service: WorkflowService) => void;
+  /**
+   * Days the receipts of ended executions are kept (the oracle's validated
+   * SHARD_RECEIPT_RETENTION_DAYS); default null, forever.
+   */
+  retentionDays?: number | null;
+  /** The store file's size limit in pages (receipts/store.ts `maxPageCount`); default none. */
+  maxStorePages?: number;
 }
 
 interface WorkflowRuntime {
@@ -84,7 +92,12 @@ function createWorkflowRuntime(
       ? parseWorkflowConfig(options.config, env)
       : loadWorkflowConfig(env);
   const signer = options.signer ?? loadOrCreateNodeSigner(dir);
-  const store = createReceiptStore({ path: join(dir, 'receipts.sqlite'), signer });
+  const store = createReceiptStore({
+    path: join(dir, 'receipts.sqlite'),
+    signer,
+    retentionDays: options.retentionDays ?? null,
+    ...(options.maxStorePages !== undefined ? { maxPageCount: options.maxStorePages } : {})
+  });
   store.repairOrphans();
   const registry = createCapacityRegistry({
     config,
@@ -111,9 +124,14 @@ function createWorkflowRuntime(
  * queue) as the local candidate, learns its own URL in `start`, and closes the store in `stop`.
  */
 export function workflowPlugin(options: WorkflowRuntimeOptions = {}) {
-  return (router: Router, ctx: { engine: TargetEngine | null }) => {
+  return (
+    router: Router,
+    ctx: { engine: TargetEngine | null; addHealthProbe?: (probe: HealthProbe) => void }
+  ) => {
     const runtime = createWorkflowRuntime(ctx.engine, options);
     registerWorkflowRoutes(router, runtime.service);
+    // A full disk shows on /health (`degraded`, `disk_full`) until a later write succeeds.
+    ctx.addHealthProbe?.(() => runtime.store.writeProblem());
     return {
       start(info: { url: string }) {
         runtime.service.registry.setLocalEndpoint(info.url);

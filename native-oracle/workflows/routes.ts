@@ -19,13 +19,14 @@ import { agentTaskRequestSchema } from '../api/workflow-schema.js';
 import { toOtelSpans, toProvJson } from '../../src/lib/protocol/provenance.js';
 import { EXECUTION_STATUSES, type ExecutionStatus } from '../../src/lib/protocol/receipts.js';
 import { parseAgentTask, type AgentTaskAccepted } from '../../src/lib/protocol/workflow.js';
-import { BadRequestError, ConflictError, NotFoundError } from '../http/errors.js';
+import { BadRequestError, ConflictError, HttpError, NotFoundError } from '../http/errors.js';
+import { callerOf } from '../http/security.js';
 import { envelopeErrors, jsonResponse, type OracleContext, type Router } from '../http/router.js';
 import { eventStream } from '../http/sse.js';
 import { jsonBody, zodErrorToBadRequest } from '../http/validate.js';
-import type { OracleMetrics } from '../http/metrics.js';
 import { IdempotencyConflictError } from '../receipts/index.js';
 import { requestHash, type WorkflowService } from './service.js';
+import type { OracleMetrics } from '../http/metrics.js';
 
 const EXECUTION_ID = /^exec-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const MAX_IDEMPOTENCY_KEY_CHARS = 200;
@@ -80,10 +81,14 @@ export function registerWorkflowRoutes(router: Router, service: WorkflowService)
     try {
       submitted = service.submit(parsed.task, {
         requestHash: requestHash(body),
-        idempotencyKey: key
+        idempotencyKey: key,
+        owner: callerOf(c).owner
       });
     } catch (err) {
       if (err instanceof IdempotencyConflictError) throw new ConflictError(err.message);
+      // A full disk is the operator's problem, not a bug: 507 with a plain message.
+      if ((err as Error).name === 'ReceiptStorageFullError')
+        throw new HttpError((err as Error).message, 507, 'insufficient_storage');
       throw err;
     }
     const id = submitted.execution_id;
@@ -122,14 +127,18 @@ export function registerWorkflowRoutes(router: Router, service: WorkflowService)
     }
     const executions = service.list({
       limit,
+      viewer: callerOf(c),
       ...(status ? { status: status as ExecutionStatus } : {})
     });
     return jsonResponse({ ok: true, count: executions.length, executions });
   });
 
+  // Another owner's execution is a 404 like an unknown one: its existence is not revealed.
   const bundleOr404 = (c: OracleContext) => {
     const id = executionId(c.req.param('id'));
-    const bundle = service.bundle(id);
+    if (service.store.isPruned(id))
+      throw new HttpError('execution removed by the receipt retention policy', 410, 'gone');
+    const bundle = service.bundle(id, callerOf(c));
     if (!bundle) throw new NotFoundError('execution not found');
     return { id, bundle };
   };
@@ -139,10 +148,15 @@ export function registerWorkflowRoutes(router: Router, service: WorkflowService)
   );
 
   router.get('/v1/executions/:id/receipts', (c) => {
-    const { bundle } = bundleOr404(c);
+    const { id, bundle } = bundleOr404(c);
     const format = c.req.query('format') ?? 'json';
     if (format === 'json')
-      return jsonResponse({ ok: true, count: bundle.receipts.length, receipts: bundle.receipts });
+      return jsonResponse({
+        ok: true,
+        count: bundle.receipts.length,
+        receipts: bundle.receipts,
+        head: service.store.head(id)
+      });
     if (format === 'prov') return jsonResponse(toProvJson(bundle.receipts));
     if (format === 'otel')
       return jsonResponse({
@@ -160,7 +174,9 @@ export function registerWorkflowRoutes(router: Router, service: WorkflowService)
       ok: true,
       valid,
       ...report,
-      node_public_key: service.store.publicKeyHex
+      head: service.store.head(id),
+      node_public_key: service.store.publicKeyHex,
+      node_public_keys: service.store.trustedKeys
     });
   });
 

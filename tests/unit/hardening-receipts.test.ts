@@ -302,8 +302,7 @@ describe('retention (finding 14)', () => {
     expect(() => parseRetentionDays('-3')).toThrow(/SHARD_RECEIPT_RETENTION_DAYS/);
     const store = createReceiptStore({
       path: ':memory:',
-      signer: createNodeSigner(new Uint8Array(32).fill(15)),
-      env: {}
+      signer: createNodeSigner(new Uint8Array(32).fill(15))
     });
     writeExecution(store, execId(13), 2, 'completed');
     store.markEnded(execId(13), 'completed', 0);
