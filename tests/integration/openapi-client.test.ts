@@ -47,6 +47,7 @@ describe('a client generated from openapi.json', () => {
     const bundle = submitted.data as {
       ok: boolean;
       execution: { execution_id: string; status: string };
+      receipts: unknown[];
     };
     expect(bundle.ok).toBe(true);
     expect(bundle.execution.status).toBe('completed');
