@@ -148,7 +148,8 @@ describe('trust: probation, golden tickets and bans over the real mesh', () => {
     expect(row.golden_attempts).toBe(3);
     expect(row.golden_correct).toBe(0);
     expect(seen.length).toBeGreaterThan(0);
-    // Banned: refused at the handshake with `banned`.
+    // Banned: hung up on, then refused at the handshake with `banned`.
+    await waitFor('hung up', () => scout.node.getConnections(mesh.node.peerId).length === 0);
     const again = await scout.peer.join(directAddr(mesh));
     expect(again.status === 'refused' ? again.reason : again.status).toMatch(/^banned/);
   }, 60_000);
