@@ -252,7 +252,12 @@ describe('oracle server without a model', () => {
     const header = await fetch(`${keyed.url}/v1/models`, { headers: { 'x-api-key': 'sk-one' } });
     expect(header.status).toBe(200);
     expect((await fetch(`${keyed.url}/health`)).status).toBe(200);
-    expect((await fetch(`${keyed.url}/models/draft.gguf`)).status).toBe(200);
+    // Model files are the operator's: with keys set they need one unless published.
+    expect((await fetch(`${keyed.url}/models/draft.gguf`)).status).toBe(401);
+    const withKey = await fetch(`${keyed.url}/models/draft.gguf`, {
+      headers: { 'x-api-key': 'sk-one' }
+    });
+    expect(withKey.status).toBe(200);
   });
 
   it('refuses foreign Host names while bound to loopback (DNS rebinding), except allowed ones', async () => {
@@ -278,8 +283,12 @@ describe('oracle server without a model', () => {
       code: 'host_not_allowed',
       message: expect.stringMatching(/host "evil.example" is not served here/)
     });
-    for (const host of ['localhost:1', '127.0.0.1', '[::1]:9', 'app.localhost']) {
+    for (const host of ['localhost:1', '127.0.0.1', '[::1]:9']) {
       expect((await get(server.url, host)).status).toBe(200);
+    }
+    // Only exact loopback names: a subdomain of localhost or 127.0.0.1 is another site.
+    for (const host of ['app.localhost', '127.0.0.1.attacker.example']) {
+      expect((await get(server.url, host)).status).toBe(403);
     }
     const withAllowed = createOracleServer({
       engine: null,
