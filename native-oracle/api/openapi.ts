@@ -45,9 +45,12 @@ import {
 /** Version of the API contract in the document (not the package version). */
 const API_VERSION = '1.0.0';
 
-/** `GET /health`: written by api/system.ts; described here so the document covers it. */
+/**
+ * `GET /health`: written by api/system.ts; described here so the document covers it. Open
+ * (other fields allowed): readiness probes and backends add fields there.
+ */
 export const healthSchema = z
-  .object({
+  .looseObject({
     status: z.enum(['ok', 'degraded']),
     readiness_reason: z.string(),
     ready_for_inference: z.boolean(),

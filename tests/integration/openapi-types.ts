@@ -2163,6 +2163,8 @@ export interface components {
         aborted: number;
         failed: number;
       };
+    } & {
+      [key: string]: unknown;
     };
     Model: {
       id: string;
