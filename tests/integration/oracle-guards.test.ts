@@ -121,8 +121,8 @@ describe('request validation', () => {
       'n of 2',
       '{"messages": [{"role": "user", "content": "x"}], "n": 2}',
       400,
-      'invalid_request',
-      /n: only n=1 is supported/
+      'unsupported_parameter',
+      /n is not supported by this oracle: only n=1 is supported/
     ],
     [
       'stream as a string',
@@ -153,7 +153,7 @@ describe('request validation', () => {
     await expectStillServing(open);
   });
 
-  it('tolerates unknown fields, as OpenAI clients send many', async () => {
+  it('accepts the OpenAI fields clients commonly send (user, logit_bias, penalties, tools)', async () => {
     const { res } = await post(
       open,
       JSON.stringify({
@@ -194,15 +194,16 @@ describe('request validation', () => {
 });
 
 describe('size limits', () => {
-  it('rejects a prompt over SHARD_MAX_PROMPT_CHARS with 413 naming the limit', async () => {
+  it('rejects a prompt over SHARD_MAX_PROMPT_CHARS with 400 context_length_exceeded naming the limit', async () => {
     const out = await post(
       open,
       JSON.stringify({ messages: [{ role: 'user', content: 'a'.repeat(201) }] })
     );
-    expect(out.res.status).toBe(413);
+    // OpenAI's status and code for an over-long prompt, so clients recognise it (not 413).
+    expect(out.res.status).toBe(400);
     expect(out.body.error).toMatchObject({
       type: 'invalid_request_error',
-      code: 'prompt_too_long'
+      code: 'context_length_exceeded'
     });
     expect(out.body.error.message).toMatch(/201 characters.*at most 200/);
     await expectStillServing(open);
