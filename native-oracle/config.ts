@@ -6,10 +6,18 @@
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { peerIdFromString } from '@libp2p/peer-id';
 import { parseLevel, type LogLevel } from '../src/lib/server/log.js';
 import { DEFAULT_MAX_TOKENS_LIMIT } from './admission/admitted-engine.js';
 import { DEFAULT_CLIENT_QUEUE_MAX } from './admission/queue.js';
+import type { GpuChoice } from './engine/index.js';
 import { isLoopbackHost, normalizeOrigin } from './http/security.js';
+import {
+  DEFAULT_BAN_DURATION_HOURS,
+  DEFAULT_GOLDEN_TICKET_RATE,
+  DEFAULT_MIN_ATTEMPTS_BEFORE_BAN,
+  DEFAULT_REPUTATION_THRESHOLD
+} from './mesh/constants.js';
 import { parseRetentionDays, RETENTION_ENV } from './receipts/retention.js';
 
 /** Default HTTP port (the predecessor's control port). */
@@ -51,8 +59,27 @@ export interface OracleConfig {
   staticDir: string;
   /** Relay multiaddrs the mesh joins; empty = the oracle runs without a mesh. */
   relays: string[];
-  /** Whether requests that say nothing may show their prompt to mesh scouts. */
+  /** Whether requests that say nothing may show their prompt to mesh scouts (`deny` = floor `none`). */
   scoutPrompts: 'allow' | 'deny';
+  /** Scouts a request that names no floor may be shown to; `none` when --scout-prompts deny. */
+  scoutFloor: ScoutFloorChoice;
+  /** Fraction of a reputable scout's sessions that are golden tickets (0..1). */
+  goldenTicketRate: number;
+  /** Share of golden tickets a scout must pass (0..1). */
+  reputationThreshold: number;
+  /** Tickets before the threshold rule may ban. */
+  minAttemptsBeforeBan: number;
+  /** Hours a golden-ticket ban lasts; 0 = permanent. */
+  banDurationHours: number;
+  /** Oracle peer ids whose signed ban announcements are applied here. */
+  trustedOracles: string[];
+  /** Scout peer ids the operator vouches for (the `trusted` floor; no probation). */
+  trustedScouts: string[];
+  /**
+   * llama.cpp compute backend asked for with --gpu / SHARD_GPU; null = not given, which means
+   * `cpu` for a generated test model and `auto` for any other (`defaultGpu`).
+   */
+  gpu: GpuChoice | null;
   /** Default draft source of local requests; `auto` = the draft model when its file exists, else prompt lookup. */
   draft: DraftChoice;
   /** Draft model GGUF file used by `draft: model` (and `auto`). */
@@ -90,6 +117,28 @@ export interface OracleConfig {
 
 export const DRAFT_CHOICES = ['auto', 'none', 'prompt-lookup', 'model'] as const;
 export type DraftChoice = (typeof DRAFT_CHOICES)[number];
+
+/** The mesh's scout floors (`ScoutFloor` in native-oracle/mesh/trust), in --scout-floor's words. */
+export const SCOUT_FLOOR_CHOICES = ['none', 'trusted', 'reputable', 'any'] as const;
+export type ScoutFloorChoice = (typeof SCOUT_FLOOR_CHOICES)[number];
+export const DEFAULT_SCOUT_FLOOR: ScoutFloorChoice = 'reputable';
+
+/** The --gpu choices (`GpuChoice` of the engine). */
+export const GPU_CHOICES = [
+  'auto',
+  'cpu',
+  'cuda',
+  'vulkan',
+  'metal'
+] as const satisfies readonly GpuChoice[];
+
+/**
+ * The backend when --gpu is not given: `cpu` for a generated test model (deterministic logits,
+ * what its tests measured), `auto` (a GPU when llama.cpp finds a usable one) for any other model.
+ */
+export function defaultGpu(isGeneratedTestModel: boolean): GpuChoice {
+  return isGeneratedTestModel ? 'cpu' : 'auto';
+}
 
 export type ParsedCommand =
   | { kind: 'help' }
@@ -203,8 +252,80 @@ const FLAGS: FlagSpec[] = [
     arg: 'allow|deny',
     type: 'string',
     describe:
-      'whether a request that does not say (shard.allow_scouts / x-shard-allow-scouts) may show its prompt to mesh scouts',
+      'whether a request that does not say (shard.allow_scouts / x-shard-allow-scouts) may show its prompt to mesh scouts; deny is --scout-floor none (kept for older setups)',
     fallback: () => 'allow'
+  },
+  {
+    flag: 'scout-floor',
+    env: 'SHARD_SCOUT_FLOOR',
+    arg: 'none|trusted|reputable|any',
+    type: 'string',
+    describe:
+      'which scouts may see the prompt of a request that names no floor: none (no scout), trusted (--trusted-scouts only), reputable (passed probation, not banned, at or above --reputation-threshold; trusted too), any (every welcomed scout, probation included)',
+    fallback: () => DEFAULT_SCOUT_FLOOR
+  },
+  {
+    flag: 'golden-ticket-rate',
+    env: 'SHARD_GOLDEN_TICKET_RATE',
+    arg: 'r',
+    type: 'string',
+    describe:
+      "fraction (0..1) of a reputable scout's sessions that are golden tickets (drafts whose honest answer the oracle knows); 1 audits every session",
+    fallback: () => String(DEFAULT_GOLDEN_TICKET_RATE)
+  },
+  {
+    flag: 'reputation-threshold',
+    env: 'SHARD_REPUTATION_THRESHOLD',
+    arg: 'p',
+    type: 'string',
+    describe: 'share (0..1) of golden tickets a scout must pass; below it the scout is banned',
+    fallback: () => DEFAULT_REPUTATION_THRESHOLD.toFixed(2)
+  },
+  {
+    flag: 'min-attempts-before-ban',
+    env: 'SHARD_MIN_ATTEMPTS_BEFORE_BAN',
+    arg: 'n',
+    type: 'string',
+    describe: 'golden tickets a scout takes before the threshold rule may ban it',
+    fallback: () => String(DEFAULT_MIN_ATTEMPTS_BEFORE_BAN)
+  },
+  {
+    flag: 'ban-duration-hours',
+    env: 'SHARD_BAN_DURATION_HOURS',
+    arg: 'h',
+    type: 'string',
+    describe:
+      'hours a golden-ticket ban lasts (0 = permanent); bans live in <data>/scout-trust.sqlite and survive restarts',
+    fallback: () => String(DEFAULT_BAN_DURATION_HOURS)
+  },
+  {
+    flag: 'trusted-oracles',
+    env: 'SHARD_TRUSTED_ORACLES',
+    arg: 'peer ids',
+    type: 'string',
+    isMultiple: true,
+    describe:
+      'oracle peer ids whose signed ban announcements this oracle applies (repeatable or comma-separated)',
+    fallback: () => 'none'
+  },
+  {
+    flag: 'trusted-scouts',
+    env: 'SHARD_TRUSTED_SCOUTS',
+    arg: 'peer ids',
+    type: 'string',
+    isMultiple: true,
+    describe:
+      'scout peer ids you vouch for: the trusted floor, and no probation (repeatable or comma-separated; still audited)',
+    fallback: () => 'none'
+  },
+  {
+    flag: 'gpu',
+    env: 'SHARD_GPU',
+    arg: 'auto|cpu|cuda|vulkan|metal',
+    type: 'string',
+    describe:
+      'llama.cpp compute backend of the target and draft models: auto (a GPU when usable, else CPU), cpu, or a GPU backend that must be usable (else the oracle exits 1); /health reports the one in use',
+    fallback: () => 'auto for a --model you give, cpu for the generated test models'
   },
   {
     flag: 'static-dir',
@@ -478,13 +599,6 @@ export function parseOracleConfig(options: {
       );
     }
   }
-  const scoutPromptsPick = pick('scout-prompts');
-  const scoutPrompts = (scoutPromptsPick?.raw.trim().toLowerCase() ?? 'allow') as 'allow' | 'deny';
-  if (scoutPrompts !== 'allow' && scoutPrompts !== 'deny') {
-    throw new ConfigError(
-      `${scoutPromptsPick!.name} must be allow or deny; got "${scoutPromptsPick!.raw}"`
-    );
-  }
   const allowPick = pick('allow-no-model');
   const hostPick = pick('host');
   const host = hostPick ? hostPick.raw.trim() : DEFAULT_HOST;
@@ -515,7 +629,6 @@ export function parseOracleConfig(options: {
     maxConcurrent: optionalInt('max-concurrent', 1, 64),
     staticDir: staticPick ? resolve(staticPick.raw) : join(REPO_ROOT, 'build'),
     relays,
-    scoutPrompts,
     draft,
     draftModelPath: draftModelPick ? resolve(draftModelPick.raw) : join(modelsDir, 'draft.gguf'),
     allowNoModel: allowPick ? boolValue(allowPick.name, allowPick.raw) : false,
@@ -532,7 +645,8 @@ export function parseOracleConfig(options: {
     queueMax: envInt('SHARD_QUEUE_MAX', DEFAULT_QUEUE_MAX, 0, 100_000),
     allowedHosts: csv(env.SHARD_ALLOWED_HOSTS),
     receiptRetentionDays,
-    ...parseAccessSettings(values, env, pick, optionalInt)
+    ...parseAccessSettings(values, env, pick, optionalInt),
+    ...parseMeshSettings(values, env, pick, optionalInt)
   };
   checkExposure(config);
   return { kind: 'run', config };
@@ -585,6 +699,87 @@ function parseAccessSettings(
     clientMaxConcurrent: optionalInt('client-max-concurrent', 1, 64),
     clientQueueMax: optionalInt('client-queue-max', 0, 100_000) ?? DEFAULT_CLIENT_QUEUE_MAX,
     allowOpen: allowOpenPick ? boolValue(allowOpenPick.name, allowOpenPick.raw) : false
+  };
+}
+
+function numberValue(name: string, raw: string, min: number, max: number): number {
+  const trimmed = raw.trim();
+  if (!/^-?(\d+\.?\d*|\.\d+)$/.test(trimmed))
+    throw new ConfigError(`${name} must be a number, got "${raw}"`);
+  const n = Number(trimmed);
+  if (n < min || n > max)
+    throw new ConfigError(`${name} must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+/** One of `choices` (case-insensitive), else a ConfigError naming the flag or variable. */
+function choiceValue<T extends string>(
+  picked: { name: string; raw: string },
+  choices: readonly T[]
+): T {
+  const v = picked.raw.trim().toLowerCase() as T;
+  if (!choices.includes(v))
+    throw new ConfigError(
+      `${picked.name} must be one of ${choices.join(', ')}; got "${picked.raw}"`
+    );
+  return v;
+}
+
+/** Peer ids of --trusted-oracles / --trusted-scouts, each checked to parse as a libp2p peer id. */
+function peerIdList(
+  values: Record<string, string | boolean | string[] | undefined>,
+  env: NodeJS.ProcessEnv,
+  flag: string
+): string[] {
+  return listSetting(values, env, flag).map((id) => {
+    try {
+      return peerIdFromString(id).toString();
+    } catch (err) {
+      const spec = FLAGS.find((f) => f.flag === flag)!;
+      throw new ConfigError(
+        `--${flag} / ${spec.env} takes libp2p peer ids like 12D3KooW...; got "${id}"`,
+        { cause: err }
+      );
+    }
+  });
+}
+
+/**
+ * Scout trust and compute settings: the scout floor (--scout-prompts deny is the floor `none`;
+ * asking for both deny and another floor is a contradiction, refused), golden tickets, bans,
+ * trusted peers and --gpu.
+ */
+function parseMeshSettings(
+  values: Record<string, string | boolean | string[] | undefined>,
+  env: NodeJS.ProcessEnv,
+  pick: Pick,
+  optionalInt: (flag: string, min: number, max: number) => number | undefined
+) {
+  const promptsPick = pick('scout-prompts');
+  const scoutPrompts = promptsPick ? choiceValue(promptsPick, ['allow', 'deny'] as const) : 'allow';
+  const floorPick = pick('scout-floor');
+  const floor = floorPick ? choiceValue(floorPick, SCOUT_FLOOR_CHOICES) : null;
+  if (scoutPrompts === 'deny' && floor !== null && floor !== 'none') {
+    throw new ConfigError(
+      `${promptsPick!.name} deny keeps prompts away from every scout, but ${floorPick!.name} is ${floor}; give one of them`
+    );
+  }
+  const number = (flag: string, fallback: number, min: number, max: number) => {
+    const p = pick(flag);
+    return p ? numberValue(p.name, p.raw, min, max) : fallback;
+  };
+  const gpuPick = pick('gpu');
+  return {
+    scoutPrompts,
+    scoutFloor: scoutPrompts === 'deny' ? ('none' as const) : (floor ?? DEFAULT_SCOUT_FLOOR),
+    goldenTicketRate: number('golden-ticket-rate', DEFAULT_GOLDEN_TICKET_RATE, 0, 1),
+    reputationThreshold: number('reputation-threshold', DEFAULT_REPUTATION_THRESHOLD, 0, 1),
+    minAttemptsBeforeBan:
+      optionalInt('min-attempts-before-ban', 1, 1_000_000) ?? DEFAULT_MIN_ATTEMPTS_BEFORE_BAN,
+    banDurationHours: number('ban-duration-hours', DEFAULT_BAN_DURATION_HOURS, 0, 1_000_000),
+    trustedOracles: peerIdList(values, env, 'trusted-oracles'),
+    trustedScouts: peerIdList(values, env, 'trusted-scouts'),
+    gpu: gpuPick ? choiceValue<GpuChoice>(gpuPick, GPU_CHOICES) : null
   };
 }
 

@@ -1,6 +1,15 @@
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, oracleUsage, parseOracleConfig } from '../../native-oracle/config.js';
+import {
+  ConfigError,
+  defaultGpu,
+  oracleUsage,
+  parseOracleConfig
+} from '../../native-oracle/config.js';
+
+/** Two real Ed25519 peer ids (their public keys are inlined in the id). */
+const ORACLE_ID = '12D3KooWFDFPpw3J4aYeQFbhYoQFddJ2AhCVgCvgnVGsXTHTdG1Q';
+const SCOUT_ID = '12D3KooWNLpQNPdSzgWoZDecXpSY5dqUnCesypgyJervDAwQB4Vh';
 
 const env = { SHARD_DATA_DIR: '/tmp/shard-config-test' } as NodeJS.ProcessEnv;
 
@@ -93,6 +102,121 @@ describe('oracle config', () => {
     expect(run(['--relay', r2, '--relay', r1], { SHARD_RELAYS: r1 }).relays).toEqual([r2, r1]);
   });
 
+  it('mesh trust and --gpu: documented defaults, variables, flags', () => {
+    expect(run([])).toMatchObject({
+      scoutPrompts: 'allow',
+      scoutFloor: 'reputable',
+      goldenTicketRate: 0.05,
+      reputationThreshold: 0.7,
+      minAttemptsBeforeBan: 3,
+      banDurationHours: 24,
+      trustedOracles: [],
+      trustedScouts: [],
+      gpu: null
+    });
+    const e = {
+      SHARD_SCOUT_FLOOR: 'Any',
+      SHARD_GOLDEN_TICKET_RATE: '0.2',
+      SHARD_REPUTATION_THRESHOLD: '.9',
+      SHARD_MIN_ATTEMPTS_BEFORE_BAN: '5',
+      SHARD_BAN_DURATION_HOURS: '0',
+      SHARD_TRUSTED_ORACLES: ` ${ORACLE_ID} ,`,
+      SHARD_TRUSTED_SCOUTS: `${SCOUT_ID},${ORACLE_ID}`,
+      SHARD_GPU: 'vulkan'
+    };
+    expect(run([], e)).toMatchObject({
+      scoutFloor: 'any',
+      goldenTicketRate: 0.2,
+      reputationThreshold: 0.9,
+      minAttemptsBeforeBan: 5,
+      banDurationHours: 0,
+      trustedOracles: [ORACLE_ID],
+      trustedScouts: [SCOUT_ID, ORACLE_ID],
+      gpu: 'vulkan'
+    });
+    expect(
+      run(
+        [
+          '--scout-floor',
+          'trusted',
+          '--golden-ticket-rate',
+          '1',
+          '--reputation-threshold',
+          '0.5',
+          '--min-attempts-before-ban',
+          '10',
+          '--ban-duration-hours',
+          '1.5',
+          '--trusted-scouts',
+          SCOUT_ID,
+          '--trusted-oracles',
+          `${ORACLE_ID},${SCOUT_ID}`,
+          '--gpu',
+          'cpu'
+        ],
+        e
+      )
+    ).toMatchObject({
+      scoutFloor: 'trusted',
+      goldenTicketRate: 1,
+      reputationThreshold: 0.5,
+      minAttemptsBeforeBan: 10,
+      banDurationHours: 1.5,
+      trustedScouts: [SCOUT_ID],
+      trustedOracles: [ORACLE_ID, SCOUT_ID],
+      gpu: 'cpu'
+    });
+  });
+
+  it('--scout-prompts deny is the scout floor none, and contradicting it is refused', () => {
+    expect(run(['--scout-prompts', 'deny'])).toMatchObject({
+      scoutPrompts: 'deny',
+      scoutFloor: 'none'
+    });
+    expect(run([], { SHARD_SCOUT_PROMPTS: 'deny', SHARD_SCOUT_FLOOR: 'none' }).scoutFloor).toBe(
+      'none'
+    );
+    expect(run(['--scout-prompts', 'allow', '--scout-floor', 'any']).scoutFloor).toBe('any');
+    expect(() => run(['--scout-prompts', 'deny', '--scout-floor', 'any'])).toThrow(
+      /--scout-prompts deny keeps prompts away from every scout, but --scout-floor is any/
+    );
+  });
+
+  it('--gpu defaults to cpu for the generated test models and auto for a model you give', () => {
+    expect(defaultGpu(true)).toBe('cpu');
+    expect(defaultGpu(false)).toBe('auto');
+  });
+
+  it.each([
+    [['--scout-floor', 'friends'], /--scout-floor must be one of none, trusted, reputable, any/],
+    [['--scout-prompts', 'maybe'], /--scout-prompts must be one of allow, deny; got "maybe"/],
+    [['--golden-ticket-rate', '1.5'], /--golden-ticket-rate must be between 0 and 1, got 1.5/],
+    [['--golden-ticket-rate', 'often'], /--golden-ticket-rate must be a number, got "often"/],
+    [['--reputation-threshold=-0.1'], /--reputation-threshold must be between 0 and 1/],
+    [['--min-attempts-before-ban', '0'], /--min-attempts-before-ban must be between 1/],
+    [['--min-attempts-before-ban', '2.5'], /--min-attempts-before-ban must be an integer/],
+    [['--ban-duration-hours=-1'], /--ban-duration-hours must be between 0/],
+    [
+      ['--trusted-scouts', 'alice'],
+      /--trusted-scouts \/ SHARD_TRUSTED_SCOUTS takes libp2p peer ids.*"alice"/
+    ],
+    [['--trusted-oracles', `${ORACLE_ID},x`], /--trusted-oracles \/ SHARD_TRUSTED_ORACLES.*"x"/],
+    [['--gpu', 'tpu'], /--gpu must be one of auto, cpu, cuda, vulkan, metal; got "tpu"/]
+  ])('rejects mesh/gpu setting %j with a message naming the flag', (argv, message) => {
+    expect(() => parseOracleConfig({ argv, env })).toThrow(ConfigError);
+    expect(() => parseOracleConfig({ argv, env })).toThrow(message);
+  });
+
+  it.each([
+    ['SHARD_SCOUT_FLOOR', 'everyone', /SHARD_SCOUT_FLOOR must be one of none/],
+    ['SHARD_GOLDEN_TICKET_RATE', '2', /SHARD_GOLDEN_TICKET_RATE must be between 0 and 1/],
+    ['SHARD_BAN_DURATION_HOURS', 'forever', /SHARD_BAN_DURATION_HOURS must be a number/],
+    ['SHARD_GPU', 'quantum', /SHARD_GPU must be one of/],
+    ['SHARD_TRUSTED_SCOUTS', 'bob', /SHARD_TRUSTED_SCOUTS takes libp2p peer ids.*"bob"/]
+  ])('rejects %s=%s with a message naming the variable (mesh/gpu)', (name, value, message) => {
+    expect(() => parseOracleConfig({ argv: [], env: { ...env, [name]: value } })).toThrow(message);
+  });
+
   it.each([
     [['--bogus'], /Unknown option '--bogus'.*--help/],
     [['extra'], /positional argument/],
@@ -153,7 +277,29 @@ describe('oracle config', () => {
       '1048576',
       'SHARD_QUEUE_MAX',
       'SHARD_ALLOWED_HOSTS',
-      'npm run models'
+      'npm run models',
+      '--scout-floor <none|trusted|reputable|any>',
+      'SHARD_SCOUT_FLOOR',
+      '(default: reputable)',
+      'deny is --scout-floor none',
+      '--golden-ticket-rate <r>',
+      'SHARD_GOLDEN_TICKET_RATE',
+      '(default: 0.05)',
+      '--reputation-threshold <p>',
+      'SHARD_REPUTATION_THRESHOLD',
+      '(default: 0.70)',
+      '--min-attempts-before-ban <n>',
+      'SHARD_MIN_ATTEMPTS_BEFORE_BAN',
+      '--ban-duration-hours <h>',
+      'SHARD_BAN_DURATION_HOURS',
+      '(default: 24)',
+      '--trusted-oracles <peer ids>',
+      'SHARD_TRUSTED_ORACLES',
+      '--trusted-scouts <peer ids>',
+      'SHARD_TRUSTED_SCOUTS',
+      '--gpu <auto|cpu|cuda|vulkan|metal>',
+      'SHARD_GPU',
+      'auto for a --model you give, cpu for the generated test models'
     ]) {
       expect(text).toContain(needle);
     }
