@@ -9,9 +9,16 @@
  */
 import '../src/lib/server/node-compat.js';
 import { existsSync } from 'node:fs';
-import { modelsDir } from '../src/lib/server/data-dir.js';
+import { join } from 'node:path';
+import { dataDir, modelsDir } from '../src/lib/server/data-dir.js';
 import { createLogger, setLogLevel } from '../src/lib/server/log.js';
-import { ConfigError, oracleUsage, parseOracleConfig, type OracleConfig } from './config.js';
+import {
+  ConfigError,
+  defaultGpu,
+  oracleUsage,
+  parseOracleConfig,
+  type OracleConfig
+} from './config.js';
 import type { DraftSource, TargetEngine } from './engine/index.js';
 import { manifestSha256For, verifyModelFile } from './models/integrity.js';
 import {
@@ -25,23 +32,30 @@ import { workflowPlugin } from './workflows/index.js';
 
 const log = createLogger('shard:oracle');
 
+/** The mesh's libp2p key in the data dir: the peer id other oracles trust stays the same. */
+const MESH_KEY_FILE = 'mesh.key';
+
 /** Plugins wired into the CLI's server (workflow routes, mesh); each unit adds its own here. */
 function basePlugins(config: OracleConfig, isGeneratedTestModel: boolean): OraclePlugin[] {
   return [
     // Receipt-first workflows: data in $SHARD_DATA_DIR, candidates from SHARD_WORKFLOW_CONFIG(_JSON).
-    workflowPlugin({ retentionDays: config.receiptRetentionDays, isGeneratedTestModel }),
+    // Chat answers write their signed receipts to the same store.
+    (router, ctx) =>
+      workflowPlugin({
+        retentionDays: config.receiptRetentionDays,
+        isGeneratedTestModel,
+        onReady: (service) => ctx.setReceiptStore(service.store)
+      })(router, ctx),
     // Contributor control plane (/v1/contribution/*): $SHARD_DATA_DIR/contribution.sqlite.
     contributionPlugin()
   ];
 }
 
 /** The server's security, limit and model settings from the config. */
-async function serverSettings(
+function serverSettings(
   config: OracleConfig,
-  hasEngine: boolean
-): Promise<Omit<OracleServerOptions, 'engine' | 'plugins'>> {
-  // A target listed in a generated-models manifest is a test model: its text is word salad.
-  const isGeneratedTestModel = hasEngine && (await manifestSha256For(config.modelPath)) !== null;
+  isGeneratedTestModel: boolean
+): Omit<OracleServerOptions, 'engine' | 'plugins'> {
   return {
     host: config.host,
     port: config.port,
@@ -65,6 +79,168 @@ async function serverSettings(
   };
 }
 
+/** The loaded models, or the exit code when they could not be loaded. */
+interface LoadedModels {
+  engine: TargetEngine | null;
+  draftModel: { dispose(): Promise<void> } | null;
+  defaultDraftSource: DraftSource | null;
+  /** Whether the target is one `npm run models` generated (word salad; cpu by default). */
+  isGeneratedTestModel: boolean;
+}
+
+/**
+ * Loads the target (and the draft model when --draft wants it) on the --gpu backend, whose
+ * default is `cpu` for the generated test models and `auto` for a model the user gave.
+ * Returns an exit code (1) after printing why when the model is missing or does not load.
+ */
+async function loadModels(config: OracleConfig): Promise<LoadedModels | number> {
+  const none = { engine: null, draftModel: null, defaultDraftSource: null };
+  if (!existsSync(config.modelPath)) {
+    if (!config.allowNoModel) {
+      process.stderr.write(
+        `shard oracle: model file not found: ${config.modelPath}\n` +
+          `  Generate the test models with \`npm run models\`, or pass --model <path to a .gguf>.\n` +
+          `  To start without a model (health "degraded", chat answers 503), pass --allow-no-model.\n`
+      );
+      return 1;
+    }
+    log.warn('starting without a model', { modelPath: config.modelPath });
+    return { ...none, isGeneratedTestModel: false };
+  }
+  let draftModel: { dispose(): Promise<void> } | null = null;
+  try {
+    // A target listed in a generated-models manifest is a test model: its text is word salad.
+    const isGeneratedTestModel = (await manifestSha256For(config.modelPath)) !== null;
+    const gpu = config.gpu ?? defaultGpu(isGeneratedTestModel);
+    // A user model is checked against --model-sha256 before llama.cpp sees it (generated
+    // models are checked against their manifest inside the loader).
+    if (config.modelSha256)
+      await verifyModelFile({ path: config.modelPath, expectedSha256: config.modelSha256 });
+    // Loaded lazily so --help and --allow-no-model never load llama.cpp.
+    const { createTargetEngine, createPromptLookupSource, createDraftModelSource } =
+      await import('./engine/index.js');
+    const sizes = {
+      ...(config.contextSize !== undefined ? { contextSize: config.contextSize } : {})
+    };
+    let defaultDraftSource: DraftSource | null = null;
+    const isDraftModelWanted =
+      config.draft === 'model' || (config.draft === 'auto' && existsSync(config.draftModelPath));
+    if (isDraftModelWanted) {
+      const source = await createDraftModelSource({
+        modelPath: config.draftModelPath,
+        threads: config.threads,
+        gpu,
+        ...sizes,
+        ...(config.maxConcurrent !== undefined ? { sequences: config.maxConcurrent } : {})
+      });
+      draftModel = source;
+      defaultDraftSource = source;
+    } else if (config.draft !== 'none') {
+      defaultDraftSource = createPromptLookupSource();
+    }
+    const engine = await createTargetEngine({
+      modelPath: config.modelPath,
+      threads: config.threads,
+      defaultDraftSource,
+      gpu,
+      ...sizes,
+      ...(config.maxConcurrent !== undefined ? { maxConcurrent: config.maxConcurrent } : {})
+    });
+    log.info('model loaded', {
+      model: engine.modelId,
+      draft: defaultDraftSource?.name ?? 'none',
+      backend: engine.backend
+    });
+    return { engine, draftModel, defaultDraftSource, isGeneratedTestModel };
+  } catch (err) {
+    await draftModel?.dispose().catch(() => undefined);
+    process.stderr.write(`shard oracle: could not load the models: ${(err as Error).message}\n`);
+    return 1;
+  }
+}
+
+/**
+ * The scout mesh's plugin when relays are given and a target is loaded (libp2p loads lazily).
+ * The mesh keeps its identity in `<data>/mesh.key` and its reputation ledger in the data dir,
+ * and scores golden tickets against the draft model served at /models/draft.gguf.
+ */
+async function meshPluginFor(
+  config: OracleConfig,
+  models: LoadedModels
+): Promise<OraclePlugin | null> {
+  if (config.relays.length === 0) return null;
+  const { engine, defaultDraftSource } = models;
+  if (!engine) {
+    log.warn('not joining the mesh: scouts draft for a target model, and none is loaded');
+    return null;
+  }
+  const { createOracleMesh } = await import('./mesh/index.js');
+  const { meshPlugin } = await import('./mesh/plugin.js');
+  const data = dataDir(process.env);
+  const servedDraft = join(config.modelsDir, 'draft.gguf');
+  const mesh = await createOracleMesh({
+    engine,
+    relays: config.relays,
+    keyFile: join(data, MESH_KEY_FILE),
+    dataDir: data,
+    draftModelPath: existsSync(servedDraft) ? servedDraft : null,
+    scoutFloor: config.scoutFloor,
+    goldenTicketRate: config.goldenTicketRate,
+    reputationThreshold: config.reputationThreshold,
+    minAttemptsBeforeBan: config.minAttemptsBeforeBan,
+    banDurationHours: config.banDurationHours,
+    trustedOracles: config.trustedOracles,
+    trustedScouts: config.trustedScouts
+  });
+  return meshPlugin(mesh, {
+    fallback: () => defaultDraftSource,
+    // The oracle's floor (--scout-floor; --scout-prompts deny = none) applies to requests that
+    // say nothing. `allow_scouts: false` is `none`; `allow_scouts: true` opts a request in on
+    // an oracle whose floor is `none` (what --scout-prompts deny always allowed), at `reputable`.
+    isPromptShareable: (request) => request.allowScouts !== false,
+    scoutFloor: (request) =>
+      request.allowScouts === true && config.scoutFloor === 'none' ? 'reputable' : undefined
+  });
+}
+
+/** Why the server could not start, in the CLI's words. */
+function startFailure(config: OracleConfig, err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  return e.code === 'EADDRINUSE'
+    ? `cannot listen on ${config.host}:${config.port}: the port is already in use (try --port 0)`
+    : e.code === 'EADDRNOTAVAIL' || e.code === 'EACCES'
+      ? `cannot listen on ${config.host}:${config.port}: ${e.message}`
+      : `could not start: ${e.message}`;
+}
+
+/** Resolves with the exit code once SIGINT/SIGTERM has stopped the server and freed the models. */
+function untilSignal(server: OracleServer, models: LoadedModels): Promise<number> {
+  return new Promise<number>((resolve) => {
+    let isShuttingDown = false;
+    const shutdown = (signal: NodeJS.Signals) => {
+      if (isShuttingDown) {
+        process.stderr.write(`shard oracle: second ${signal}, exiting now\n`);
+        process.exit(1);
+      }
+      isShuttingDown = true;
+      process.stdout.write(`shard oracle: ${signal} received, shutting down\n`);
+      void (async () => {
+        try {
+          await server.stop();
+          await models.engine?.dispose();
+          await models.draftModel?.dispose();
+          resolve(0);
+        } catch (err) {
+          log.error('shutdown failed', { err });
+          resolve(1);
+        }
+      })();
+    };
+    process.once('SIGINT', shutdown);
+    process.once('SIGTERM', shutdown);
+  });
+}
+
 async function main(argv: string[]): Promise<number> {
   let parsed;
   try {
@@ -85,130 +261,30 @@ async function main(argv: string[]): Promise<number> {
   setLogLevel(config.logLevel);
   modelsDir(process.env);
 
-  let engine: TargetEngine | null = null;
-  let draftModel: { dispose(): Promise<void> } | null = null;
-  let draftName = 'none';
-  let defaultDraftSource: DraftSource | null = null;
-  if (!existsSync(config.modelPath)) {
-    if (!config.allowNoModel) {
-      process.stderr.write(
-        `shard oracle: model file not found: ${config.modelPath}\n` +
-          `  Generate the test models with \`npm run models\`, or pass --model <path to a .gguf>.\n` +
-          `  To start without a model (health "degraded", chat answers 503), pass --allow-no-model.\n`
-      );
-      return 1;
-    }
-    log.warn('starting without a model', { modelPath: config.modelPath });
-  } else {
-    try {
-      // A user model is checked against --model-sha256 before llama.cpp sees it (generated
-      // models are checked against their manifest inside the loader).
-      if (config.modelSha256)
-        await verifyModelFile({ path: config.modelPath, expectedSha256: config.modelSha256 });
-      // Loaded lazily so --help and --allow-no-model never load llama.cpp.
-      const { createTargetEngine, createPromptLookupSource, createDraftModelSource } =
-        await import('./engine/index.js');
-      const isDraftModelWanted =
-        config.draft === 'model' || (config.draft === 'auto' && existsSync(config.draftModelPath));
-      if (isDraftModelWanted) {
-        const source = await createDraftModelSource({
-          modelPath: config.draftModelPath,
-          threads: config.threads,
-          ...(config.contextSize !== undefined ? { contextSize: config.contextSize } : {}),
-          ...(config.maxConcurrent !== undefined ? { sequences: config.maxConcurrent } : {})
-        });
-        draftModel = source;
-        defaultDraftSource = source;
-      } else if (config.draft !== 'none') {
-        defaultDraftSource = createPromptLookupSource();
-      }
-      engine = await createTargetEngine({
-        modelPath: config.modelPath,
-        threads: config.threads,
-        defaultDraftSource,
-        ...(config.contextSize !== undefined ? { contextSize: config.contextSize } : {}),
-        ...(config.maxConcurrent !== undefined ? { maxConcurrent: config.maxConcurrent } : {})
-      });
-      draftName = defaultDraftSource?.name ?? 'none';
-      log.info('model loaded', { model: engine.modelId, draft: draftName });
-    } catch (err) {
-      await draftModel?.dispose().catch(() => undefined);
-      process.stderr.write(`shard oracle: could not load the models: ${(err as Error).message}\n`);
-      return 1;
-    }
-  }
-
+  const models = await loadModels(config);
+  if (typeof models === 'number') return models;
+  const { engine } = models;
   let server: OracleServer;
   try {
-    // The scout mesh joins when relays are given (loaded lazily: libp2p is heavy).
-    const settings = await serverSettings(config, engine !== null);
+    const settings = serverSettings(config, models.isGeneratedTestModel && engine !== null);
     const plugins: OraclePlugin[] = basePlugins(config, settings.isGeneratedTestModel === true);
-    if (config.relays.length > 0) {
-      if (!engine) {
-        log.warn('not joining the mesh: scouts draft for a target model, and none is loaded');
-      } else {
-        const { createOracleMesh } = await import('./mesh/index.js');
-        const { meshPlugin } = await import('./mesh/plugin.js');
-        const mesh = await createOracleMesh({ engine, relays: config.relays });
-        const fallback = defaultDraftSource;
-        const isDefaultShareable = config.scoutPrompts === 'allow';
-        plugins.push(
-          meshPlugin(mesh, {
-            fallback: () => fallback,
-            isPromptShareable: (request) => request.allowScouts ?? isDefaultShareable
-          })
-        );
-      }
-    }
-    server = createOracleServer({
-      engine,
-      plugins,
-      ...settings
-    });
+    const mesh = await meshPluginFor(config, models);
+    if (mesh) plugins.push(mesh);
+    server = createOracleServer({ engine, plugins, ...settings });
     await server.start();
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    const why =
-      e.code === 'EADDRINUSE'
-        ? `cannot listen on ${config.host}:${config.port}: the port is already in use (try --port 0)`
-        : e.code === 'EADDRNOTAVAIL' || e.code === 'EACCES'
-          ? `cannot listen on ${config.host}:${config.port}: ${e.message}`
-          : `could not start: ${e.message}`;
-    process.stderr.write(`shard oracle: ${why}\n`);
+    process.stderr.write(`shard oracle: ${startFailure(config, err)}\n`);
     await engine?.dispose();
-    await draftModel?.dispose();
+    await models.draftModel?.dispose();
     return 1;
   }
+  const draftName = models.defaultDraftSource?.name ?? 'none';
   process.stdout.write(
     `Shard oracle ready: ${server.url}\n` +
       `  open ${server.url}/ in a browser; OpenAI API at ${server.url}/v1` +
-      `${engine ? ` (model ${engine.modelId}, draft ${draftName})` : ' (no model loaded)'}\n`
+      `${engine ? ` (model ${engine.modelId}, draft ${draftName}, ${engine.backend})` : ' (no model loaded)'}\n`
   );
-
-  return new Promise<number>((resolve) => {
-    let isShuttingDown = false;
-    const shutdown = (signal: NodeJS.Signals) => {
-      if (isShuttingDown) {
-        process.stderr.write(`shard oracle: second ${signal}, exiting now\n`);
-        process.exit(1);
-      }
-      isShuttingDown = true;
-      process.stdout.write(`shard oracle: ${signal} received, shutting down\n`);
-      void (async () => {
-        try {
-          await server.stop();
-          await engine?.dispose();
-          await draftModel?.dispose();
-          resolve(0);
-        } catch (err) {
-          log.error('shutdown failed', { err });
-          resolve(1);
-        }
-      })();
-    };
-    process.once('SIGINT', shutdown);
-    process.once('SIGTERM', shutdown);
-  });
+  return untilSignal(server, models);
 }
 
 /** `--rotate-receipt-key`: retires the signing key (kept in the keyring), creates a new one. */

@@ -2,7 +2,8 @@
  * Health and mesh views: `GET /health` (= `/v1/system/health`, always open, for load balancers
  * and the app; registered by registerHealthRoutes before the API-key guard), and the protected
  * `GET /v1/system/topology` and `GET /v1/system/peers`. Mesh data comes from the callbacks given
- * to the server (the mesh plugin); until then the lists are empty.
+ * to the server (the mesh plugin); until then the lists are empty. The mesh plugin also adds the
+ * scout trust views `GET /v1/system/reputation` and `GET /v1/system/bans` (registerTrustRoutes).
  */
 import type { AdmissionQueue } from '../admission/queue.js';
 import type { ChatCounters } from './chat.js';
@@ -77,6 +78,8 @@ export function registerHealthRoutes(router: Router, options: SystemRouteOptions
       ...(problem ? { readiness_detail: problem.message } : {}),
       ready_for_inference: engine !== null,
       model: engine?.modelId ?? null,
+      // What llama.cpp runs the target on (`cpu`, `cuda`, `vulkan`, `metal`); null without a model.
+      backend: engine?.backend ?? null,
       model_is_generated_test_model: engine !== null && options.isGeneratedTestModel === true,
       tokenizer_fingerprint: engine?.tokenizerFingerprint ?? null,
       uptime_ms: Date.now() - options.startedAtMs,
@@ -85,7 +88,8 @@ export function registerHealthRoutes(router: Router, options: SystemRouteOptions
         active: queue.active,
         queued: queue.queued,
         max_concurrent: queue.maxConcurrent,
-        max_queued: queue.maxQueued
+        max_queued: queue.maxQueued,
+        by_class: options.admission.classSnapshot()
       },
       chat: { ...options.chat }
     });
@@ -111,5 +115,29 @@ export function registerSystemRoutes(router: Router, options: SystemRouteOptions
         links: []
       }
     );
+  });
+}
+
+/** What the trust views read: the mesh's ledger (`OracleMesh.reputation()` / `bans()`). */
+export interface TrustRouteOptions {
+  /** Every scout the ledger knows, most recently seen first. */
+  reputation(): readonly object[];
+  /** Active bans, newest first. */
+  bans(): readonly object[];
+}
+
+/**
+ * Registers `GET /v1/system/reputation` (`{ scouts: ReputationEntry[], count }`) and
+ * `GET /v1/system/bans` (`{ bans: BanEntry[], count }`); both under /v1, so behind the API key
+ * when keys are set. Called by the mesh plugin: an oracle without a mesh has no such routes.
+ */
+export function registerTrustRoutes(router: Router, options: TrustRouteOptions): void {
+  router.get('/v1/system/reputation', () => {
+    const scouts = options.reputation();
+    return jsonResponse({ scouts, count: scouts.length });
+  });
+  router.get('/v1/system/bans', () => {
+    const bans = options.bans();
+    return jsonResponse({ bans, count: bans.length });
   });
 }

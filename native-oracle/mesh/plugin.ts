@@ -1,10 +1,12 @@
 /**
  * Wires the oracle mesh into the HTTP server: /v1/system/peers and /v1/system/topology show the
- * mesh, and each chat request drafts with leased scouts when any are eligible.
+ * mesh, /v1/system/reputation and /v1/system/bans its trust ledger, and each chat request drafts
+ * with leased scouts when any are eligible.
  *
  *   const mesh = await createOracleMesh({ engine, relays });
  *   const server = createOracleServer({ engine, host, port, plugins: [meshPlugin(mesh)] });
  */
+import { registerTrustRoutes } from '../api/system.js';
 import type { DraftSource } from '../engine/index.js';
 import type { OraclePlugin } from '../server.js';
 import type { OracleMesh, ScoutFloor } from './index.js';
@@ -21,19 +23,22 @@ export interface MeshPluginOptions {
   /** The oracle's own draft source, used in rounds where no scout draft is usable. */
   fallback?: () => DraftSource | null;
   /**
-   * The scout floor of a request (its privacy envelope mapped onto `ScoutFloor`); default
-   * undefined, which leaves the mesh's own floor (`reputable` unless configured).
+   * The scout floor of a request; default the floor its privacy envelope asked for
+   * (`request.scoutFloor`, set by the chat route), else undefined, which leaves the mesh's own
+   * floor (`reputable` unless configured). `none` drafts with no scout.
    */
   scoutFloor?(request: {
     id: string;
     speculation: string;
     allowScouts?: boolean;
+    scoutFloor?: ScoutFloor;
   }): ScoutFloor | undefined;
 }
 
 export function meshPlugin(mesh: OracleMesh, options: MeshPluginOptions = {}): OraclePlugin {
-  return (_router, ctx) => {
+  return (router, ctx) => {
     ctx.setPeers(() => mesh.peers());
+    registerTrustRoutes(router, { reputation: () => mesh.reputation(), bans: () => mesh.bans() });
     ctx.setTopology(() => mesh.topology());
     ctx.setDraftSourceProvider((request) => {
       if (request.speculation === 'off') return undefined;
@@ -45,7 +50,7 @@ export function meshPlugin(mesh: OracleMesh, options: MeshPluginOptions = {}): O
       return (
         mesh.scoutDraftSource({
           fallback: options.fallback?.() ?? null,
-          scoutFloor: options.scoutFloor?.(request)
+          scoutFloor: options.scoutFloor ? options.scoutFloor(request) : request.scoutFloor
         }) ?? undefined
       );
     });

@@ -3,11 +3,15 @@
  * serving the official openai client with env-configured security, and graceful SIGTERM.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { generateKeyPair } from '@libp2p/crypto/keys';
+import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTrustLedger } from '../../native-oracle/mesh/trust/index.js';
+import { loadOrCreateKey } from '../../relay/key-file.js';
 import { ensureTestModels } from '../helpers/models.js';
 import { spawnRelay, waitFor } from './mesh-harness.js';
 
@@ -84,6 +88,10 @@ describe('oracle CLI', () => {
       'SHARD_MAX_PROMPT_CHARS',
       'SHARD_MAX_BODY_BYTES',
       'SHARD_QUEUE_MAX',
+      '--scout-floor <none|trusted|reputable|any>',
+      '--golden-ticket-rate <r>',
+      '--trusted-scouts <peer ids>',
+      '--gpu <auto|cpu|cuda|vulkan|metal>',
       'npm run models'
     ]) {
       expect(stdout).toContain(needle);
@@ -98,6 +106,9 @@ describe('oracle CLI', () => {
     const bad = runSync([], { SHARD_PORT: 'eighty' });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('SHARD_PORT must be an integer, got "eighty"');
+    const floor = runSync(['--scout-floor', 'friends']);
+    expect(floor.code).toBe(2);
+    expect(floor.stderr).toContain('--scout-floor must be one of none, trusted, reputable, any');
   });
 
   it('exits 1 telling the user to run `npm run models` when the model is missing', () => {
@@ -212,8 +223,23 @@ describe('oracle CLI', () => {
     });
   });
 
-  it('joins the scout mesh through --relay and shows it in /v1/system/topology', async () => {
-    const { targetPath } = await ensureTestModels();
+  it('joins the scout mesh through --relay: persistent identity, trust ledger and reference in the data dir, reputation and bans behind the key', async () => {
+    const { targetPath, draftPath } = await ensureTestModels();
+    // Its own data dir: the oracle serves <data>/models/draft.gguf, and golden tickets are
+    // scored against exactly that file; its ledger already holds a scout and a ban.
+    const meshData = mkdtempSync(join(tmpdir(), 'shard-oracle-mesh-'));
+    mkdirSync(join(meshData, 'models'));
+    copyFileSync(draftPath, join(meshData, 'models', 'draft.gguf'));
+    const scoutId = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString();
+    const ledger = createTrustLedger({
+      path: join(meshData, 'scout-trust.sqlite'),
+      reputationThreshold: 0.7,
+      minAttemptsBeforeBan: 3,
+      banDurationHours: 24
+    });
+    ledger.noteSeen(scoutId);
+    for (const isPassed of [false, false, false]) ledger.recordTicket(scoutId, isPassed);
+    ledger.close();
     const relay = await spawnRelay();
     try {
       const relayAddr = relay.ready.multiaddrs.find((a) => a.includes('/ws'))!;
@@ -229,16 +255,17 @@ describe('oracle CLI', () => {
           '--draft',
           'none',
           '--relay',
-          relayAddr
+          relayAddr,
+          '--ban-duration-hours',
+          '0'
         ],
-        {
-          SHARD_LOG_LEVEL: 'warn'
-        }
+        { SHARD_LOG_LEVEL: 'warn', SHARD_DATA_DIR: meshData, SHARD_API_KEYS: 'sk-mesh' }
       );
       const url = await o.ready;
+      const auth = { authorization: 'Bearer sk-mesh' };
       try {
         const topology = await waitFor('a relay reservation', async () => {
-          const t = await (await fetch(`${url}/v1/system/topology`)).json();
+          const t = await (await fetch(`${url}/v1/system/topology`, { headers: auth })).json();
           return t.relay_reservation_active ? t : null;
         });
         expect(topology).toMatchObject({
@@ -247,14 +274,44 @@ describe('oracle CLI', () => {
           relays: [relayAddr]
         });
         expect(topology.circuit_addrs.length).toBeGreaterThan(0);
-        const peers = await (await fetch(`${url}/v1/system/peers`)).json();
+        // The mesh identity is <data>/mesh.key: the peer id others trust survives restarts.
+        const { key, isCreated } = await loadOrCreateKey(join(meshData, 'mesh.key'));
+        expect(isCreated).toBe(false);
+        expect(topology.shard_peer_id).toBe(peerIdFromPrivateKey(key).toString());
+        const peers = await (await fetch(`${url}/v1/system/peers`, { headers: auth })).json();
         expect(peers.count).toBe(peers.peers.length);
+        // The ledger in the data dir, as the API shows it.
+        const reputation = await (
+          await fetch(`${url}/v1/system/reputation`, { headers: auth })
+        ).json();
+        expect(reputation.count).toBe(1);
+        expect(reputation.scouts[0]).toMatchObject({
+          peer_id: scoutId,
+          golden_attempts: 3,
+          golden_correct: 0,
+          accuracy: 0,
+          is_banned: true
+        });
+        const bans = await (await fetch(`${url}/v1/system/bans`, { headers: auth })).json();
+        expect(bans).toMatchObject({ count: 1 });
+        expect(bans.bans[0]).toMatchObject({
+          peer_id: scoutId,
+          failed_attempts: 3,
+          source: 'local'
+        });
+        for (const path of ['/v1/system/reputation', '/v1/system/bans'])
+          expect((await fetch(`${url}${path}`)).status).toBe(401);
+        // The generated target runs on the CPU unless --gpu says otherwise.
+        expect((await (await fetch(`${url}/health`)).json()).backend).toBe('cpu');
       } finally {
         o.child.kill('SIGTERM');
         expect(await o.exited).toBe(0);
       }
+      // The reference draft model (the served one) loaded: golden tickets are on.
+      expect(o.output().stderr).not.toContain('golden tickets are off');
     } finally {
       await relay.stop();
+      rmSync(meshData, { recursive: true, force: true });
     }
   });
 });
