@@ -36,6 +36,7 @@ import {
 } from './api/system.js';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_PROMPT_CHARS } from './config.js';
 import type { TargetEngine } from './engine/index.js';
+import type { ReceiptStore } from './receipts/index.js';
 import {
   BadRequestError,
   MethodNotAllowedError,
@@ -93,6 +94,8 @@ export interface OraclePluginContext {
   addHealthProbe(probe: HealthProbe): void;
   /** Chooses the draft source of each chat request (e.g. a remote scout). */
   setDraftSourceProvider(provider: DraftSourceProvider): void;
+  /** The receipt store every chat answer's signed receipt goes to (the workflow plugin's). */
+  setReceiptStore(store: ReceiptStore): void;
 }
 
 /** Optional lifecycle a plugin returns; `start` runs after listen, `stop` before the server closes. */
@@ -313,6 +316,7 @@ export function createOracleServer(options: OracleServerOptions): OracleServer {
     : null;
   let topology: (() => object) | undefined = options.topology;
   let draftSourceProvider = options.draftSourceProvider;
+  let receiptStore: ReceiptStore | undefined;
   const isHostChecked = isLoopbackHost(options.host);
   const allowedHosts = options.allowedHosts ?? [];
   const inFlight = new Set<Promise<unknown>>();
@@ -384,7 +388,11 @@ export function createOracleServer(options: OracleServerOptions): OracleServer {
   });
   const maxPromptChars = options.maxPromptChars ?? DEFAULT_MAX_PROMPT_CHARS;
   const generating = { engine, maxPromptChars, draftSourceProvider: () => draftSourceProvider };
-  registerChatRoutes(router, { ...generating, counters: chatCounters });
+  registerChatRoutes(router, {
+    ...generating,
+    counters: chatCounters,
+    receiptStore: () => receiptStore
+  });
   registerCompletionRoutes(router, generating);
   registerEmbeddingRoutes(router, { engine, maxPromptChars });
 
@@ -402,6 +410,9 @@ export function createOracleServer(options: OracleServerOptions): OracleServer {
       addHealthProbe: (probe) => healthProbes.push(probe),
       setDraftSourceProvider: (d) => {
         draftSourceProvider = d;
+      },
+      setReceiptStore: (store) => {
+        receiptStore = store;
       }
     });
     if (handle) handles.push(handle);

@@ -6,6 +6,7 @@
  * ACCEPTED_IGNORED_FIELDS (./openai-schema.ts). The OpenAPI document is generated from these.
  */
 import { z } from 'zod';
+import { PrivacyEnvelopeInputSchema } from '../../src/lib/protocol/privacy.js';
 import {
   MAX_COMPLETION_TOKENS,
   MAX_TOP_LOGPROBS,
@@ -14,6 +15,7 @@ import {
   generationFields,
   modelField,
   onlyOneChoice,
+  shardRequestObject,
   shardStatsSchema,
   usageSchema
 } from './openai-schema.js';
@@ -158,7 +160,17 @@ export const chatCompletionRequestSchema = z
     safety_identifier: z.string().nullish().describe('Accepted and ignored.'),
     prompt_cache_key: z.string().nullish().describe('Accepted and ignored.'),
     prompt_cache_retention: z.string().nullish().describe('Accepted and ignored.'),
-    ...generationFields
+    ...generationFields,
+    shard: shardRequestObject
+      .extend({
+        privacy: PrivacyEnvelopeInputSchema.nullish().describe(
+          'The privacy envelope (same as header `x-shard-privacy`; both sent must agree). `scout_floor` limits which scouts may see the prompt (`none`: no scout); `requires_tee` / `encrypted` cannot be honoured here: 400 `privacy_unsatisfiable`.'
+        )
+      })
+      .nullish()
+      .describe(
+        'Shard extensions. Headers `x-shard-speculation` / `x-shard-allow-scouts` win; `x-shard-privacy` must agree with `privacy`.'
+      )
   })
   .superRefine((body, ctx) => {
     if ((body.top_logprobs ?? 0) > 0 && body.logprobs !== true) {

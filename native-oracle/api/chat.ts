@@ -14,9 +14,13 @@ import type {
   TargetEngine,
   TokenLogprobs
 } from '../engine/index.js';
+import { queueHeaders, queueReport } from '../admission/priority.js';
+import { chatAttesterFor, type ChatAttester } from '../contribution/attestation.js';
+import type { ReceiptSigner } from '../../src/lib/protocol/receipt-chain.js';
 import { ServiceUnavailableError, toHttp } from '../http/errors.js';
 import { jsonResponse, type OracleContext, type Router } from '../http/router.js';
 import { eventStream, type EventSink } from '../http/sse.js';
+import { callerOf } from '../http/security.js';
 import { jsonBody } from '../http/validate.js';
 import { createLogger } from '../../src/lib/server/log.js';
 import {
@@ -48,6 +52,15 @@ import {
   type DraftSourceProvider
 } from './generation.js';
 import { rejectUnsupported } from './openai-schema.js';
+import { chatPrivacyOf } from './chat-privacy.js';
+import {
+  STOPPED_FINISH_REASON,
+  newChatExecutionId,
+  recordChatReceipt,
+  type ChatReceiptStoreProvider
+} from './chat-receipts.js';
+import type { PrivacyEnvelope, ScoutFloor } from '../../src/lib/protocol/privacy.js';
+import type { ChatReceiptRef } from '../../src/lib/protocol/receipts.js';
 
 export type { DraftSourceProvider } from './generation.js';
 
@@ -70,6 +83,10 @@ export interface ChatRouteOptions {
   maxPromptChars: number;
   /** Read at each request, so a plugin may install one after start-up. */
   draftSourceProvider?: () => DraftSourceProvider | undefined;
+  /** The receipt store every answer's receipt is written to; none = no receipts (null in `shard.receipt`). */
+  receiptStore?: ChatReceiptStoreProvider;
+  /** Signs `shard.attestation` for requests that ask (`x-shard-attest: 1`); default none. */
+  attestationSigner?: () => ReceiptSigner | undefined;
 }
 
 /** One validated chat request, ready for the engine. */
@@ -81,7 +98,17 @@ interface ChatRequest {
   promptChars: number;
   speculation: Speculation;
   allowScouts: boolean | undefined;
+  privacy: PrivacyEnvelope;
+  scoutFloor: ScoutFloor | undefined;
   tools: ToolPlan;
+  /** The answer's receipt: its execution id, owner, and what was generated so far. */
+  receipt: {
+    executionId: string;
+    owner: string;
+    startedAtMs: number;
+    firstTokenAtMs: number | null;
+    output: string;
+  };
 }
 
 /** Throws 503 when no model is loaded (shared by the generating routes). */
@@ -110,6 +137,8 @@ function parseChatRequest(
   const promptChars = messages.reduce((n, m) => n + m.content.length, 0);
   checkPromptChars(promptChars, maxPromptChars, 'messages');
   checkLogitBias(engine, body.logit_bias);
+  const allowScouts = allowScoutsOf(c, body);
+  const { privacy, scoutFloor } = chatPrivacyOf(c, body, allowScouts);
   return {
     id: `chatcmpl-${randomBytes(12).toString('hex')}`,
     created: Math.floor(Date.now() / 1000),
@@ -117,8 +146,17 @@ function parseChatRequest(
     messages,
     promptChars,
     speculation: speculationOf(c, body),
-    allowScouts: allowScoutsOf(c, body),
-    tools: planTools(body)
+    allowScouts,
+    privacy,
+    scoutFloor,
+    tools: planTools(body),
+    receipt: {
+      executionId: newChatExecutionId(),
+      owner: callerOf(c).owner,
+      startedAtMs: Date.now(),
+      firstTokenAtMs: null,
+      output: ''
+    }
   };
 }
 
@@ -156,6 +194,40 @@ type Generation = AsyncGenerator<GenerationEvent>;
 type Step = IteratorResult<GenerationEvent>;
 type DoneEvent = Extract<GenerationEvent, { type: 'done' }>;
 
+/** Writes the answer's receipt once it ends (chat-receipts.ts); null when none was written. */
+type ReceiptWriter = (
+  stats: DoneEvent['stats'] | null,
+  finishReason: string,
+  output: string
+) => ChatReceiptRef | null;
+
+/** Notes generated text for the receipt: when the first text came, and the text so far. */
+function noteText(request: ChatRequest, text: string): void {
+  if (text === '') return;
+  request.receipt.firstTokenAtMs ??= Date.now();
+  request.receipt.output += text;
+}
+
+/** The receipt writer of one request: the caller's execution, in the store `provider` gives. */
+function receiptWriter(
+  engine: TargetEngine,
+  request: ChatRequest,
+  provider: ChatReceiptStoreProvider | undefined
+): ReceiptWriter {
+  return (stats, finishReason, output) =>
+    recordChatReceipt(provider?.(), {
+      ...request.receipt,
+      model: engine.modelId,
+      stream: request.body.stream === true,
+      speculation: request.speculation,
+      privacy: request.privacy,
+      messages: request.body.messages,
+      output,
+      stats,
+      finishReason
+    });
+}
+
 /** The assistant message and finish reason of a finished output. */
 function choiceOf(output: ToolOutput, finishReason: DoneEvent['finishReason']) {
   return {
@@ -175,12 +247,16 @@ async function completeChat(
   request: ChatRequest,
   generation: Generation,
   first: Step,
-  headers: Record<string, string>
+  headers: Record<string, string>,
+  writeReceipt: ReceiptWriter,
+  attest?: ChatAttester
 ): Promise<{ response: Response; done: DoneEvent }> {
   const logprobs: TokenLogprobs[] = [];
   let step = first;
   for (; !step.done && step.value.type !== 'done'; step = await generation.next()) {
-    if (step.value.type === 'tokens' && step.value.logprobs) logprobs.push(...step.value.logprobs);
+    if (step.value.type !== 'tokens') continue;
+    noteText(request, step.value.text);
+    if (step.value.logprobs) logprobs.push(...step.value.logprobs);
   }
   if (step.done || step.value.type !== 'done') {
     throw new Error('generation ended without a done event');
@@ -209,9 +285,20 @@ async function completeChat(
       }
     ],
     usage: usageOf(done.stats),
-    shard: shardStats(done.stats)
+    shard: {
+      ...shardStats(done.stats),
+      ...queueReport(),
+      ...(attest ? { attestation: attest(message.content) } : {}),
+      receipt: null as ChatReceiptRef | null
+    }
   };
-  const response = jsonResponse(completion, 200, { ...headers, ...finalHeaders(done.stats) });
+  const receipt = writeReceipt(done.stats, finish_reason, done.text);
+  completion.shard.receipt = receipt;
+  const response = jsonResponse(completion, 200, {
+    ...headers,
+    ...finalHeaders(done.stats),
+    ...(receipt ? { 'x-shard-receipt': receipt.links.receipts } : {})
+  });
   return { response, done };
 }
 
@@ -237,9 +324,9 @@ function chunkWriter(engine: TargetEngine, request: ChatRequest) {
     includeUsage,
     delta: (delta: Record<string, unknown>, reports: readonly TokenLogprobs[] = []) =>
       chunk([{ index: 0, delta, logprobs: logprobsOf(reports), finish_reason: null }]),
-    finish: (finishReason: string, done: DoneEvent) =>
+    finish: (finishReason: string, done: DoneEvent, receipt: ChatReceiptRef | null) =>
       chunk([{ index: 0, delta: {}, logprobs: null, finish_reason: finishReason }], {
-        shard: shardStats(done.stats)
+        shard: { ...shardStats(done.stats), ...queueReport(), receipt }
       }),
     usage: (done: DoneEvent) => chunk([], { usage: usageOf(done.stats) })
   };
@@ -287,13 +374,15 @@ function streamChat(
   generation: Generation,
   first: Step,
   counters: ChatCounters,
-  headers: Record<string, string>
+  headers: Record<string, string>,
+  writeReceipt: ReceiptWriter
 ): Response {
   const writer = chunkWriter(engine, request);
   const { id } = request;
   const produce = async (sink: EventSink) => {
     const { signal } = sink;
     let isComplete = false;
+    let hasFailed = false;
     const held: TokenLogprobs[] = [];
     try {
       await sink.send(writer.delta({ role: 'assistant', content: '' }));
@@ -301,6 +390,7 @@ function streamChat(
         if (signal.aborted) break;
         const event = step.value;
         if (event.type === 'tokens') {
+          noteText(request, event.text);
           if (request.tools.isStructured) held.push(...(event.logprobs ?? []));
           else if (event.text !== '' || event.logprobs?.length)
             await sink.send(writer.delta({ content: event.text }, event.logprobs ?? []));
@@ -315,7 +405,8 @@ function streamChat(
               held
             )
           : event.finishReason;
-        await sink.send(writer.finish(finishReason, event));
+        const receipt = writeReceipt(event.stats, finishReason, event.text);
+        await sink.send(writer.finish(finishReason, event, receipt));
         if (writer.includeUsage) await sink.send(writer.usage(event));
         log.info('chat stream done', {
           id,
@@ -332,6 +423,7 @@ function streamChat(
       // Headers are out: report the failure as an SSE error event (OpenAI clients raise it).
       if (signal.aborted) counters.aborted += 1;
       else {
+        hasFailed = true;
         counters.failed += 1;
         log.warn('stream failed', { id, err });
         await sink.send(JSON.stringify(toHttp(err, 'openai').body));
@@ -339,6 +431,9 @@ function streamChat(
     } finally {
       // Frees the engine sequence and the admission slot: done, client disconnect or error.
       await generation.return(undefined);
+      // A stream the client stopped still gets its receipt (what was generated until then).
+      if (!isComplete && !hasFailed)
+        writeReceipt(null, STOPPED_FINISH_REASON, request.receipt.output);
     }
   };
   return eventStream(c, produce, { headers });
@@ -360,11 +455,20 @@ export function registerChatRoutes(router: Router, options: ChatRouteOptions): v
     async (c) => {
       const engine = requireEngine(options.engine);
       const request = parseChatRequest(c, engine, c.req.valid('json'), options.maxPromptChars);
-      const { id, speculation, allowScouts } = request;
-      const draftSource = options.draftSourceProvider?.()?.({ id, speculation, allowScouts });
+      const { id, speculation, allowScouts, scoutFloor, privacy } = request;
+      const draftSource = options.draftSourceProvider?.()?.({
+        id,
+        speculation,
+        allowScouts,
+        ...(scoutFloor !== undefined ? { scoutFloor } : {}),
+        privacy
+      });
       const signal = c.req.raw.signal;
       const generation = engine.generate(generateOptionsOf(request, draftSource, signal));
-      const headers = startHeaders(id, engine.modelId, speculation);
+      const headers: Record<string, string> = startHeaders(id, engine.modelId, speculation);
+      // Known up front, so a client that stops a stream can still find the answer's receipt.
+      if (options.receiptStore?.()) headers['x-shard-execution-id'] = request.receipt.executionId;
+      const writeReceipt = receiptWriter(engine, request, options.receiptStore);
       log.debug('chat request', {
         id,
         messages: request.messages.length,
@@ -378,13 +482,22 @@ export function registerChatRoutes(router: Router, options: ChatRouteOptions): v
         // engine errors, a prompt over the context) still become a plain JSON error, before any
         // SSE header is sent.
         const first = await generation.next();
+        // Admission is decided by now: say where the request queued and in which class.
+        Object.assign(headers, queueHeaders());
         if (!request.body.stream) {
           const { response, done } = await completeChat(
             engine,
             request,
             generation,
             first,
-            headers
+            headers,
+            writeReceipt,
+            chatAttesterFor(
+              c.req.raw.headers,
+              request.body,
+              engine.modelId,
+              options.attestationSigner?.()
+            )
           );
           log.info('chat done', { id, tokens: done.stats.completionTokens, mode: done.stats.mode });
           if (signal.aborted) counters.aborted += 1;
@@ -392,11 +505,12 @@ export function registerChatRoutes(router: Router, options: ChatRouteOptions): v
           return response;
         }
         isStreaming = true;
-        return streamChat(c, engine, request, generation, first, counters, headers);
+        return streamChat(c, engine, request, generation, first, counters, headers, writeReceipt);
       } catch (err) {
         // The client left (disconnect or abort): nobody to answer, and nothing went wrong.
         if (signal.aborted) {
           counters.aborted += 1;
+          writeReceipt(null, STOPPED_FINISH_REASON, request.receipt.output);
           log.debug('client left before the reply', { id });
           return clientGone();
         }

@@ -13,6 +13,7 @@ import type {
 import { BadRequestError, ModelNotFoundError } from '../http/errors.js';
 import type { OracleContext } from '../http/router.js';
 import { speculationSchema, type Speculation } from './openai-schema.js';
+import type { PrivacyEnvelope, ScoutFloor } from '../../src/lib/protocol/privacy.js';
 
 /** The alias every client may send instead of the served model's id. */
 export const DEFAULT_MODEL_ALIAS = 'default';
@@ -26,6 +27,13 @@ export type DraftSourceProvider = (request: {
   speculation: Speculation;
   /** The request's own word on showing its prompt to scouts; undefined when it said nothing. */
   allowScouts?: boolean;
+  /**
+   * The scout floor the request asked for (its privacy envelope; `none` when it said
+   * allow_scouts false); undefined when it named none (the mesh's default applies).
+   */
+  scoutFloor?: ScoutFloor;
+  /** The request's normalized privacy envelope (chat); undefined for routes without one. */
+  privacy?: PrivacyEnvelope;
 }) => DraftSource | null | undefined;
 
 /**

@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import { BadRequestError } from '../http/errors.js';
+import { ChatReceiptRefSchema } from '../../src/lib/protocol/receipts.js';
 
 /**
  * The named schemas of the API: each becomes `#/components/schemas/<id>` in the OpenAPI document
@@ -33,17 +34,19 @@ export const speculationSchema = z
   .describe('`auto` lets the speculation governor decide; `off` never drafts; `on` always drafts.');
 export type Speculation = z.infer<typeof speculationSchema>;
 
+/** Shard's extension object of a request body, before it is made optional (chat extends it). */
+export const shardRequestObject = z.strictObject({
+  speculation: speculationSchema.optional(),
+  allow_scouts: z
+    .boolean()
+    .optional()
+    .describe(
+      'false: never show this prompt to mesh scouts (header x-shard-allow-scouts wins; default: the oracle’s --scout-prompts).'
+    )
+});
+
 /** Shard's extension object of a request body (headers of the same name win). */
-export const shardRequestSchema = z
-  .strictObject({
-    speculation: speculationSchema.optional(),
-    allow_scouts: z
-      .boolean()
-      .optional()
-      .describe(
-        'false: never show this prompt to mesh scouts (header x-shard-allow-scouts wins; default: the oracle’s --scout-prompts).'
-      )
-  })
+export const shardRequestSchema = shardRequestObject
   .nullish()
   .describe('Shard extensions. Header `x-shard-speculation` / `x-shard-allow-scouts` win.');
 
@@ -207,7 +210,12 @@ export const shardStatsSchema = z
       is_speculating: z.boolean(),
       predicted_speedup: z.number().nullable(),
       reason: z.string()
-    })
+    }),
+    receipt: ChatReceiptRefSchema.nullable()
+      .optional()
+      .describe(
+        'Chat only: where the signed receipt of this answer is (also header `x-shard-receipt` on whole replies); null when it could not be written.'
+      )
   })
   .register(apiSchemas, { id: 'ShardStats' });
 

@@ -1736,7 +1736,7 @@ export interface components {
       } | null;
       /** @description Accepted and ignored: no per-end-user tracking here (not logged, not stored). */
       user?: string;
-      /** @description Shard extensions. Header `x-shard-speculation` / `x-shard-allow-scouts` win. */
+      /** @description Shard extensions. Headers `x-shard-speculation` / `x-shard-allow-scouts` win; `x-shard-privacy` must agree with `privacy`. */
       shard?: {
         /**
          * @description `auto` lets the speculation governor decide; `off` never drafts; `on` always drafts.
@@ -1745,6 +1745,17 @@ export interface components {
         speculation?: 'auto' | 'off' | 'on';
         /** @description false: never show this prompt to mesh scouts (header x-shard-allow-scouts wins; default: the oracle’s --scout-prompts). */
         allow_scouts?: boolean;
+        /** @description The privacy envelope (same as header `x-shard-privacy`; both sent must agree). `scout_floor` limits which scouts may see the prompt (`none`: no scout); `requires_tee` / `encrypted` cannot be honoured here: 400 `privacy_unsatisfiable`. */
+        privacy?: {
+          requires_tee?: boolean;
+          encrypted?: boolean;
+          /** @enum {string} */
+          encryption_scheme?: 'none' | 'fhe';
+          /** @enum {string} */
+          tee_mode?: 'none' | 'sgx' | 'sev';
+          /** @enum {string} */
+          scout_floor?: 'none' | 'trusted' | 'reputable' | 'any';
+        } | null;
       } | null;
     };
     ChatLogprobs: {
@@ -2001,7 +2012,14 @@ export interface components {
       timestamp_ms: number;
       workflow_kind: string;
       step_kind?:
-        | ('workflow' | 'planner' | 'summarize_source' | 'synthesize_brief' | 'workflow_result')
+        | (
+            | 'workflow'
+            | 'planner'
+            | 'summarize_source'
+            | 'synthesize_brief'
+            | 'workflow_result'
+            | 'chat_completion'
+          )
         | null;
       task_context?: {
         workflow_kind: string;
@@ -2103,6 +2121,46 @@ export interface components {
         }[];
         partial?: boolean;
       } | null;
+      chat?: {
+        model: string;
+        stream: boolean;
+        speculation: string;
+        /** @enum {string} */
+        mode: 'standard' | 'speculative';
+        draft_source: string | null;
+        drafted: number;
+        accepted: number;
+        rounds: number;
+        prompt_tokens: number;
+        completion_tokens: number;
+        finish_reason: string;
+        queue_ms: number;
+        first_token_ms: number | null;
+        total_ms: number;
+        privacy: {
+          /** @default false */
+          requires_tee: boolean;
+          /** @default false */
+          encrypted: boolean;
+          /**
+           * @default none
+           * @enum {string}
+           */
+          encryption_scheme: 'none' | 'fhe';
+          /**
+           * @default none
+           * @enum {string}
+           */
+          tee_mode: 'none' | 'sgx' | 'sev';
+          /**
+           * @default reputable
+           * @enum {string}
+           */
+          scout_floor: 'none' | 'trusted' | 'reputable' | 'any';
+        };
+        messages_sha256: string;
+        output_sha256: string;
+      };
       prev_hash: string | null;
       signature: string;
     };
@@ -2301,6 +2359,17 @@ export interface components {
         predicted_speedup: number | null;
         reason: string;
       };
+      /** @description Chat only: where the signed receipt of this answer is (also header `x-shard-receipt` on whole replies); null when it could not be written. */
+      receipt?: {
+        execution_id: string;
+        receipt_id: string;
+        links: {
+          self: string;
+          receipts: string;
+          provenance: string;
+          verify: string;
+        };
+      } | null;
     };
     Tool: {
       /** @constant */

@@ -42,7 +42,9 @@ export function sortReceipts<T extends ReceiptLike>(receipts: readonly T[]): T[]
   return out;
 }
 
-const hasResult = (r: ReceiptLike) => r.event_kind === 'completed' && r.result != null;
+/** A workflow's result, or a chat answer (its receipt carries `chat` in place of a result). */
+const hasResult = (r: ReceiptLike) =>
+  r.event_kind === 'completed' && (r.result != null || r.chat != null);
 
 /**
  * Rebuilds the provenance graph of one execution.

@@ -13,6 +13,7 @@
  */
 import { z } from 'zod';
 import { ExecutionPolicySchema, SupplyTierSchema, TrustTierSchema } from './policy.js';
+import { PrivacyEnvelopeSchema } from './privacy.js';
 
 export const EVENT_KINDS = [
   'planned',
@@ -31,7 +32,8 @@ export const STEP_KINDS = [
   'planner',
   'summarize_source',
   'synthesize_brief',
-  'workflow_result'
+  'workflow_result',
+  'chat_completion'
 ] as const;
 export const StepKindSchema = z.enum(STEP_KINDS);
 export type StepKind = z.infer<typeof StepKindSchema>;
@@ -120,6 +122,58 @@ export const ResearchBriefArtifactSchema = z.object({
 });
 export type ResearchBriefArtifact = z.infer<typeof ResearchBriefArtifactSchema>;
 
+/** The `workflow_kind` of a chat answer's execution (one receipt, step kind `chat_completion`). */
+export const CHAT_WORKFLOW_KIND = 'chat';
+
+/**
+ * How one chat answer was made (`chat` on a `chat_completion` receipt). It never holds the
+ * prompt or the answer: `messages_sha256` and `output_sha256` commit to them (chat-receipt.ts
+ * says how to recompute them), so whoever holds the conversation can check it against the
+ * signed receipt. `finish_reason` is OpenAI's (`stop`, `length`, `tool_calls`) or `stopped`
+ * when the client went away before the answer was complete.
+ */
+export const ChatReceiptDetailsSchema = z.object({
+  model: z.string(),
+  stream: z.boolean(),
+  /** The request's speculation choice: auto, off or on. */
+  speculation: z.string(),
+  mode: z.enum(['standard', 'speculative']),
+  /** Who drafted (`scout`, `draft-model`, `prompt-lookup`, ...); null when nothing did. */
+  draft_source: z.string().nullable(),
+  drafted: z.number().int(),
+  accepted: z.number().int(),
+  rounds: z.number().int(),
+  prompt_tokens: z.number().int(),
+  completion_tokens: z.number().int(),
+  finish_reason: z.string(),
+  /** Time spent before the engine started (admission queue), ms. */
+  queue_ms: z.number(),
+  /** From the request to the first generated text, ms; null when none was generated. */
+  first_token_ms: z.number().nullable(),
+  /** From the request to the end of generation, ms. */
+  total_ms: z.number(),
+  /** The request's privacy envelope, normalized (privacy.ts). */
+  privacy: PrivacyEnvelopeSchema,
+  /** sha256 hex of the canonical JSON of the request's `messages` array. */
+  messages_sha256: z.string(),
+  /** sha256 hex of the UTF-8 text the model generated. */
+  output_sha256: z.string()
+});
+export type ChatReceiptDetails = z.infer<typeof ChatReceiptDetailsSchema>;
+
+/** Where a chat answer's receipt is (`shard.receipt` of the reply). */
+export const ChatReceiptRefSchema = z.object({
+  execution_id: z.string(),
+  receipt_id: z.string(),
+  links: z.object({
+    self: z.string(),
+    receipts: z.string(),
+    provenance: z.string(),
+    verify: z.string()
+  })
+});
+export type ChatReceiptRef = z.infer<typeof ChatReceiptRefSchema>;
+
 /** One append-only, hash-chained, signed event of an execution (`ExecutionReceipt`). */
 export const ExecutionReceiptSchema = z.object({
   receipt_id: z.string(),
@@ -153,6 +207,8 @@ export const ExecutionReceiptSchema = z.object({
   model_metadata: ModelMetadataSchema.nullish(),
   summary: z.string().nullish(),
   result: ResearchBriefArtifactSchema.nullish(),
+  /** Present on `chat_completion` receipts only. */
+  chat: ChatReceiptDetailsSchema.optional(),
   /** sha256 hex of the previous receipt of this execution; null on seq 0. */
   prev_hash: z.string().nullable(),
   /** Ed25519 signature (hex) over the receipt hash, by `node_identity`. */
