@@ -30,10 +30,12 @@ import {
 import type { RemoteDraftSource } from './draft-source.js';
 import { createMeshNode, type MeshNode } from './node-peer.js';
 import { OracleMeshService } from './oracle-mesh.js';
+import type { ConnectionInfo } from './round-trip.js';
 import type { AuditorStats } from './trust/auditor.js';
 import type { BanEntry, ReputationEntry, ScoutFloor } from './trust/index.js';
 
 export { createMeshNode, type MeshNode } from './node-peer.js';
+export type { ConnectionInfo, ConnectionKind } from './round-trip.js';
 export type { BanEntry, ReputationEntry, ScoutFloor } from './trust/index.js';
 export { SCOUT_FLOORS } from './trust/index.js';
 
@@ -121,6 +123,13 @@ export interface OracleMeshOptions {
 export interface MeshPeerInfo {
   peer_id: string;
   addrs: string[];
+  /**
+   * Round trip to the peer, ms: the lowest of its connections' latest libp2p pings (every 15 s),
+   * else the ping made when it connected; null before either.
+   */
+  rtt_ms: number | null;
+  /** Each open connection: remote address, kind (webrtc, relayed, websockets, tcp) and its rtt. */
+  connections: ConnectionInfo[];
   role: string | null;
   connected_at: number;
   last_seen_at: number;

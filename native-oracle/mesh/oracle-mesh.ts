@@ -45,6 +45,7 @@ import type {
 } from './index.js';
 import type { MeshNode } from './node-peer.js';
 import { createScoutRegistry, type ScoutRecord, type ScoutRegistry } from './registry/index.js';
+import { RoundTrips } from './round-trip.js';
 import { ScoutLink } from './scout-link.js';
 import {
   createTrustLedger,
@@ -62,6 +63,7 @@ export class OracleMeshService implements OracleMesh {
   private readonly handshake: Handshake;
   private readonly ledger: TrustLedger;
   private readonly trust: MeshTrust;
+  private readonly roundTrips: RoundTrips;
   private readonly timers: Array<ReturnType<typeof setInterval>> = [];
   private readonly k: number;
   private readonly lookahead: number;
@@ -106,6 +108,7 @@ export class OracleMeshService implements OracleMesh {
       { registrar: node, registry: this.registry, privateKey, peerId: node.peerId },
       { engine: options.engine }
     );
+    this.roundTrips = new RoundTrips(node);
     this.onGossip = this.onGossip.bind(this);
     this.onJoin = this.onJoin.bind(this);
   }
@@ -116,6 +119,7 @@ export class OracleMeshService implements OracleMesh {
 
   async start(): Promise<void> {
     await this.trust.start();
+    this.roundTrips.start();
     await this.node.start();
     this.registry.start();
     this.handshake.addEventListener('scout:join', this.onJoin);
@@ -136,6 +140,7 @@ export class OracleMeshService implements OracleMesh {
   async stop(): Promise<void> {
     this.isRunning = false;
     for (const t of this.timers.splice(0)) clearInterval(t);
+    this.roundTrips.stop();
     this.node.services.pubsub.removeEventListener('message', this.onGossip);
     this.handshake.removeEventListener('scout:join', this.onJoin);
     await this.handshake
@@ -160,9 +165,12 @@ export class OracleMeshService implements OracleMesh {
       const id = peer.toString();
       const rec = this.registry.get(id);
       const at = this.registry.connectedAt(id) ?? Date.now();
+      const connections = this.node.getConnections(peer).map((c) => this.roundTrips.connection(c));
       return {
         peer_id: id,
-        addrs: this.node.getConnections(peer).map((c) => c.remoteAddr.toString()),
+        addrs: connections.map((c) => c.remote_addr),
+        rtt_ms: this.roundTrips.peer(id, connections),
+        connections,
         role: rec?.hello.role ?? null,
         connected_at: at,
         last_seen_at: rec?.lastSeenAt ?? at,

@@ -135,11 +135,35 @@ describe('mesh through the OpenAI-compatible HTTP API', () => {
   });
 
   it('/v1/system/peers and /v1/system/topology show the mesh', async () => {
+    type PeerView = {
+      peer_id: string;
+      verified: boolean;
+      role: string;
+      rtt_ms: number | null;
+      connections: Array<{ remote_addr: string; kind: string; rtt_ms: number | null }>;
+    };
     const peers = (await (await fetch(`${server.url}/v1/system/peers`)).json()) as {
-      peers: Array<{ peer_id: string; verified: boolean; role: string }>;
+      peers: PeerView[];
     };
     const seen = peers.peers.find((p) => p.peer_id === scout.ready.peerId);
     expect(seen).toMatchObject({ verified: true, role: 'scout' });
+    // Every peer has its connections with their kind; the scout's round trip was measured
+    // (a ping when it connected), a loopback trip of well under a second.
+    for (const peer of peers.peers) {
+      expect(peer.connections.length).toBeGreaterThan(0);
+      for (const c of peer.connections) {
+        expect(['webrtc', 'relayed', 'websockets', 'tcp']).toContain(c.kind);
+        expect(c.remote_addr.startsWith('/')).toBe(true);
+      }
+    }
+    // The scout dialled the relay over TCP and reached the oracle through it (a circuit) or
+    // directly: either way the oracle names the kind.
+    expect(seen!.connections.map((c) => c.kind).some((k) => k === 'relayed' || k === 'tcp')).toBe(
+      true
+    );
+    expect(seen!.rtt_ms).not.toBeNull();
+    expect(seen!.rtt_ms!).toBeGreaterThanOrEqual(0);
+    expect(seen!.rtt_ms!).toBeLessThan(1000);
     const topology = (await (await fetch(`${server.url}/v1/system/topology`)).json()) as {
       shard_peer_id: string;
       listen_addrs: string[];
