@@ -27,7 +27,7 @@ import {
   type OracleServer,
   type OracleServerOptions
 } from './server.js';
-import { contributionPlugin } from './contribution/index.js';
+import { createContributorWiring, type ContributorWiring } from './contribution/wiring.js';
 import { workflowPlugin } from './workflows/index.js';
 
 const log = createLogger('shard:oracle');
@@ -36,7 +36,11 @@ const log = createLogger('shard:oracle');
 const MESH_KEY_FILE = 'mesh.key';
 
 /** Plugins wired into the CLI's server (workflow routes, mesh); each unit adds its own here. */
-function basePlugins(config: OracleConfig, isGeneratedTestModel: boolean): OraclePlugin[] {
+function basePlugins(
+  config: OracleConfig,
+  isGeneratedTestModel: boolean,
+  contributors: ContributorWiring
+): OraclePlugin[] {
   return [
     // Receipt-first workflows: data in $SHARD_DATA_DIR, candidates from SHARD_WORKFLOW_CONFIG(_JSON).
     // Chat answers write their signed receipts to the same store.
@@ -47,7 +51,7 @@ function basePlugins(config: OracleConfig, isGeneratedTestModel: boolean): Oracl
         onReady: (service) => ctx.setReceiptStore(service.store)
       })(router, ctx),
     // Contributor control plane (/v1/contribution/*): $SHARD_DATA_DIR/contribution.sqlite.
-    contributionPlugin()
+    contributors.plugin
   ];
 }
 
@@ -267,10 +271,16 @@ async function main(argv: string[]): Promise<number> {
   let server: OracleServer;
   try {
     const settings = serverSettings(config, models.isGeneratedTestModel && engine !== null);
-    const plugins: OraclePlugin[] = basePlugins(config, settings.isGeneratedTestModel === true);
+    // Contributors: control plane, earned priority, contributed capacity (SHARD_*_CONTRIBUTORS).
+    const contributors = createContributorWiring(process.env);
+    const plugins: OraclePlugin[] = basePlugins(
+      config,
+      settings.isGeneratedTestModel === true,
+      contributors
+    );
     const mesh = await meshPluginFor(config, models);
     if (mesh) plugins.push(mesh);
-    server = createOracleServer({ engine, plugins, ...settings });
+    server = createOracleServer({ engine, plugins, ...settings, ...contributors.serverOptions });
     await server.start();
   } catch (err) {
     process.stderr.write(`shard oracle: ${startFailure(config, err)}\n`);

@@ -22,6 +22,7 @@ import {
   DEFAULT_QUEUE_MAX,
   type AdmissionQueue
 } from './admission/queue.js';
+import { createPriorityMiddleware, type ContributorIdentifier } from './admission/priority.js';
 import { createRateLimiter, DEFAULT_RATE_LIMIT_PER_MINUTE } from './admission/rate-limit.js';
 import { registerChatRoutes, type DraftSourceProvider } from './api/chat.js';
 import { registerCompletionRoutes } from './api/completions.js';
@@ -37,6 +38,7 @@ import {
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_PROMPT_CHARS } from './config.js';
 import type { TargetEngine } from './engine/index.js';
 import type { ReceiptStore } from './receipts/index.js';
+import type { ReceiptSigner } from '../src/lib/protocol/receipt-chain.js';
 import {
   BadRequestError,
   MethodNotAllowedError,
@@ -163,6 +165,16 @@ export interface OracleServerOptions {
    * true. When false the path answers a JSON 404.
    */
   metrics?: boolean;
+  /**
+   * Resolves each guarded request's contributor (earned priority, admission/priority.ts);
+   * default none: every request is a consumer.
+   */
+  identifyContributor?: ContributorIdentifier;
+  /**
+   * The node's receipt key: signs `shard.attestation` on chat answers that ask for one (a node
+   * contributed to another oracle proves its step results with it); default none.
+   */
+  attestationSigner?: ReceiptSigner;
 }
 
 export interface OracleServer {
@@ -370,6 +382,11 @@ export function createOracleServer(options: OracleServerOptions): OracleServer {
   });
   router.use('/v1/*', guard);
   router.use('/metrics', guard);
+  // Earned priority: contributors named by a signed header or a mapped key queue ahead.
+  router.use(
+    '/v1/*',
+    createPriorityMiddleware(() => options.identifyContributor)
+  );
   if (options.metrics !== false) {
     const { registry } = metrics;
     router.get(
@@ -391,7 +408,8 @@ export function createOracleServer(options: OracleServerOptions): OracleServer {
   registerChatRoutes(router, {
     ...generating,
     counters: chatCounters,
-    receiptStore: () => receiptStore
+    receiptStore: () => receiptStore,
+    attestationSigner: () => options.attestationSigner
   });
   registerCompletionRoutes(router, generating);
   registerEmbeddingRoutes(router, { engine, maxPromptChars });

@@ -3,7 +3,8 @@
  * queue, as the client of the current request (client-context.ts), after checking `maxTokens`
  * against the configured limit. The chat and completion routes, the workflows and the mesh all
  * generate through this wrapper, so they share one queue and none of them meets the engine's
- * EngineBusyError.
+ * EngineBusyError. A request's contributor priority (client-context.ts) decides its place
+ * (queue.ts, earned priority), and how it was admitted is written back to its client context.
  */
 import { delegateEngine } from '../engine/delegate.js';
 import { InvalidGenerateOptionsError } from '../engine/errors.js';
@@ -47,7 +48,15 @@ async function* admittedGenerate(
       `max_tokens: ${options.maxTokens} is over this oracle's limit of ${maxTokensLimit} tokens per request (--max-tokens-limit); ask for at most ${maxTokensLimit}`
     );
   }
-  const release = await queue.acquire(options.signal, currentClient()?.id);
+  const client = currentClient();
+  const priority = client?.priority;
+  const { release, info } = await queue.admit({
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(client ? { client: client.id } : {}),
+    class: priority?.class ?? 'consumer',
+    credit: priority?.credit ?? 0
+  });
+  if (client) client.admission = info;
   try {
     yield* engine.generate(options);
   } finally {

@@ -126,3 +126,11 @@ export class ContributionStoreOpenError extends ContributionError {
     super(message, 'store_unavailable', options);
   }
 }
+
+/** SHARD_CONTRIBUTOR_KEYS or SHARD_TRUSTED_CONTRIBUTORS is malformed (the oracle refuses to start). */
+export class ContributionConfigError extends ContributionError {
+  override name = 'ContributionConfigError';
+  constructor(message: string) {
+    super(message, 'invalid_config');
+  }
+}

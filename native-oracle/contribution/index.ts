@@ -31,6 +31,11 @@ import { createContributionServiceImpl } from './service.js';
 
 export * from './constants.js';
 export * from './errors.js';
+export {
+  contributorSettingsFromEnv,
+  createRequestIdentifier,
+  type ContributorSettings
+} from './requests.js';
 
 /** File name of the control plane's store inside the data dir. */
 export const CONTRIBUTION_STORE_FILE = 'contribution.sqlite';
@@ -189,10 +194,14 @@ export function toCapabilityDescriptor(node: ActiveNode): CapabilityDescriptor {
 
 /**
  * The oracle plugin: registers the `/v1/contribution/*` routes on `options.service`, or on a
- * service it opens on `<dataDir>/contribution.sqlite` (and closes in `stop`).
+ * service it opens on `<dataDir>/contribution.sqlite` (and closes in `stop`). A given service is
+ * closed in `stop` too when `closeOnStop` (default false: its creator closes it).
  */
 export function contributionPlugin(
-  options: ContributionServiceOptions & { service?: ContributionService } = {}
+  options: ContributionServiceOptions & {
+    service?: ContributionService;
+    closeOnStop?: boolean;
+  } = {}
 ) {
   return (router: Router) => {
     const owned = options.service ? null : createContributionService(options);
@@ -200,7 +209,7 @@ export function contributionPlugin(
     registerContributionRoutes(router, service);
     return {
       stop() {
-        owned?.close();
+        if (owned || options.closeOnStop) service.close();
       }
     };
   };

@@ -29,6 +29,7 @@
  * Framework-free (zod and noble only): runs in the browser, workers and Node.
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
+import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, concatBytes, hexToBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 import { z } from 'zod';
 import { canonicalBytes } from './canonical-json.js';
@@ -372,3 +373,88 @@ export const CreditBalanceSchema = z.looseObject({
   recent: z.array(CreditEntrySchema)
 });
 export type CreditBalance = z.infer<typeof CreditBalanceSchema>;
+
+/**
+ * A contributed node's signed statement about one chat answer it served (scheme
+ * `shard-attestation/1`), returned as `shard.attestation` when the request asked for one
+ * (header ATTESTATION_REQUEST_HEADER). The orchestrator checks it against the public key the
+ * node registered with before it accepts the answer as a workflow step, and records it in the
+ * step's receipt (`model_metadata.attestation`):
+ *   request_sha256 = sha256(RFC 8785 canonical JSON of the request body, as sent);
+ *   output_sha256  = sha256(UTF-8 of choices[0].message.content, '' when null);
+ *   sign message   = utf8("shard-attestation/1\n") || canonical JSON of the attestation without
+ *                    signature_hex; signature_hex = Ed25519 by signer_pubkey_hex.
+ */
+export const ATTESTATION_SCHEME = 'shard-attestation/1';
+/** The request header that asks a node for an attestation (`1`). */
+export const ATTESTATION_REQUEST_HEADER = 'x-shard-attest';
+const ATTESTATION_DOMAIN = utf8ToBytes(`${ATTESTATION_SCHEME}\n`);
+
+export const StepAttestationSchema = z.object({
+  signer_pubkey_hex: z.string().regex(/^[0-9a-f]{64}$/),
+  request_sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  output_sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  model: z.string(),
+  signature_hex: z.string().regex(/^[0-9a-f]{128}$/)
+});
+export type StepAttestation = z.infer<typeof StepAttestationSchema>;
+
+/** sha256 hex of the canonical JSON of a value (a request body). */
+export function canonicalSha256(value: unknown): string {
+  return bytesToHex(sha256(canonicalBytes(value)));
+}
+
+/** sha256 hex of a text's UTF-8 bytes (an answer). */
+export function textSha256(text: string): string {
+  return bytesToHex(sha256(utf8ToBytes(text)));
+}
+
+function attestationMessage(body: Omit<StepAttestation, 'signature_hex'>): Uint8Array {
+  return concatBytes(ATTESTATION_DOMAIN, canonicalBytes(body));
+}
+
+/** Signs an attestation with `sign` (an Ed25519 signer of the node's key `publicKeyHex`). */
+export function signStepAttestation(
+  fields: { request: unknown; output: string; model: string },
+  signer: { publicKeyHex: string; sign(message: Uint8Array): Uint8Array }
+): StepAttestation {
+  const body = {
+    signer_pubkey_hex: signer.publicKeyHex,
+    request_sha256: canonicalSha256(fields.request),
+    output_sha256: textSha256(fields.output),
+    model: fields.model
+  };
+  return { ...body, signature_hex: bytesToHex(signer.sign(attestationMessage(body))) };
+}
+
+/**
+ * Why `raw` is not a valid attestation of this answer by `expectedSigner`, or null when it is:
+ * `missing`, `malformed`, `wrong_signer`, `request_mismatch`, `output_mismatch`,
+ * `bad_signature`. Never throws.
+ */
+export function checkStepAttestation(
+  raw: unknown,
+  expected: { signer: string; request?: unknown; output?: string }
+): string | null {
+  if (raw === undefined || raw === null) return 'missing';
+  const parsed = StepAttestationSchema.safeParse(raw);
+  if (!parsed.success) return 'malformed';
+  const a = parsed.data;
+  if (a.signer_pubkey_hex !== expected.signer.toLowerCase()) return 'wrong_signer';
+  if (expected.request !== undefined && a.request_sha256 !== canonicalSha256(expected.request))
+    return 'request_mismatch';
+  if (expected.output !== undefined && a.output_sha256 !== textSha256(expected.output))
+    return 'output_mismatch';
+  const { signature_hex: sig, ...body } = a;
+  try {
+    const isValid = ed25519.verify(
+      hexToBytes(sig),
+      attestationMessage(body),
+      hexToBytes(a.signer_pubkey_hex),
+      { zip215: false }
+    );
+    return isValid ? null : 'bad_signature';
+  } catch {
+    return 'bad_signature';
+  }
+}
