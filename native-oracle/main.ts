@@ -48,6 +48,8 @@ function basePlugins(
       workflowPlugin({
         retentionDays: config.receiptRetentionDays,
         isGeneratedTestModel,
+        // Live contributed nodes join the candidates; verified steps earn their credit.
+        contribution: contributors.service,
         onReady: (service) => ctx.setReceiptStore(service.store)
       })(router, ctx),
     // Contributor control plane (/v1/contribution/*): $SHARD_DATA_DIR/contribution.sqlite.

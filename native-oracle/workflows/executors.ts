@@ -7,7 +7,13 @@
  * with the receipt's failure_reason (`request_failed:…`, `upstream_status:…`, `invalid_json:…`,
  * `missing_completion_text`, `engine_error:…`, `timeout`, `deadline_exceeded`, `cancelled`).
  */
+import { fetch as undiciFetch } from 'undici';
 import type { ChatMessage, GenerateOptions, TargetEngine } from '../engine/index.js';
+import {
+  ATTESTATION_REQUEST_HEADER,
+  checkStepAttestation,
+  type StepAttestation
+} from '../../src/lib/protocol/contribution.js';
 import type { SupplyTier } from '../../src/lib/protocol/policy.js';
 import {
   encodePrivacyHeader,
@@ -16,6 +22,7 @@ import {
 } from '../../src/lib/protocol/privacy.js';
 import type { ModelMetadata } from '../../src/lib/protocol/receipts.js';
 import { StepAttemptError } from './errors.js';
+import { endpointRefusal, guardedAgent } from './ssrf.js';
 import {
   countWords,
   extractivePlan,
@@ -131,6 +138,17 @@ export interface RemoteExecutorOptions {
   apiKey?: string | null;
   /** Model name sent when the request names none. */
   model?: string | null;
+  /**
+   * A contributed node's registered key (hex): the node is asked for a signed attestation of
+   * its answer (`x-shard-attest: 1`), and an answer without a valid one by this key fails the
+   * attempt (`attestation_failed:<why>`). Default none (configured remotes are not asked).
+   */
+  attestationSigner?: string;
+  /**
+   * Refuse internal addresses (loopback, link-local, private ranges; ssrf.ts), at check and at
+   * connect time: set for endpoints that untrusted contributors registered. Default false.
+   */
+  isSsrfGuarded?: boolean;
 }
 
 /** Another oracle over HTTP (OpenAI-compatible chat completions, stream false). */
@@ -148,29 +166,34 @@ export function createRemoteExecutor(options: RemoteExecutorOptions): StepExecut
       headers[PRIVACY_HEADER] = encodePrivacyHeader(req.privacy);
       // Every oracle of this project honours this header; x-shard-privacy is read where wired.
       if (req.privacy.scout_floor === 'none') headers['x-shard-allow-scouts'] = 'false';
+      if (options.attestationSigner) headers[ATTESTATION_REQUEST_HEADER] = '1';
+      const refusal = options.isSsrfGuarded ? endpointRefusal(url) : null;
+      if (refusal) throw new StepAttemptError(`endpoint_refused:${refusal}`);
+      const body = JSON.stringify({
+        model: req.model ?? options.model ?? undefined,
+        messages: req.messages,
+        stream: false,
+        max_tokens: req.max_tokens,
+        temperature: 0,
+        // Oracles map a json_schema response format to a llama.cpp grammar (planning).
+        ...(req.json_schema
+          ? {
+              response_format: {
+                type: 'json_schema',
+                json_schema: { name: `${req.step_kind}_output`, schema: req.json_schema }
+              }
+            }
+          : {})
+      });
       let res: Response;
       try {
-        res = await fetch(url, {
-          method: 'POST',
-          headers,
-          body: JSON.stringify({
-            model: req.model ?? options.model ?? undefined,
-            messages: req.messages,
-            stream: false,
-            max_tokens: req.max_tokens,
-            temperature: 0,
-            // Oracles map a json_schema response format to a llama.cpp grammar (planning).
-            ...(req.json_schema
-              ? {
-                  response_format: {
-                    type: 'json_schema',
-                    json_schema: { name: `${req.step_kind}_output`, schema: req.json_schema }
-                  }
-                }
-              : {})
-          }),
-          signal
-        });
+        const init = { method: 'POST', headers, body, signal };
+        res = options.isSsrfGuarded
+          ? ((await undiciFetch(url, {
+              ...init,
+              dispatcher: guardedAgent()
+            })) as unknown as Response)
+          : await fetch(url, init);
       } catch (err) {
         if (signal.aborted) throw new StepAttemptError(abortReason(signal), { cause: err });
         const e = err as Error & { cause?: { code?: string; message?: string } };
@@ -179,11 +202,11 @@ export function createRemoteExecutor(options: RemoteExecutorOptions): StepExecut
           { cause: err }
         );
       }
-      let body: unknown;
+      let parsed: unknown;
       try {
         const text = await res.text();
         if (!res.ok) throw new StepAttemptError(`upstream_status:${res.status}`);
-        body = JSON.parse(text);
+        parsed = JSON.parse(text);
       } catch (err) {
         if (err instanceof StepAttemptError) throw err;
         if (signal.aborted) throw new StepAttemptError(abortReason(signal), { cause: err });
@@ -191,14 +214,16 @@ export function createRemoteExecutor(options: RemoteExecutorOptions): StepExecut
           cause: err
         });
       }
-      const b = body as {
+      const b = parsed as {
         model?: string;
         choices?: Array<{ message?: { content?: unknown } }>;
         usage?: { prompt_tokens?: number; completion_tokens?: number };
+        shard?: { attestation?: unknown };
       };
       const content = b.choices?.[0]?.message?.content;
       if (typeof content !== 'string' || content.trim() === '')
         throw new StepAttemptError('missing_completion_text');
+      const attestation = checkedAttestation(options, body, content, b.shard?.attestation);
       const header = (name: string) => res.headers.get(name) ?? undefined;
       const meshForwarded = header('x-shard-mesh-forwarded');
       return {
@@ -215,11 +240,33 @@ export function createRemoteExecutor(options: RemoteExecutorOptions): StepExecut
           model_id: b.model ?? req.model ?? options.model ?? null,
           inference_mode: header('x-shard-inference-mode') ?? 'standard',
           served_by: header('x-shard-served-by') ?? options.endpoint,
-          ...(meshForwarded ? { mesh_forwarded: meshForwarded.toLowerCase() === 'true' } : {})
+          ...(meshForwarded ? { mesh_forwarded: meshForwarded.toLowerCase() === 'true' } : {}),
+          ...(attestation ? { attestation } : {})
         }
       };
     }
   };
+}
+
+/**
+ * The node's attestation of this answer, checked against the key it registered with, the body
+ * sent and the content received; undefined when none was asked for. Throws StepAttemptError
+ * `attestation_failed:<missing|malformed|wrong_signer|request_mismatch|output_mismatch|bad_signature>`.
+ */
+function checkedAttestation(
+  options: RemoteExecutorOptions,
+  sentBody: string,
+  content: string,
+  raw: unknown
+): StepAttestation | undefined {
+  if (!options.attestationSigner) return undefined;
+  const why = checkStepAttestation(raw, {
+    signer: options.attestationSigner,
+    request: JSON.parse(sentBody),
+    output: content
+  });
+  if (why) throw new StepAttemptError(`attestation_failed:${why}`);
+  return raw as StepAttestation;
 }
 
 /** The extractive engine (no model); always available, deterministic, free. */

@@ -25,6 +25,7 @@ import {
   createCapacityRegistry,
   loadWorkflowConfig,
   parseWorkflowConfig,
+  type ContributedCapacity,
   type RegisteredCandidate,
   type WorkflowConfigInput
 } from './registry.js';
@@ -68,6 +69,12 @@ export interface WorkflowRuntimeOptions {
   retentionDays?: number | null;
   /** The store file's size limit in pages (receipts/store.ts `maxPageCount`); default none. */
   maxStorePages?: number;
+  /**
+   * The contributor control plane: its live verifier/oracle nodes become candidates (ranked
+   * with their registered tier, trust and prices), and verified steps they serve earn credit.
+   * Default none.
+   */
+  contribution?: ContributedCapacity;
 }
 
 interface WorkflowRuntime {
@@ -103,7 +110,8 @@ function createWorkflowRuntime(
     config,
     engine,
     env,
-    isGeneratedTestModel: options.isGeneratedTestModel ?? false
+    isGeneratedTestModel: options.isGeneratedTestModel ?? false,
+    ...(options.contribution ? { contribution: options.contribution } : {})
   });
   for (const c of options.extraCandidates ?? []) registry.add(c);
   const service = createWorkflowService({ store, registry });

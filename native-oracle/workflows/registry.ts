@@ -4,7 +4,13 @@
  * prices per 1k input/output tokens, measured latency (EWMA) and health.
  *
  * Candidates: the local oracle's engine (when a model is loaded), remote oracles from the config,
- * and the extractive engine (always available unless disabled).
+ * the extractive engine (always available unless disabled), and the contributed nodes of the
+ * contributor control plane (`contribution.activeNodes()`, read again at every ranking: a node
+ * whose heartbeats stop leaves the list) with the tier, trust and prices they registered. A
+ * contributed node is asked for a signed attestation of every answer (checked against the key
+ * it registered with), an untrusted contributor's endpoint may not be an internal address
+ * (ssrf.ts), and each step it serves that passed those checks credits its contributor
+ * (`verified_steps_served`).
  *
  * Configuration (documented in native-oracle/workflows/README.md): a JSON file named by
  * SHARD_WORKFLOW_CONFIG, or inline JSON in SHARD_WORKFLOW_CONFIG_JSON; both absent = defaults.
@@ -29,7 +35,13 @@ import {
   type EncryptionScheme,
   type TeeMode
 } from '../../src/lib/protocol/privacy.js';
-import type { CapabilityDescriptor } from '../../src/lib/protocol/receipts.js';
+import type { CapabilityDescriptor, ExecutionReceipt } from '../../src/lib/protocol/receipts.js';
+import { createLogger } from '../../src/lib/server/log.js';
+import {
+  toCapabilityDescriptor,
+  type ActiveNode,
+  type ContributionService
+} from '../contribution/index.js';
 import { WorkflowConfigError } from './errors.js';
 import {
   createEngineExecutor,
@@ -167,6 +179,54 @@ function isLoopback(endpoint: string): boolean {
 export interface RegisteredCandidate extends RankableCandidate {
   executor: StepExecutor;
   timeout_ms: number;
+  /** Called after an attempt on it completed (its `completed` receipt); e.g. credits a contributor. */
+  onCompleted?: (receipt: ExecutionReceipt) => void;
+}
+
+/** What the registry reads from the contributor control plane. */
+export type ContributedCapacity = Pick<ContributionService, 'activeNodes' | 'credit'>;
+
+const log = createLogger('shard:oracle:workflows');
+
+/** Expected quality of a contributed node's model before anything is known of it. */
+const CONTRIBUTED_QUALITY = 0.5;
+/** Per-attempt timeout of a contributed node, like a configured remote's default. */
+const CONTRIBUTED_TIMEOUT_MS = 60_000;
+
+/**
+ * One live contributed node as a candidate: a remote executor that asks for the node's signed
+ * attestation and, unless the contributor is operator-trusted, refuses internal addresses.
+ */
+export function contributedCandidate(
+  node: ActiveNode,
+  contribution: Pick<ContributionService, 'credit'>
+): RegisteredCandidate {
+  const d = toCapabilityDescriptor(node);
+  const tierTag = node.supply_tier === 'public' ? 'public_specialist' : 'private_mesh';
+  return {
+    descriptor: { ...d, tags: [...DEFAULT_LLM_TAGS, tierTag, 'contributed'] },
+    quality: CONTRIBUTED_QUALITY,
+    timeout_ms: CONTRIBUTED_TIMEOUT_MS,
+    executor: createRemoteExecutor({
+      endpoint: node.endpoint,
+      supplyTier: node.supply_tier,
+      model: node.model_id,
+      attestationSigner: node.contributor,
+      isSsrfGuarded: node.trust_tier !== 'verified_mesh'
+    }),
+    onCompleted(receipt) {
+      try {
+        contribution.credit(node.contributor, 'verified_steps_served', 1, {
+          source: 'workflow',
+          ref: receipt.receipt_id,
+          node_id: node.node_id,
+          execution_id: receipt.execution_id
+        });
+      } catch (err) {
+        log.warn('could not credit a verified step', { node: node.node_id, err });
+      }
+    }
+  };
 }
 
 /** Latency EWMA weight of the newest measurement. */
@@ -200,6 +260,8 @@ export interface RegistryOptions {
   isGeneratedTestModel?: boolean;
   env?: NodeJS.ProcessEnv;
   now?: () => number;
+  /** Live contributed nodes (the control plane); default none. */
+  contribution?: ContributedCapacity;
 }
 
 /** The privacy capability tags of a candidate's declarations (none declared: no tag). */
@@ -317,22 +379,28 @@ export function createCapacityRegistry(options: RegistryOptions): CapacityRegist
     if (!h || h.unhealthySince === null) return true;
     return now() - h.unhealthySince >= UNHEALTHY_COOLDOWN_MS;
   };
+  const { contribution } = options;
+  // Contributed nodes are read at every call: one whose heartbeats stopped is simply gone.
+  const all = (): RegisteredCandidate[] => [
+    ...list,
+    ...(contribution?.activeNodes() ?? []).map((n) => contributedCandidate(n, contribution!))
+  ];
   return {
     candidates: () =>
-      list.map((c) => ({
+      all().map((c) => ({
         ...c,
         descriptor: { ...c.descriptor, healthy: isHealthy(c.descriptor.candidate_id) }
       })),
     descriptors: () =>
-      list.map((c) => ({ ...c.descriptor, healthy: isHealthy(c.descriptor.candidate_id) })),
+      all().map((c) => ({ ...c.descriptor, healthy: isHealthy(c.descriptor.candidate_id) })),
     recordOutcome(candidateId, outcome) {
       const c = list.find((x) => x.descriptor.candidate_id === candidateId);
-      if (!c) return;
       const h = health.get(candidateId) ?? { failures: 0, unhealthySince: null };
       if (outcome.ok) {
         h.failures = 0;
         h.unhealthySince = null;
-        if (outcome.latency_ms !== undefined) {
+        // Contributed nodes report their latency in heartbeats; configured ones are measured.
+        if (c && outcome.latency_ms !== undefined) {
           const prev = c.descriptor.latency_ms;
           c.descriptor.latency_ms = Math.round(
             prev == null

@@ -351,6 +351,8 @@ async function runAttempt(
       },
       summary: stepSummary(result.text)
     });
+    // E.g. a contributed node's verified step credits its contributor.
+    candidate.onCompleted?.(completed);
     return { result, receipt: completed };
   } catch (err) {
     failure =

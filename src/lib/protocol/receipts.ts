@@ -13,6 +13,7 @@
  */
 import { z } from 'zod';
 import { ExecutionPolicySchema, SupplyTierSchema, TrustTierSchema } from './policy.js';
+import { StepAttestationSchema } from './contribution.js';
 import { PrivacyEnvelopeSchema } from './privacy.js';
 
 export const EVENT_KINDS = [
@@ -83,7 +84,12 @@ export const ModelMetadataSchema = z.object({
   overflow_routed: z.boolean().nullish(),
   overflow_destination: z.string().nullish(),
   /** `grammar` when output was constrained by a JSON-schema grammar. */
-  constrained: z.string().nullish()
+  constrained: z.string().nullish(),
+  /**
+   * A contributed node's signed attestation of the step's answer (`shard-attestation/1`,
+   * contribution.ts), checked by the orchestrator against the key the node registered with.
+   */
+  attestation: StepAttestationSchema.optional()
 });
 export type ModelMetadata = z.infer<typeof ModelMetadataSchema>;
 
