@@ -2104,6 +2104,13 @@ export interface components {
         overflow_routed?: boolean | null;
         overflow_destination?: string | null;
         constrained?: string | null;
+        attestation?: {
+          signer_pubkey_hex: string;
+          request_sha256: string;
+          output_sha256: string;
+          model: string;
+          signature_hex: string;
+        };
       } | null;
       summary?: string | null;
       result?: {
@@ -2317,6 +2324,13 @@ export interface components {
           overflow_routed?: boolean | null;
           overflow_destination?: string | null;
           constrained?: string | null;
+          attestation?: {
+            signer_pubkey_hex: string;
+            request_sha256: string;
+            output_sha256: string;
+            model: string;
+            signature_hex: string;
+          };
         } | null;
         /** @enum {string} */
         branch: 'main' | 'fallback' | 'failed' | 'orphaned';
