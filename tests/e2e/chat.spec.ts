@@ -267,3 +267,34 @@ for (const name of Object.keys(VIEWPORTS) as ViewportName[]) {
     });
   });
 }
+
+test('each answer shows its signed receipt, verified in this browser, kept after a reload; a changed receipt is a warning', async ({
+  page
+}) => {
+  await page.goto(`${stack.url}/chat`);
+  await setReplyLength(page, 16);
+  await send(page, PROMPT);
+  const receipt = lastAnswer(page).getByTestId('turn-receipt');
+  await expect(receipt).toHaveAttribute('data-receipt-status', 'verified', { timeout: 30_000 });
+  await expect(receipt).toContainText('Receipt verified');
+  await expect(receipt).toContainText('matches this question and answer');
+
+  // Kept with the conversation in IndexedDB.
+  await page.reload();
+  await expect(lastAnswer(page).getByTestId('turn-receipt')).toHaveAttribute(
+    'data-receipt-status',
+    'verified'
+  );
+
+  // A receipt changed on the way (one signed field edited) fails its signature check.
+  await page.route('**/v1/executions/*/receipts', async (route) => {
+    const res = await route.fetch();
+    const json = (await res.json()) as { receipts: { chat: { completion_tokens: number } }[] };
+    json.receipts[0]!.chat.completion_tokens += 1;
+    await route.fulfill({ response: res, json });
+  });
+  await send(page, 'And the fields?');
+  const changed = lastAnswer(page).getByTestId('turn-receipt');
+  await expect(changed).toHaveAttribute('data-receipt-status', 'warning', { timeout: 30_000 });
+  await expect(changed).toContainText('Receipt not verified');
+});

@@ -74,9 +74,10 @@ describe('chat receipts', () => {
 
   it('a whole reply names its receipt; it verifies, its hashes match, another key cannot read it', async () => {
     const { data, response } = await h.client.chat.completions
-      .create({ messages: MESSAGES, max_tokens: 12 })
+      .create({ model: 'default', messages: MESSAGES, max_tokens: 12 })
       .withResponse();
-    const ref = (data as any).shard.receipt;
+    const shard = (data as any).shard;
+    const ref = shard.receipt;
     expect(ref.execution_id).toMatch(/^exec-/);
     expect(response.headers.get('x-shard-receipt')).toBe(ref.links.receipts);
     expect(response.headers.get('x-shard-execution-id')).toBe(ref.execution_id);
@@ -91,9 +92,9 @@ describe('chat receipts', () => {
     expect(chat).toMatchObject({
       model: h.engine.modelId,
       stream: false,
-      mode: data.shard.mode,
-      drafted: data.shard.drafted,
-      accepted: data.shard.accepted,
+      mode: shard.mode,
+      drafted: shard.drafted,
+      accepted: shard.accepted,
       completion_tokens: data.usage!.completion_tokens,
       prompt_tokens: data.usage!.prompt_tokens,
       finish_reason: data.choices[0]!.finish_reason,
@@ -112,6 +113,7 @@ describe('chat receipts', () => {
 
   it("a stream's final chunk names its receipt, whose output hash is the streamed text", async () => {
     const stream = await h.client.chat.completions.create({
+      model: 'default',
       messages: MESSAGES,
       max_tokens: 12,
       stream: true

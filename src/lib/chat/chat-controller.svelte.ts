@@ -18,6 +18,7 @@ import {
   type Turn
 } from './store.js';
 import { isGeneratedTestModel } from './test-model.js';
+import { checkChatReceipt } from './receipt-check.js';
 import { HealthSchema, type ChatRequestMessage, type Health } from '$lib/protocol/chat.js';
 
 export const DEFAULT_SYSTEM_PROMPT = 'You are a helpful assistant.';
@@ -224,6 +225,8 @@ export class ChatController {
       turn.usage = reply.usage;
       turn.model = reply.model;
       turn.finishReason = reply.finishReason;
+      const ref = reply.stats?.receipt;
+      if (ref) turn.receipt = await checkChatReceipt(ref, { messages, output: reply.text });
     } catch (err) {
       turn.status = 'failed';
       turn.error = messageOf(err);

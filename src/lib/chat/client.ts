@@ -13,6 +13,7 @@ import {
   type Usage
 } from '$lib/protocol/chat.js';
 import { ChatRequestError, ChatStreamError } from './errors.js';
+import { apiFetch } from '$lib/api/api-key.svelte.js';
 
 export const CHAT_COMPLETIONS_PATH = '/v1/chat/completions';
 
@@ -44,7 +45,7 @@ function describeStatus(status: number, detail: string | null): string {
   const said = detail ? ` The oracle said: “${detail}”` : '';
   switch (status) {
     case 401:
-      return `This oracle asks for an API key, and the app has none to send.${said}`;
+      return `This oracle needs an API key: enter yours in the API key dialog, then send again.${said}`;
     case 413:
       return `The conversation is too long for this oracle. Start a new conversation or shorten the system prompt.${said}`;
     case 429:
@@ -77,7 +78,7 @@ function isAbort(err: unknown, signal: AbortSignal): boolean {
 async function openStream(options: StreamChatOptions): Promise<Response> {
   let res: Response;
   try {
-    res = await fetch(CHAT_COMPLETIONS_PATH, {
+    res = await apiFetch(CHAT_COMPLETIONS_PATH, {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
       body: JSON.stringify({

@@ -8,6 +8,7 @@ import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
 import { z } from 'zod';
 import { ShardStatsSchema, UsageSchema } from '$lib/protocol/chat.js';
 import { ConversationStoreError, messageOf } from './errors.js';
+import { TurnReceiptSchema } from './receipt-check.js';
 
 export const CHAT_DB_NAME = 'shard-chat';
 const CHAT_DB_VERSION = 1;
@@ -26,6 +27,8 @@ const TurnSchema = z.object({
   model: z.string().nullish(),
   finishReason: z.string().nullish(),
   error: z.string().nullish(),
+  /** Assistant turns: the answer's signed receipt as checked in this browser (receipt-check.ts). */
+  receipt: TurnReceiptSchema.nullish(),
   atMs: z.number()
 });
 export type Turn = z.infer<typeof TurnSchema>;

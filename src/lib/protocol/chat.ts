@@ -6,6 +6,7 @@
  * oracle that adds fields does not break an older app.
  */
 import { z } from 'zod';
+import { ChatReceiptRefSchema } from './receipts.js';
 
 /** The governor's decision for one reply (`shard.governor`). */
 export const GovernorDecisionSchema = z.looseObject({
@@ -28,7 +29,9 @@ export const ShardStatsSchema = z.looseObject({
   acceptance_rate: z.number().min(0).max(1),
   rounds: z.number().int().nonnegative().optional(),
   duration_ms: z.number().nonnegative().optional(),
-  governor: GovernorDecisionSchema
+  governor: GovernorDecisionSchema,
+  /** Where the answer's signed receipt is (chat); null when the oracle could not write it. */
+  receipt: ChatReceiptRefSchema.nullish()
 });
 export type ShardStats = z.infer<typeof ShardStatsSchema>;
 

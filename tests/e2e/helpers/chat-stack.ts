@@ -21,6 +21,10 @@ import {
   type TargetEngine
 } from '../../../native-oracle/engine/index.js';
 import { createOracleServer, type OracleServer } from '../../../native-oracle/server.js';
+import { workflowPlugin } from '../../../native-oracle/workflows/index.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ensureTestModels } from '../../helpers/models.js';
 
 /** What the test can see of one generation. */
@@ -79,8 +83,19 @@ function observed(
   });
 }
 
-/** Starts the engine pair and the server on 127.0.0.1 and a free port. */
-export async function startChatStack(): Promise<ChatStack> {
+/** Server settings a test may change. */
+export interface ChatStackOptions {
+  /** `SHARD_API_KEYS`; default none. */
+  apiKeys?: string[];
+  /** `SHARD_ALLOWED_HOSTS`; default none. */
+  allowedHosts?: string[];
+}
+
+/**
+ * Starts the engine pair and the server on 127.0.0.1 and a free port, with the workflow plugin's
+ * receipt store (a temporary data dir) so every chat answer gets its signed receipt.
+ */
+export async function startChatStack(options: ChatStackOptions = {}): Promise<ChatStack> {
   const models = await ensureTestModels();
   let draft: DraftModelSource | null = null;
   let engine: TargetEngine | null = null;
@@ -93,14 +108,27 @@ export async function startChatStack(): Promise<ChatStack> {
     });
     const generations: GenerationRecord[] = [];
     const pace = { ms: 0 };
+    const dataDir = mkdtempSync(join(tmpdir(), 'shard-e2e-chat-'));
     const server = createOracleServer({
+      ...(options.apiKeys ? { apiKeys: options.apiKeys } : {}),
+      ...(options.allowedHosts ? { allowedHosts: options.allowedHosts } : {}),
+      plugins: [
+        (router, ctx) =>
+          workflowPlugin({
+            dataDir,
+            config: {},
+            onReady: (service) => ctx.setReceiptStore(service.store)
+          })(router, ctx)
+      ],
       engine: observed(engine, generations, pace),
       host: '127.0.0.1',
       port: 0,
       staticDir: resolve('build'),
       modelsDir: dirname(models.draftPath),
       rateLimitPerMinute: 0,
-      shutdownGraceMs: 500
+      shutdownGraceMs: 500,
+      // The generated target: health says so, and the app shows its word-salad notice.
+      isGeneratedTestModel: true
     });
     await server.start();
     const started = engine;
@@ -115,6 +143,7 @@ export async function startChatStack(): Promise<ChatStack> {
         await server.stop();
         await started.dispose();
         await draftModel.dispose();
+        rmSync(dataDir, { recursive: true, force: true });
       }
     };
   } catch (err) {
