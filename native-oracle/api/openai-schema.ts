@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import { BadRequestError } from '../http/errors.js';
+import { StepAttestationSchema } from '../../src/lib/protocol/contribution.js';
 import { ChatReceiptRefSchema } from '../../src/lib/protocol/receipts.js';
 
 /**
@@ -215,7 +216,22 @@ export const shardStatsSchema = z
       .optional()
       .describe(
         'Chat only: where the signed receipt of this answer is (also header `x-shard-receipt` on whole replies); null when it could not be written.'
-      )
+      ),
+    queue: z
+      .object({
+        class: z.enum(['contributor', 'consumer']),
+        position: z.number().int(),
+        waited_admissions: z.number().int(),
+        identity: z.string().optional(),
+        credit: z.number().optional()
+      })
+      .optional()
+      .describe(
+        'How the request was admitted: its class, its place in the queue on arrival (0 = a slot was free) and how many requests were admitted while it waited.'
+      ),
+    attestation: StepAttestationSchema.optional().describe(
+      'Present when the request asked with `x-shard-attest: 1`: this node signs the request and output hashes with its receipt key.'
+    )
   })
   .register(apiSchemas, { id: 'ShardStats' });
 

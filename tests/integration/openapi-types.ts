@@ -2384,6 +2384,23 @@ export interface components {
           verify: string;
         };
       } | null;
+      /** @description How the request was admitted: its class, its place in the queue on arrival (0 = a slot was free) and how many requests were admitted while it waited. */
+      queue?: {
+        /** @enum {string} */
+        class: 'contributor' | 'consumer';
+        position: number;
+        waited_admissions: number;
+        identity?: string;
+        credit?: number;
+      };
+      /** @description Present when the request asked with `x-shard-attest: 1`: this node signs the request and output hashes with its receipt key. */
+      attestation?: {
+        signer_pubkey_hex: string;
+        request_sha256: string;
+        output_sha256: string;
+        model: string;
+        signature_hex: string;
+      };
     };
     Tool: {
       /** @constant */
