@@ -20,7 +20,15 @@ import type { ScoutLink } from '../scout-link.js';
 import { mulberry32 } from './detection.js';
 import { runGoldenTicket } from './golden-ticket.js';
 import type { BanEntry, TrustLedger } from './index.js';
-import type { TicketReference } from './reference.js';
+import {
+  declaresPromptLookup,
+  PROMPT_LOOKUP_MAX_LEAD_TOKENS,
+  promptLookupTicket
+} from './prompt-lookup-ticket.js';
+import type { GoldenTicket, TicketReference } from './reference.js';
+
+/** Reference tickets tried before a prompt-lookup scout's ticket is skipped this time. */
+const PROMPT_LOOKUP_TICKET_TRIES = 3;
 
 const log = createLogger('shard:oracle:mesh:trust');
 
@@ -115,6 +123,27 @@ export class TicketAuditor {
     }
   }
 
+  /**
+   * A ticket for the engine the scout declared: the reference model's, or its prompt-lookup form
+   * for a scout whose hello names only the prompt-lookup rule. Null when no lookup ticket came
+   * out of a few tries (nothing is recorded; probation tries again).
+   */
+  private async makeTicket(
+    reference: TicketReference,
+    peerId: string,
+    length: number
+  ): Promise<GoldenTicket | null> {
+    const models = this.options.registry.get(peerId)?.hello.models ?? [];
+    if (!declaresPromptLookup(models)) return reference.makeTicket(length, this.random);
+    for (let attempt = 0; attempt < PROMPT_LOOKUP_TICKET_TRIES; attempt++) {
+      const base = await reference.makeTicket(length + PROMPT_LOOKUP_MAX_LEAD_TOKENS, this.random);
+      const ticket = promptLookupTicket(base, length);
+      if (ticket) return ticket;
+    }
+    log.debug('no prompt-lookup ticket this time', { scout: peerId });
+    return null;
+  }
+
   /** Runs one ticket on a scout if it can take a session now; records the verdict. */
   private async runOne(peerId: string): Promise<void> {
     const reference = await this.options.reference;
@@ -129,7 +158,8 @@ export class TicketAuditor {
     const onStop = () => ticketController.abort();
     this.controller.signal.addEventListener('abort', onStop, { once: true });
     try {
-      const ticket = await reference.makeTicket(rounds * (this.options.k + 1), this.random);
+      const ticket = await this.makeTicket(reference, peerId, rounds * (this.options.k + 1));
+      if (!ticket) return;
       this.costTotalMs += ticket.costMs;
       const signal = ticketController.signal;
       link = await this.options.openLink(peerId, randomBytes(8).toString('hex'), signal);

@@ -1,3 +1,21 @@
+/** Drafts continuing `context`, waiting (event-driven) up to a round's timeout for `owed` of them. */
+async function awaitDrafts(
+  link: ScoutLink,
+  context: readonly number[],
+  owed: number,
+  signal: AbortSignal
+): Promise<number[]> {
+  const deadline = performance.now() + TICKET_ROUND_TIMEOUT_MS;
+  let drafts = link.lookup(context, owed).tokens;
+  while (drafts.length < owed && !link.isClosed && !signal.aborted) {
+    const remaining = deadline - performance.now();
+    if (remaining <= 0) break;
+    await link.waitForChange(remaining, signal);
+    drafts = link.lookup(context, owed).tokens;
+  }
+  return drafts;
+}
+
 /**
  * One golden ticket over an open verify stream. On the wire it is a generation session like any
  * other: the same `open`, `context`, `draft-request`, `verify-result` and `close` frames, a few
@@ -8,9 +26,12 @@
  * Per round:
  *  1. Wait (event-driven, capped by `TICKET_ROUND_TIMEOUT_MS`) until the scout's chain holds
  *     `want` tokens continuing the context.
- *  2. Score them against the reference at the same positions (scoring.ts).
- *  3. Commit the accepted prefix and the reference's correction; tell the scout the result and
- *     the new context after a jittered verify pause.
+ *  2. Score them against the honest drafts there (scoring.ts): the reference's own steps, or for
+ *     a prompt-lookup scout the rule's chain at this context (`ticket.expected`). Where the
+ *     honest engine has no draft, none is owed: the round commits one token without waiting,
+ *     and a scout that sent tokens anyway has one wrong token scored.
+ *  3. Commit the prefix the reference chain accepts and its correction; tell the scout the
+ *     result and the new context after a jittered verify pause.
  * Invariant: the committed context is always `ticket.context` followed by a prefix of the
  * reference chain, so every round's reference is known without running the model again.
  */
@@ -43,28 +64,34 @@ export async function runGoldenTicket(options: {
   link.sync(context);
   link.request(k, options.lookahead);
   for (let round = 0; round < options.rounds && committed < chain.length; round++) {
-    // 1. Drafts continuing the context.
+    // 1. Drafts continuing the context (none are owed where the honest engine has none).
     const want = Math.min(k, chain.length - committed);
-    const deadline = performance.now() + TICKET_ROUND_TIMEOUT_MS;
-    let drafts = link.lookup(context, want).tokens;
-    while (drafts.length < want && !link.isClosed && !signal.aborted) {
-      const remaining = deadline - performance.now();
-      if (remaining <= 0) break;
-      await link.waitForChange(remaining, signal);
+    const expected = ticket.expected
+      ? ticket.expected(context, want)
+      : ticket.reference.slice(committed, committed + want);
+    let drafts: number[];
+    let score: RoundScore;
+    if (expected.length === 0) {
+      // An honest scout drafts nothing here: take what it sent already, wait for nothing.
       drafts = link.lookup(context, want).tokens;
+      score = { scored: drafts.length > 0 ? 1 : 0, correct: 0, accepted: 0 };
+    } else {
+      drafts = await awaitDrafts(link, context, expected.length, signal);
+      if (signal.aborted || (link.isClosed && drafts.length === 0)) break;
+      // A scout that stayed silent for a whole round answered nothing more would change.
+      if (drafts.length === 0) {
+        scores.push({ scored: 0, correct: 0, accepted: 0 });
+        break;
+      }
+      // 2. Score against the honest drafts; the target (the reference chain) accepts its prefix.
+      score = scoreRound(drafts, expected);
     }
-    if (signal.aborted || (link.isClosed && drafts.length === 0)) break;
-    // A scout that stayed silent for a whole round answered nothing more would change.
-    if (drafts.length === 0) {
-      scores.push({ scored: 0, correct: 0, accepted: 0 });
-      break;
-    }
-    // 2. Score.
-    const score = scoreRound(drafts, ticket.reference.slice(committed, committed + want));
     scores.push(score);
+    let accepted = 0;
+    while (accepted < drafts.length && drafts[accepted] === chain[committed + accepted]) accepted++;
     // 3. Commit accepted + correction, after a pause like a verify pass.
     const position = context.length;
-    committed = Math.min(chain.length, committed + score.accepted + 1);
+    committed = Math.min(chain.length, committed + accepted + 1);
     context = ticket.context.concat(chain.slice(0, committed));
     const pace = TICKET_VERIFY_PACE_MS * (0.5 + options.random());
     await new Promise<void>((resolve) => {
@@ -77,7 +104,7 @@ export async function runGoldenTicket(options: {
       signal.addEventListener('abort', done, { once: true });
     });
     if (link.isClosed || signal.aborted) break;
-    link.sync(context, { position, drafted: drafts.length, accepted: score.accepted });
+    link.sync(context, { position, drafted: drafts.length, accepted });
   }
   link.close('generation ended');
   const score = scoreTicket(scores);

@@ -33,6 +33,12 @@ export interface GoldenTicket {
   context: number[];
   /** The reference's greedy chain after `context`, with its probabilities. */
   reference: ReferenceStep[];
+  /**
+   * The honest drafts at a committed context (`want` steps), when they are not the reference
+   * chain itself: a prompt-lookup scout's (`prompt-lookup-ticket.ts`). Default: the reference
+   * chain's steps at the same positions.
+   */
+  expected?(context: readonly number[], want: number): ReferenceStep[];
   /** ms the oracle spent making it. */
   costMs: number;
 }
