@@ -84,10 +84,14 @@ async function inProcessScout(
 async function measureRtt(): Promise<Record<string, { p50: number; p99: number; n: number }>> {
   const relay = await spawnRelay();
   const fingerprint = 'bench-fingerprint';
+  // A toy tokenizer: no reference model exists for it, so golden tickets are off (the links
+  // below are opened by hand, no leasing); the ledger goes to a temp dir, never .shard/.
   const mesh = await createOracleMesh({
     engine: { modelId: 'bench', tokenizerFingerprint: fingerprint, vocabularySize: 97 },
     relays: [relay.ready.multiaddrs[0]],
-    listen: ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws']
+    listen: ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws'],
+    draftModelPath: null,
+    dataDir: mkdtempSync(join(tmpdir(), 'shard-bench-mesh-'))
   });
   await mesh.start();
   const circuit = await waitFor('oracle circuit address', () =>
@@ -225,10 +229,14 @@ async function measureCoop() {
   const lookahead = process.env.MESH_BENCH_LOOKAHEAD
     ? Number(process.env.MESH_BENCH_LOOKAHEAD)
     : undefined;
+  // The scouts pass probation against the pair's draft (the one they run); the ledger goes to a
+  // temp dir, never .shard/scout-trust.sqlite.
   const mesh = await createOracleMesh({
     engine,
     relays: [relay.ready.multiaddrs[0]],
     announceSeconds: 1,
+    draftModelPath: pair.draftPath,
+    dataDir: mkdtempSync(join(tmpdir(), 'shard-bench-mesh-')),
     ...(lookahead ? { lookahead } : {})
   });
   await mesh.start();

@@ -63,7 +63,13 @@ test.beforeAll(async () => {
   const draftPath = join(dir, 'draft.gguf');
   copyWithCorruptToken(models.targetPath, targetPath, tokenId);
   copyWithCorruptToken(models.draftPath, draftPath, tokenId);
-  stack = await startMeshStack({ models: { targetPath, draftPath } });
+  // No golden tickets here, and every welcomed scout may draft (floor `any`): the corrupted
+  // token makes an honest wllama scout skip drafts (the bug under test), so it would fail tickets
+  // scored against this reference and never become reputable. Trust has its own tests.
+  stack = await startMeshStack({
+    models: { targetPath, draftPath },
+    mesh: { draftModelPath: null, scoutFloor: 'any' }
+  });
 });
 
 test.afterAll(async () => {

@@ -86,6 +86,8 @@ test('one scout per browser: a second tab follows, takes over when the first clo
   const first = await context.newPage();
   await startScouting(first, stack.url);
   const scoutId = (await first.getByTestId('scout-id').textContent())?.trim();
+  // A new identity drafts for real prompts once it passed probation (3 golden tickets).
+  await stack.mesh.waitForScouts(1, AbortSignal.timeout(30_000));
 
   const second = await context.newPage();
   await second.goto(`${stack.url}/scout`);

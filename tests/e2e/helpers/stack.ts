@@ -5,9 +5,15 @@
  * and the oracle HTTP server serving build/, /models/*.gguf, the API and the mesh views.
  */
 import '../../../src/lib/server/node-compat.js';
-import { dirname, resolve } from 'node:path';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { createTargetEngine, type TargetEngine } from '../../../native-oracle/engine/index.js';
-import { createOracleMesh, type OracleMesh } from '../../../native-oracle/mesh/index.js';
+import {
+  createOracleMesh,
+  type OracleMesh,
+  type OracleMeshOptions
+} from '../../../native-oracle/mesh/index.js';
 import { meshPlugin } from '../../../native-oracle/mesh/plugin.js';
 import { createOracleServer, type OracleServer } from '../../../native-oracle/server.js';
 import {
@@ -30,9 +36,16 @@ export interface MeshStack {
 /**
  * Starts relay, engine, mesh and server; `close()` stops them in reverse order. `models`
  * overrides the generated pair (the draft is served as /models/draft.gguf from its folder).
+ * The mesh runs the default trust rules: a new scout passes 3 golden tickets (scored against
+ * the served draft) before it is leased under the `reputable` floor, so tests wait for it with
+ * `mesh.waitForScouts`. Its ledger lives in a temp dir removed on close; `mesh` overrides
+ * options (a spec that needs another floor says why).
  */
 export async function startMeshStack(
-  options: { models?: { targetPath: string; draftPath: string } } = {}
+  options: {
+    models?: { targetPath: string; draftPath: string };
+    mesh?: Partial<Omit<OracleMeshOptions, 'engine' | 'relays'>>;
+  } = {}
 ): Promise<MeshStack> {
   const models = options.models ?? (await ensureTestModels());
   const relay = await spawnRelay();
@@ -41,11 +54,15 @@ export async function startMeshStack(
     throw new Error(`relay has no WebSocket address: ${relay.ready.multiaddrs.join(', ')}`);
   const engine = await createTargetEngine({ modelPath: models.targetPath, threads: 1 });
   // Ungoverned: these tests check that browser drafts are used, not whether they pay off.
+  const dataDir = mkdtempSync(join(tmpdir(), 'shard-e2e-mesh-'));
   const mesh = await createOracleMesh({
     engine,
     relays: [relayWsAddr],
     announceSeconds: 1,
-    isGoverned: false
+    isGoverned: false,
+    draftModelPath: models.draftPath,
+    dataDir,
+    ...options.mesh
   });
   const server = createOracleServer({
     engine,
@@ -61,6 +78,7 @@ export async function startMeshStack(
   } catch (err) {
     await relay.stop();
     await engine.dispose();
+    rmSync(dataDir, { recursive: true, force: true });
     throw err;
   }
   return {
@@ -74,6 +92,7 @@ export async function startMeshStack(
       await server.stop();
       await relay.stop();
       await engine.dispose();
+      rmSync(dataDir, { recursive: true, force: true });
     }
   };
 }
