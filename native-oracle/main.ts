@@ -172,7 +172,8 @@ async function loadModels(config: OracleConfig): Promise<LoadedModels | number> 
  */
 async function meshPluginFor(
   config: OracleConfig,
-  models: LoadedModels
+  models: LoadedModels,
+  contributors: ContributorWiring
 ): Promise<OraclePlugin | null> {
   if (config.relays.length === 0) return null;
   const { engine, defaultDraftSource } = models;
@@ -196,7 +197,10 @@ async function meshPluginFor(
     minAttemptsBeforeBan: config.minAttemptsBeforeBan,
     banDurationHours: config.banDurationHours,
     trustedOracles: config.trustedOracles,
-    trustedScouts: config.trustedScouts
+    trustedScouts: config.trustedScouts,
+    // Scouts earn credit for verified work (accepted drafts, passed tickets) under their key.
+    credit: (identity, kind, amount, evidence) =>
+      contributors.service.credit(identity, kind, amount, evidence)
   });
   return meshPlugin(mesh, {
     fallback: () => defaultDraftSource,
@@ -280,7 +284,7 @@ async function main(argv: string[]): Promise<number> {
       settings.isGeneratedTestModel === true,
       contributors
     );
-    const mesh = await meshPluginFor(config, models);
+    const mesh = await meshPluginFor(config, models, contributors);
     if (mesh) plugins.push(mesh);
     server = createOracleServer({ engine, plugins, ...settings, ...contributors.serverOptions });
     await server.start();

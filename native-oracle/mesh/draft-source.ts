@@ -22,6 +22,7 @@ import {
   PRIOR_ACCEPTANCE,
   UNGOVERNED_MAX_WAIT_MS
 } from './constants.js';
+import type { ScoutSessionWork } from './credits.js';
 import type { ScoutLink } from './scout-link.js';
 
 const log = createLogger('shard:oracle:mesh:draft');
@@ -32,8 +33,15 @@ export interface RemoteDraftSourceOptions {
    * when the source is created (stream set-up overlaps the prompt evaluation).
    */
   openLinks(signal: AbortSignal): Promise<ScoutLink[]>;
-  /** Called once when the session ends (idle or closed): release the leases. */
-  onEnd(links: ScoutLink[], stats: RemoteDraftStats): void;
+  /**
+   * Called once when the session ends (idle or closed): release the leases. `work` holds, per
+   * scout peer id, the draft tokens the target accepted from its chain (credited as verified work).
+   */
+  onEnd(
+    links: ScoutLink[],
+    stats: RemoteDraftStats,
+    work: ReadonlyMap<string, ScoutSessionWork>
+  ): void;
   /** Draft tokens per round the oracle asks for; the engine's `k` caps it. */
   k: number;
   lookahead: number;
@@ -109,6 +117,9 @@ export function createRemoteDraftSource(
   let pendingResult: { position: number; drafted: number; accepted: number } | null = null;
   let roundsSinceProbe = 0;
   let watchedSignal: AbortSignal | null = null;
+  // Whose chain the last round's drafts came from, and accepted tokens per scout (credits).
+  let lastScoutId: string | null = null;
+  const work = new Map<string, ScoutSessionWork>();
 
   const end = (reason = 'session ended') => {
     if (isEnded) return;
@@ -118,7 +129,7 @@ export function createRemoteDraftSource(
     if (links) for (const link of links) link.close(reason);
     else void opening.then((opened) => opened.forEach((link) => link.close(reason)));
     log.debug('remote draft session ended', { name, reason, ...stats });
-    options.onEnd(links ?? [], stats);
+    options.onEnd(links ?? [], stats, work);
   };
 
   const armIdle = () => {
@@ -132,12 +143,16 @@ export function createRemoteDraftSource(
   const best = (context: readonly number[], k: number) => {
     let tokens: number[] = [];
     let isLive = false;
+    let scoutId: string | null = null;
     for (const link of live()) {
       const found = link.lookup(context, k);
       isLive ||= found.isLive;
-      if (found.tokens.length > tokens.length) tokens = found.tokens;
+      if (found.tokens.length > tokens.length) {
+        tokens = found.tokens;
+        scoutId = link.scoutId;
+      }
     }
-    return { tokens, isLive };
+    return { tokens, isLive, scoutId };
   };
 
   /** Step 3 of a round: is drafting predicted to beat plain decoding right now? */
@@ -274,6 +289,7 @@ export function createRemoteDraftSource(
         return fallbackDraft(req);
       }
       lastDrafted = found.tokens.length;
+      lastScoutId = found.scoutId;
       stats.scoutRounds += 1;
       return { tokens: found.tokens };
     },
@@ -288,6 +304,18 @@ export function createRemoteDraftSource(
       acceptedEma.add(result.accepted);
       rejectedEma.add(result.accepted < result.drafted ? 1 : 0);
       lastAccepted = result.accepted;
+      if (lastScoutId !== null && result.accepted > 0) {
+        const w = work.get(lastScoutId);
+        if (w) {
+          w.accepted += result.accepted;
+          w.lastRound = stats.rounds;
+        } else
+          work.set(lastScoutId, {
+            accepted: result.accepted,
+            firstRound: stats.rounds,
+            lastRound: stats.rounds
+          });
+      }
       pendingResult = {
         position: lastPosition,
         drafted: result.drafted,

@@ -27,6 +27,7 @@ import {
   ORACLE_MAX_CONNECTIONS,
   ORACLE_MAX_INCOMING_PENDING
 } from './constants.js';
+import type { MeshCreditSink } from './credits.js';
 import type { RemoteDraftSource } from './draft-source.js';
 import { createMeshNode, type MeshNode } from './node-peer.js';
 import { OracleMeshService } from './oracle-mesh.js';
@@ -34,6 +35,7 @@ import type { ConnectionInfo } from './round-trip.js';
 import type { AuditorStats } from './trust/auditor.js';
 import type { BanEntry, ReputationEntry, ScoutFloor } from './trust/index.js';
 
+export { scoutIdentity, type MeshCreditSink } from './credits.js';
 export { createMeshNode, type MeshNode } from './node-peer.js';
 export type { ConnectionInfo, ConnectionKind } from './round-trip.js';
 export type { BanEntry, ReputationEntry, ScoutFloor } from './trust/index.js';
@@ -117,6 +119,12 @@ export interface OracleMeshOptions {
   reconnectSeconds?: number;
   /** Sessions one scout serves at once; default 2. */
   maxSessionsPerScout?: number;
+  /**
+   * Where verified scout work is credited (the contribution service's `credit`): accepted draft
+   * tokens per verify session and passed golden tickets, under the scout's Ed25519 public key
+   * (credits.ts). Default none: nothing is credited.
+   */
+  credit?: MeshCreditSink;
 }
 
 /** A connected peer as /v1/system/peers shows it (snake_case like the rest of the API). */

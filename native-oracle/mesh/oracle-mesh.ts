@@ -33,6 +33,7 @@ import {
   RELAY_DIAL_TIMEOUT_MS,
   TRUST_LEDGER_FILE
 } from './constants.js';
+import { creditScout } from './credits.js';
 import { createRemoteDraftSource, type RemoteDraftSource } from './draft-source.js';
 import { MeshNotStartedError } from './errors.js';
 import { createHandshake, type Handshake } from './handshake/index.js';
@@ -237,10 +238,16 @@ export class OracleMeshService implements OracleMesh {
         isGoverned: request.isGoverned ?? this.options.isGoverned ?? true,
         fallback: request.fallback ?? null,
         openLinks: (signal) => this.openLinks(leased, sessionId, signal),
-        onEnd: (links, stats) => {
+        onEnd: (links, stats, work) => {
           if (isReleased) return;
           isReleased = true;
           this.registry.release(leased, links, stats);
+          for (const [scout, w] of work)
+            creditScout(this.options.credit, scout, 'accepted_draft_tokens', w.accepted, {
+              source: 'mesh',
+              ref: `${sessionId}:${scout}`,
+              rounds: `${w.firstRound}-${w.lastRound}`
+            });
           this.trust.onRealSessionEnd(links.map((l) => l.scoutId));
         }
       }

@@ -47,6 +47,8 @@ export interface AuditorOptions {
   lookahead: number;
   /** Seed of ticket choices (contexts, rounds, pacing); default random. */
   seed?: number;
+  /** Called when a scout passed a ticket (`ticketId`: its verify session id); default none. */
+  onTicketPassed?(peerId: string, ticketId: string): void;
 }
 
 export interface AuditorStats {
@@ -162,7 +164,8 @@ export class TicketAuditor {
       if (!ticket) return;
       this.costTotalMs += ticket.costMs;
       const signal = ticketController.signal;
-      link = await this.options.openLink(peerId, randomBytes(8).toString('hex'), signal);
+      const ticketId = randomBytes(8).toString('hex');
+      link = await this.options.openLink(peerId, ticketId, signal);
       const result = await runGoldenTicket({
         link,
         ticket,
@@ -182,6 +185,7 @@ export class TicketAuditor {
       if (result.score.isPassed) this.stats.passed += 1;
       else this.stats.failed += 1;
       const outcome = this.options.ledger.recordTicket(peerId, result.score.isPassed);
+      if (result.score.isPassed) this.options.onTicketPassed?.(peerId, ticketId);
       log.debug('golden ticket', { scout: peerId, ...result.score, attempts: outcome.attempts });
       if (outcome.ban) this.options.onBan(outcome.ban);
     } catch (err) {

@@ -27,6 +27,7 @@ import {
   DEFAULT_REPUTATION_THRESHOLD
 } from '../constants.js';
 import type { OracleMeshOptions } from '../index.js';
+import { creditScout } from '../credits.js';
 import type { MeshNode } from '../node-peer.js';
 import type { ScoutRecord, ScoutRegistry } from '../registry/index.js';
 import type { ScoutLink } from '../scout-link.js';
@@ -83,7 +84,12 @@ export class MeshTrust {
       minAttemptsBeforeBan: options.minAttemptsBeforeBan ?? DEFAULT_MIN_ATTEMPTS_BEFORE_BAN,
       k: options.draftLength ?? 8,
       lookahead: options.lookahead ?? options.draftLength ?? 8,
-      seed: options.trustSeed
+      seed: options.trustSeed,
+      onTicketPassed: (peerId, ticketId) =>
+        creditScout(options.credit, peerId, 'golden_tickets_passed', 1, {
+          source: 'golden-ticket',
+          ref: ticketId
+        })
     });
   }
 
