@@ -14,6 +14,7 @@
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { getRequestListener, type Http2Bindings, type HttpBindings } from '@hono/node-server';
 import { admitEngine, DEFAULT_MAX_TOKENS_LIMIT } from './admission/admitted-engine.js';
 import {
@@ -191,6 +192,36 @@ export interface OracleServer {
    * streams end, generations free their sequences), then stops plugins. Does not dispose the engine.
    */
   stop(): Promise<void>;
+}
+
+/**
+ * Answers a request Node's HTTP parser refuses before any route sees it (a request line and
+ * headers over Node's 16 KiB limit, bytes that are not HTTP) with the API's JSON error body
+ * instead of Node's bare status line. Found by the HTTP fuzz suite (issue #10).
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (!socket.writable || err.code === 'ECONNRESET') {
+    socket.destroy();
+    return;
+  }
+  const [status, reason, code, message] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [
+          431,
+          'Request Header Fields Too Large',
+          'headers_too_large',
+          'request line and headers exceed 16 KiB'
+        ]
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'Request Timeout', 'request_timeout', 'the request took too long to arrive']
+        : [400, 'Bad Request', 'malformed_request', 'malformed HTTP request'];
+  const body = JSON.stringify({
+    error: { message, type: 'invalid_request_error', param: null, code }
+  });
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`
+  );
 }
 
 function formatUrl(address: AddressInfo): string {
@@ -507,6 +538,7 @@ export function createOracleServer(options: OracleServerOptions): OracleServer {
         });
       });
       s.on('error', (err) => log.error('server error', { err }));
+      s.on('clientError', answerClientError);
       server = s;
       isStopping = false;
       url = formatUrl(s.address() as AddressInfo);
