@@ -158,14 +158,14 @@ describe('oracle CLI', () => {
       const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'sk-cli-b', maxRetries: 0 });
       const messages = [{ role: 'user' as const, content: 'Where does the road lead?' }];
       const whole = await client.chat.completions.create({
-        model: 'shard-target',
+        model: 'target',
         messages,
         max_tokens: 10
       });
       expect(whole.choices[0]!.finish_reason).toBe('length');
       let streamed = '';
       for await (const chunk of await client.chat.completions.create({
-        model: 'shard-target',
+        model: 'target',
         messages,
         max_tokens: 10,
         stream: true
@@ -175,13 +175,17 @@ describe('oracle CLI', () => {
       expect(streamed).toBe(whole.choices[0]!.message.content);
       const anonymous = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'sk-nope', maxRetries: 0 });
       await expect(
-        anonymous.chat.completions.create({ model: 'shard-target', messages })
+        anonymous.chat.completions.create({ model: 'target', messages })
       ).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
       const tooLong = await client.chat.completions
-        .create({ model: 'shard-target', messages: [{ role: 'user', content: 'z'.repeat(501) }] })
+        .create({ model: 'target', messages: [{ role: 'user', content: 'z'.repeat(501) }] })
         .catch((e: unknown) => e as InstanceType<typeof OpenAI.APIError>);
       expect(tooLong).toBeInstanceOf(OpenAI.APIError);
-      expect((tooLong as InstanceType<typeof OpenAI.APIError>).status).toBe(413);
+      // Over SHARD_MAX_PROMPT_CHARS: OpenAI's context_length_exceeded, naming the limit (README).
+      const refusal = tooLong as InstanceType<typeof OpenAI.APIError>;
+      expect(refusal.status).toBe(400);
+      expect(refusal.code).toBe('context_length_exceeded');
+      expect(refusal.message).toContain('500');
       expect((await (await fetch(`${url}/health`)).json()).status).toBe('ok');
     });
 
