@@ -31,6 +31,7 @@ for (const [net, prefix] of [
 for (const [net, prefix] of [
   ['::', 128], // unspecified
   ['::1', 128], // loopback
+  ['::', 96], // IPv4-compatible (deprecated): ::7f00:1 is 127.0.0.1 to some stacks
   ['fc00::', 7], // unique local
   ['fe80::', 10], // link-local
   ['ff00::', 8] // multicast
@@ -69,9 +70,30 @@ type LookupCallback = (
   family?: number
 ) => void;
 
-/** dns.lookup that fails when any address of the name is internal. */
-function guardedLookup(hostname: string, options: object, callback: LookupCallback): void {
-  dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
+/** A resolver with dns.lookup's `all: true` shape (tests inject one). */
+export type Resolver = (
+  hostname: string,
+  options: { all: true },
+  callback: (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void
+) => void;
+
+/**
+ * A `connect.lookup` that resolves with `resolve` (default dns.lookup) and fails with
+ * InternalAddressError (code `EINTERNAL`) when ANY address of the name is internal: one bad
+ * address is enough, since the connection may pick it.
+ */
+export function createGuardedLookup(resolve: Resolver = dnsLookup as unknown as Resolver) {
+  return (hostname: string, options: object, callback: LookupCallback): void =>
+    guardedLookup(resolve, hostname, options, callback);
+}
+
+function guardedLookup(
+  resolve: Resolver,
+  hostname: string,
+  options: object,
+  callback: LookupCallback
+): void {
+  resolve(hostname, { ...options, all: true }, (err, addresses) => {
     if (err) return callback(err, []);
     const bad = addresses.find((a) => isInternalAddress(a.address));
     if (bad) {
@@ -90,6 +112,6 @@ let agent: Agent | undefined;
 
 /** The shared undici dispatcher whose connections refuse internal addresses. */
 export function guardedAgent(): Agent {
-  agent ??= new Agent({ connect: { lookup: guardedLookup as never } });
+  agent ??= new Agent({ connect: { lookup: createGuardedLookup() as never } });
   return agent;
 }
