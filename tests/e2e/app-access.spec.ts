@@ -82,3 +82,77 @@ test('the app asks for the key once, keeps it, sends it, and says when it is wro
   expect((await again).headers()['authorization']).toBe(`Bearer ${KEY}`);
   await expect(page.getByTestId('api-key-dialog')).toHaveCount(0);
 });
+
+test.describe('with the key entered once, every page reaches the keyed oracle', () => {
+  /** Enters the key through the header's button, the way a user who has one would. */
+  async function enterKey(page: import('@playwright/test').Page): Promise<void> {
+    await page.goto(`${stack.url}/`);
+    await page.getByRole('button', { name: 'API key' }).click();
+    await page.getByTestId('api-key-input').fill(KEY);
+    await page.getByTestId('api-key-save').click();
+  }
+
+  test('/network shows the health and the peers (sent with the key)', async ({ page }) => {
+    await enterKey(page);
+    const peers = page.waitForResponse((r) => r.url().endsWith('/v1/system/peers'));
+    await page.goto(`${stack.url}/network`);
+    const res = await peers;
+    expect(res.request().headers()['authorization']).toBe(`Bearer ${KEY}`);
+    expect(res.status()).toBe(200);
+    await expect(page.getByTestId('network-oracle-status')).toHaveText('ok');
+    await expect(page.getByTestId('network-peers')).toBeVisible();
+    await expect(page.getByTestId('network-peers').getByRole('alert')).toHaveCount(0);
+    await expect(page.getByTestId('api-key-dialog')).toHaveCount(0);
+  });
+
+  test('/provenance runs a brief and streams its receipts (the stream carries the key)', async ({
+    page
+  }) => {
+    await enterKey(page);
+    await page.goto(`${stack.url}/provenance`);
+    const form = page.getByTestId('task-form');
+    await form.getByTestId('question').fill('Is green tea safe in the evening?');
+    const sources = [
+      ['tea-evening', 'Evening caffeine', 'Green tea has a third of the caffeine of coffee.'],
+      ['tea-focus', 'Tea and attention', 'L-theanine helped sustained attention in a trial.']
+    ];
+    for (const [i, [id, title, content]] of sources.entries()) {
+      await form.getByLabel('source id').nth(i).fill(id);
+      await form.getByLabel('source title').nth(i).fill(title);
+      await form.getByLabel('source content').nth(i).fill(content);
+    }
+    const events = page.waitForResponse((r) => /\/v1\/executions\/[^/]+\/events$/.test(r.url()));
+    await form.getByTestId('submit').click();
+    const res = await events;
+    expect(res.request().headers()['authorization']).toBe(`Bearer ${KEY}`);
+    expect(res.status()).toBe(200);
+    await expect(page.getByTestId('status')).toHaveText(/completed|failed/, { timeout: 90_000 });
+    expect(await page.getByTestId('receipts').locator('tbody tr').count()).toBeGreaterThan(1);
+    await expect(page.getByTestId('api-key-dialog')).toHaveCount(0);
+  });
+
+  test('/scout downloads the draft model with the key (the oracle keeps it behind the key)', async ({
+    page
+  }) => {
+    // This stack does not publish the draft with --public-models: without the key it is refused.
+    expect((await fetch(`${stack.url}/models/draft.gguf`)).status).toBe(401);
+    await enterKey(page);
+    const model = page.context().waitForEvent('response', {
+      predicate: (r) => r.url().endsWith('/models/draft.gguf'),
+      timeout: 60_000
+    });
+    await page.goto(`${stack.url}/scout`);
+    const override = page.getByTestId('double-dip').getByRole('checkbox');
+    if ((await override.count()) > 0 && !(await override.isChecked())) await override.check();
+    await page.getByTestId('scout-toggle').click();
+    const res = await model;
+    expect(res.request().headers()['authorization']).toBe(`Bearer ${KEY}`);
+    expect(res.status()).toBe(200);
+    await expect(page.getByTestId('scout-log')).toContainText(
+      'Draft model loaded from the oracle',
+      {
+        timeout: 90_000
+      }
+    );
+  });
+});

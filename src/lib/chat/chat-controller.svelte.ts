@@ -7,6 +7,7 @@
  * turn; 3. save the turn with how it ended (complete, stopped or failed) and its `shard` stats.
  * Invariant: at most one reply streams at a time (`abort` is set exactly while it does).
  */
+import { apiFetch } from '$lib/api/api-key.svelte.js';
 import { streamChat } from './client.js';
 import { messageOf } from './errors.js';
 import {
@@ -273,7 +274,7 @@ export class ChatController {
 
   private async readHealth(): Promise<void> {
     try {
-      const res = await fetch('/health', {
+      const res = await apiFetch('/health', {
         cache: 'no-store',
         signal: AbortSignal.timeout(HEALTH_TIMEOUT_MS)
       });

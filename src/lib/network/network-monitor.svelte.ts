@@ -6,6 +6,7 @@
  * back to visible polls at once and restarts them. One monitor per /network page: `start()` on
  * mount, `stop()` on unmount.
  */
+import { apiFetch } from '$lib/api/api-key.svelte.js';
 import type { SharedScoutState } from '$lib/scout/scout-controller.svelte.js';
 import {
   HealthSchema,
@@ -48,7 +49,7 @@ function failure(what: string, err: unknown, status?: number): string {
 }
 
 async function getJson(path: string): Promise<{ status: number; body: unknown }> {
-  const res = await fetch(path, {
+  const res = await apiFetch(path, {
     cache: 'no-store',
     signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS)
   });
@@ -112,7 +113,7 @@ export class NetworkMonitor {
     const started = performance.now();
     let rttMs: number | null = null;
     try {
-      const res = await fetch('/health', {
+      const res = await apiFetch('/health', {
         cache: 'no-store',
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS)
       });

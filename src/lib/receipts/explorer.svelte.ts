@@ -8,6 +8,8 @@
  *  3. Every chain is verified here with the pinned key(s); a chain whose signatures hold is saved
  *     (store.ts), never over a different saved copy (that difference is shown instead).
  */
+import { apiFetch } from '$lib/api/api-key.svelte.js';
+import { readEventStream } from '$lib/api/sse-reader.js';
 import { verifyReceiptChain, type ChainVerification } from '$lib/protocol/receipt-chain.js';
 import { summarizeExecution } from '$lib/protocol/provenance.js';
 import {
@@ -63,7 +65,7 @@ class HttpError extends Error {
 }
 
 async function getJson(path: string): Promise<Record<string, unknown>> {
-  const res = await fetch(path, { headers: { accept: 'application/json' } });
+  const res = await apiFetch(path, { headers: { accept: 'application/json' } });
   const json = (await res.json().catch(() => ({}))) as Record<string, unknown>;
   if (!res.ok || json.ok === false)
     throw new HttpError(res.status, typeof json.detail === 'string' ? json.detail : null);
@@ -105,7 +107,7 @@ export class ProvenanceExplorer {
 
   /** Called after a live run or a load settles (the page scrolls to the result). */
   onSettled: (() => void) | null = null;
-  private stream: EventSource | null = null;
+  private stream: AbortController | null = null;
   /** The oracle's origin (app and API share it): the key the signer pin is kept under. */
   private origin = '';
 
@@ -126,7 +128,7 @@ export class ProvenanceExplorer {
 
   /** Closes the live stream (page destroyed). */
   destroy(): void {
-    this.stream?.close();
+    this.stream?.abort();
     this.stream = null;
   }
 
@@ -218,7 +220,7 @@ export class ProvenanceExplorer {
   }
 
   private async show(id: string, receipts: ExecutionReceipt[], from: ReceiptOrigin): Promise<void> {
-    this.stream?.close();
+    this.stream?.abort();
     const saved = await savedExecution(id).catch(() => null);
     this.executionId = id;
     this.knownTitles = saved?.source_titles ?? {};
@@ -240,7 +242,7 @@ export class ProvenanceExplorer {
     this.errors.form = null;
     this.isRunning = true;
     try {
-      const res = await fetch('/v1/agents/tasks', {
+      const res = await apiFetch('/v1/agents/tasks', {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'idempotency-key': crypto.randomUUID() },
         body: JSON.stringify(body)
@@ -264,7 +266,7 @@ export class ProvenanceExplorer {
 
   /** Shows an execution's receipts as they are appended (Server-Sent Events), until it ends. */
   follow(id: string, titles: Record<string, string>): void {
-    this.stream?.close();
+    this.stream?.abort();
     this.executionId = id;
     this.knownTitles = titles;
     this.receipts = [];
@@ -279,39 +281,58 @@ export class ProvenanceExplorer {
       '',
       `?execution_id=${encodeURIComponent(id)}`
     );
-    const source = new EventSource(`/v1/executions/${encodeURIComponent(id)}/events`);
-    this.stream = source;
-    source.addEventListener('receipt', (e) => {
-      let raw: unknown;
-      try {
-        raw = JSON.parse((e as MessageEvent<string>).data);
-      } catch {
-        raw = Symbol('not json');
-      }
-      const checked =
-        typeof raw === 'symbol'
-          ? { ok: false as const, detail: 'it is not JSON' }
-          : checkReceipt(raw);
-      if (!checked.ok) {
-        // Left out rather than shown half-read; a gap in the middle then fails the chain check.
-        this.errors.stream = `The oracle sent a receipt this page cannot read, so it is not shown (${checked.detail}).`;
-        return;
-      }
-      this.receipts = [...this.receipts, checked.receipt];
-    });
-    source.addEventListener('end', () => {
-      source.close();
-      this.isRunning = false;
+    const controller = new AbortController();
+    this.stream = controller;
+    void this.readStream(id, controller.signal);
+  }
+
+  /** Reads the execution's event stream (through apiFetch, so it carries the API key). */
+  private async readStream(id: string, signal: AbortSignal): Promise<void> {
+    let hasEnded = false;
+    try {
+      const res = await apiFetch(`/v1/executions/${encodeURIComponent(id)}/events`, {
+        headers: { accept: 'text/event-stream' },
+        cache: 'no-store',
+        signal
+      });
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      await readEventStream(res, (e) => {
+        if (e.event === 'receipt') this.onStreamReceipt(e.data);
+        hasEnded = e.event === 'end';
+        return hasEnded;
+      });
+    } catch {
+      // An abort (page left, another execution followed) or a broken stream: handled below.
+    }
+    if (signal.aborted) return;
+    this.isRunning = false;
+    if (hasEnded) {
       void this.settle();
       void this.refreshSide();
-    });
-    source.onerror = () => {
-      if (source.readyState === EventSource.CLOSED) return;
-      source.close();
-      this.isRunning = false;
-      this.errors.stream =
-        'The connection to the oracle dropped before the brief finished; open it again from the history to see the rest.';
-    };
+      return;
+    }
+    this.errors.stream =
+      'The connection to the oracle dropped before the brief finished; open it again from the history to see the rest.';
+  }
+
+  /** One `receipt` event: appended when it reads as a receipt, reported when it does not. */
+  private onStreamReceipt(data: string): void {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(data);
+    } catch {
+      raw = Symbol('not json');
+    }
+    const checked =
+      typeof raw === 'symbol'
+        ? { ok: false as const, detail: 'it is not JSON' }
+        : checkReceipt(raw);
+    if (!checked.ok) {
+      // Left out rather than shown half-read; a gap in the middle then fails the chain check.
+      this.errors.stream = `The oracle sent a receipt this page cannot read, so it is not shown (${checked.detail}).`;
+      return;
+    }
+    this.receipts = [...this.receipts, checked.receipt];
   }
 
   /** After a run or a load: failure detail, save (when the signatures hold), history, scroll. */

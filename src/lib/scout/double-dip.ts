@@ -6,6 +6,8 @@
  * the real state: describeDoubleDip never says "does not draft" while the browser scouts.
  */
 
+import { apiFetch } from '$lib/api/api-key.svelte.js';
+
 /** An oracle answering /health faster than this runs on this machine. */
 export const LOCAL_ORACLE_RTT_MS = 2;
 /** Probes per decision; the fastest counts (the first pays for the connection). */
@@ -91,7 +93,7 @@ export async function probeLocalOracle(
     url.searchParams.set('probe', `${Date.now()}-${i}`);
     try {
       const started = performance.now();
-      const res = await fetch(url, {
+      const res = await apiFetch(url.href, {
         cache: 'no-store',
         signal: signal ?? AbortSignal.timeout(2000)
       });

@@ -10,6 +10,7 @@
  *     it.
  *  3. While scouting, the screen wake lock is held and the worker's snapshots drive the UI.
  */
+import { apiFetch, authHeaders } from '$lib/api/api-key.svelte.js';
 import { wrap, releaseProxy, type Remote } from 'comlink';
 import type { ScoutHost } from '$workers/scout/browser/mesh-host.js';
 import type {
@@ -210,7 +211,8 @@ export class ScoutController {
     const result = await this.service.prepare({
       modelUrl: MODEL_URL,
       preferredEngine: this.preferredEngine === 'auto' ? null : this.preferredEngine,
-      targetTokenizerFingerprint: this.targetFingerprint
+      targetTokenizerFingerprint: this.targetFingerprint,
+      modelHeaders: authHeaders()
     });
     this.prepared = result;
     if (result.modelSource) this.addLog(`Draft model loaded from ${result.modelSource}.`);
@@ -303,7 +305,7 @@ export class ScoutController {
 
   private async readTarget(): Promise<void> {
     try {
-      const res = await fetch('/health', { cache: 'no-store' });
+      const res = await apiFetch('/health', { cache: 'no-store' });
       const body = (await res.json()) as { tokenizer_fingerprint?: string | null };
       this.targetFingerprint = body.tokenizer_fingerprint ?? null;
     } catch {
@@ -317,7 +319,7 @@ export class ScoutController {
     let topology: Topology = {};
     let isReachable = false;
     try {
-      const res = await fetch('/v1/system/topology', { cache: 'no-store' });
+      const res = await apiFetch('/v1/system/topology', { cache: 'no-store' });
       if (res.ok) topology = (await res.json()) as Topology;
       isReachable = true;
     } catch {

@@ -48,6 +48,8 @@ export async function downloadModel(
     signal?: AbortSignal;
     /** Refuse files larger than this; default DEFAULT_MAX_MODEL_BYTES. */
     maxBytes?: number;
+    /** Request headers, e.g. the API key as `authorization: Bearer <key>`; default none. */
+    headers?: Record<string, string>;
   } = {}
 ): Promise<{ blob: Blob; isFromCache: boolean }> {
   const cache = await openModelCache();
@@ -62,7 +64,7 @@ export async function downloadModel(
   }
   let res: Response;
   try {
-    res = await fetch(url, { signal: options.signal });
+    res = await fetch(url, { signal: options.signal, headers: options.headers });
   } catch (cause) {
     throw new ModelDownloadError(
       `the model at ${url} could not be fetched (offline or the oracle is down)`,
@@ -70,7 +72,11 @@ export async function downloadModel(
     );
   }
   if (!res.ok || !res.body) {
-    throw new ModelDownloadError(`the model at ${url} answered HTTP ${res.status}`);
+    throw new ModelDownloadError(
+      res.status === 401
+        ? `the oracle wants an API key for the model at ${url} (enter it with the "API key" button)`
+        : `the model at ${url} answered HTTP ${res.status}`
+    );
   }
   const blob = await readBody(url, res, false, options);
   if (cache && !(await cache.match(url).catch(() => undefined))) {

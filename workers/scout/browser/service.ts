@@ -34,6 +34,8 @@ export interface PrepareOptions {
   targetTokenizerFingerprint?: string | null;
   /** Draft threads for wllama; default half the cores when cross-origin isolated. */
   threads?: number;
+  /** Headers for the model download (the page's API key; a worker cannot read localStorage). */
+  modelHeaders?: Record<string, string>;
 }
 
 export interface EngineCandidate {
@@ -209,6 +211,7 @@ export function createScoutService() {
     let modelSource: PrepareResult['modelSource'] = null;
     try {
       const { blob: model, isFromCache } = await downloadModel(options.modelUrl, {
+        headers: options.modelHeaders,
         onProgress: (p) => {
           snapshot.download = p;
           push();
