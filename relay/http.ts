@@ -54,7 +54,15 @@ function isKeyEqual(given: string, expected: string): boolean {
 export async function startRelayHttp(relay: Relay, opts: RelayHttpOptions): Promise<RelayHttp> {
   const adminKey = opts.adminKey || null;
   const server = createServer((req, res) => {
-    const path = new URL(req.url ?? '/', 'http://relay').pathname;
+    let path: string;
+    try {
+      path = new URL(req.url ?? '/', 'http://relay').pathname;
+    } catch {
+      // A request target that is no URL (`GET //[`) threw out of this handler and took the
+      // whole relay down (found by tests/unit/fuzz-worker.test.ts, issue #10).
+      res.writeHead(400, JSON_HEADERS).end(JSON.stringify({ error: 'malformed request target' }));
+      return;
+    }
     const isOpen = path === '/health' || path === '/topology';
     const headers = isOpen ? OPEN_HEADERS : JSON_HEADERS;
     const send = (status: number, body: unknown, extra: Record<string, string> = {}) =>
