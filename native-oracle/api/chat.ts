@@ -16,6 +16,7 @@ import type {
 } from '../engine/index.js';
 import { queueHeaders, queueReport } from '../admission/priority.js';
 import { chatAttesterFor, type ChatAttester } from '../contribution/attestation.js';
+import { forwardUnserved, forwardWhenFull } from './chat-forward.js';
 import type { ReceiptSigner } from '../../src/lib/protocol/receipt-chain.js';
 import { ServiceUnavailableError, toHttp } from '../http/errors.js';
 import { jsonResponse, type OracleContext, type Router } from '../http/router.js';
@@ -453,6 +454,9 @@ export function registerChatRoutes(router: Router, options: ChatRouteOptions): v
     '/v1/chat/completions',
     jsonBody(chatCompletionRequestSchema, precheck),
     async (c) => {
+      // A model this oracle does not serve may be served by a contributed node (chat-forward.ts).
+      const routed = await forwardUnserved(router, c.req.raw, c.req.valid('json'), options.engine);
+      if (routed) return routed;
       const engine = requireEngine(options.engine);
       const request = parseChatRequest(c, engine, c.req.valid('json'), options.maxPromptChars);
       const { id, speculation, allowScouts, scoutFloor, privacy } = request;
@@ -515,6 +519,14 @@ export function registerChatRoutes(router: Router, options: ChatRouteOptions): v
           return clientGone();
         }
         if ((err as Error)?.name !== 'QueueFullError') counters.failed += 1;
+        const overflow = await forwardWhenFull(
+          router,
+          c.req.raw,
+          request.body,
+          engine.modelId,
+          err
+        );
+        if (overflow) return overflow;
         throw err;
       } finally {
         // The stream ends the generation itself; every other path ends it here.

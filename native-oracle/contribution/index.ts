@@ -11,8 +11,10 @@
  *
  * Usage: `createOracleServer({ ..., plugins: [contributionPlugin({ dataDir })] })` registers the
  * `/v1/contribution/*` routes (behind the server's API-key guard) on `<dataDir>/contribution.sqlite`;
- * or create the service with createContributionService() and pass it as `{ service }` so other
- * units (admission, workflows) can call `identify()`, `credit()` and `activeNodes()`.
+ * the plugin also lets the chat route forward requests it cannot serve to live contributed
+ * oracles (api/chat-forward.ts). Or create the service with createContributionService() and pass
+ * it as `{ service }` so other units (admission, workflows) can call `identify()`, `credit()` and
+ * `activeNodes()`.
  */
 import { join } from 'node:path';
 import { dataDir as defaultDataDir } from '../../src/lib/server/data-dir.js';
@@ -26,6 +28,7 @@ import type {
 import type { SupplyTier, TrustTier } from '../../src/lib/protocol/policy.js';
 import type { CapabilityDescriptor } from '../../src/lib/protocol/receipts.js';
 import type { Router } from '../http/router.js';
+import { attachChatForwarder, createChatForwarder } from '../api/chat-forward.js';
 import { registerContributionRoutes } from '../api/contribution.js';
 import { createContributionServiceImpl } from './service.js';
 
@@ -201,12 +204,19 @@ export function contributionPlugin(
   options: ContributionServiceOptions & {
     service?: ContributionService;
     closeOnStop?: boolean;
+    /**
+     * Forward chat requests this oracle cannot serve (model not here, queue full) to live
+     * contributed oracle nodes that serve the model (api/chat-forward.ts); default true.
+     */
+    forwardChat?: boolean;
   } = {}
 ) {
   return (router: Router) => {
     const owned = options.service ? null : createContributionService(options);
     const service = options.service ?? owned!;
     registerContributionRoutes(router, service);
+    if (options.forwardChat !== false)
+      attachChatForwarder(router, createChatForwarder({ nodes: () => service.activeNodes() }));
     return {
       stop() {
         if (owned || options.closeOnStop) service.close();
