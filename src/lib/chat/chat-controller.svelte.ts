@@ -7,6 +7,7 @@
  * turn; 3. save the turn with how it ended (complete, stopped or failed) and its `shard` stats.
  * Invariant: at most one reply streams at a time (`abort` is set exactly while it does).
  */
+import { randomId } from '$lib/random-id.js';
 import { apiFetch } from '$lib/api/api-key.svelte.js';
 import { streamChat } from './client.js';
 import { messageOf } from './errors.js';
@@ -37,7 +38,7 @@ export interface ItemError {
 }
 
 function newId(): string {
-  return crypto.randomUUID();
+  return randomId();
 }
 
 function emptyConversation(systemPrompt = DEFAULT_SYSTEM_PROMPT): Conversation {

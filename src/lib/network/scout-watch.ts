@@ -8,6 +8,7 @@
  * private; they are repeated here (asked: export them from leader.ts, or a read-only
  * `watchScout()` there).
  */
+import { randomId } from '$lib/random-id.js';
 import { z } from 'zod';
 import type { SharedScoutState } from '$lib/scout/scout-controller.svelte.js';
 
@@ -44,7 +45,7 @@ export interface ScoutWatch {
  */
 export function watchScout(onState: (state: SharedScoutState) => void): ScoutWatch {
   if (typeof BroadcastChannel === 'undefined') return { ask() {}, close() {} };
-  const tabId = `watch-${crypto.randomUUID().slice(0, 8)}`;
+  const tabId = `watch-${randomId().slice(0, 8)}`;
   const channel = new BroadcastChannel(SCOUT_CHANNEL);
   channel.onmessage = (event: MessageEvent<unknown>) => {
     const msg = event.data as { type?: unknown; state?: unknown } | null;

@@ -8,6 +8,7 @@
  *  3. Every chain is verified here with the pinned key(s); a chain whose signatures hold is saved
  *     (store.ts), never over a different saved copy (that difference is shown instead).
  */
+import { randomId } from '$lib/random-id.js';
 import { apiFetch } from '$lib/api/api-key.svelte.js';
 import { readEventStream } from '$lib/api/sse-reader.js';
 import { verifyReceiptChain, type ChainVerification } from '$lib/protocol/receipt-chain.js';
@@ -244,7 +245,7 @@ export class ProvenanceExplorer {
     try {
       const res = await apiFetch('/v1/agents/tasks', {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'idempotency-key': crypto.randomUUID() },
+        headers: { 'content-type': 'application/json', 'idempotency-key': randomId() },
         body: JSON.stringify(body)
       });
       const json = (await res.json().catch(() => ({}))) as Record<string, unknown>;

@@ -5,6 +5,8 @@
  * leader's state and send it commands over a BroadcastChannel.
  */
 
+import { randomId } from '$lib/random-id.js';
+
 /** Web Lock held by the leader tab for as long as it lives. */
 const LEADER_LOCK = 'shard-scout-leader';
 /** BroadcastChannel name shared by the scout tabs of one origin. */
@@ -36,7 +38,7 @@ export interface LeaderElectionOptions<S> {
 
 /** Joins the election; `onLeader` fires once this tab holds the lock. */
 export function joinElection<S>(options: LeaderElectionOptions<S>): LeaderElection<S> {
-  const tabId = crypto.randomUUID().slice(0, 8);
+  const tabId = randomId().slice(0, 8);
   const channel = new BroadcastChannel(CHANNEL);
   const release = new AbortController();
   let isLeader = false;

@@ -39,6 +39,9 @@ const ENGINE_KEY = 'shard.scout.engine';
 const OVERRIDE_KEY = 'shard.scout.ignore-local-oracle';
 const RELAYS_KEY = 'shard.relays';
 export const MODEL_URL = '/models/draft.gguf';
+/** Shown on /scout where Web Locks are missing (plain http under a name other than localhost). */
+export const SCOUTING_NEEDS_SECURE_CONTEXT =
+  'Scouting cannot run here: this page is not a secure context, so the browser offers no Web Locks (one scouting tab per browser) and no service worker. Open Shard over HTTPS, or as http://localhost on the machine that runs it.';
 const MAX_LOG = 30;
 
 export type Phase = 'idle' | 'preparing' | 'starting' | 'scouting' | 'stopping' | 'error';
@@ -102,6 +105,12 @@ export class ScoutController {
     const [decision] = await Promise.all([probeLocalOracle('/health'), this.readTarget()]);
     if (this.isDestroyed) return;
     this.doubleDip = decision;
+    if (!('locks' in navigator)) {
+      // Not a secure context: no Web Locks, so no leader tab and no scouting (the layout's banner
+      // says why and how to fix it).
+      this.error = SCOUTING_NEEDS_SECURE_CONTEXT;
+      return;
+    }
     this.election = joinElection<SharedScoutState>({
       onLeader: () => void this.becomeLeader(),
       onState: (state) => this.mirror(state),
