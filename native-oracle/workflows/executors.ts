@@ -12,6 +12,7 @@ import type { ChatMessage, GenerateOptions, TargetEngine } from '../engine/index
 import {
   ATTESTATION_REQUEST_HEADER,
   checkStepAttestation,
+  StepAttestationSchema,
   type StepAttestation
 } from '../../src/lib/protocol/contribution.js';
 import type { SupplyTier } from '../../src/lib/protocol/policy.js';
@@ -266,7 +267,8 @@ function checkedAttestation(
     output: content
   });
   if (why) throw new StepAttemptError(`attestation_failed:${why}`);
-  return raw as StepAttestation;
+  // Only the signed fields go into the receipt: the schema drops what the node added unsigned.
+  return StepAttestationSchema.parse(raw);
 }
 
 /** The extractive engine (no model); always available, deterministic, free. */
