@@ -3,6 +3,11 @@
  * the committed context, receives its draft chain into a `ChainMirror`, and lets the draft source
  * wait (event-driven) for more drafted tokens. Any frame the protocol rejects closes the link and
  * reports the scout as offending; the session continues without it.
+ *
+ * Frames cross on the wire: a scout answers the context it had, and a context update may pass
+ * its draft on the way. A new chain starting at a position the oracle already moved past, and
+ * the rest of that chain, is therefore stale, not an offence: it is dropped and counted
+ * (`staleFramesDropped`). A chain starting past anything the oracle told is still one.
  */
 import type { PeerId, Stream } from '@libp2p/interface';
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils';
@@ -47,6 +52,10 @@ export class ScoutLink {
   closeReason: string | null = null;
   /** Draft tokens received on this link. */
   tokensReceived = 0;
+  /** Draft frames dropped as stale: a new chain from a committed end the oracle moved past. */
+  staleFramesDropped = 0;
+  /** Epoch of the last chain found stale: its later frames are dropped too. */
+  private staleEpoch = -1;
   /** Draft frames since the last context update (flood guard). */
   private framesSinceSync = 0;
   /** Committed tokens the scout was told. */
@@ -124,9 +133,11 @@ export class ScoutLink {
     const limit = Math.min(told.length, context.length);
     while (p < limit && told[p] === context[p]) p++;
     if (p < context.length || p < told.length) {
-      frames.push(...contextFrames(p, context.slice(p)));
+      const update = contextFrames(p, context.slice(p));
+      frames.push(...update);
       this.told = context.slice();
-      this.mirror.noteCommittedEnd(context.length);
+      // The scout applies the frames one by one and may start a chain after each of them.
+      for (const f of update) this.mirror.noteCommittedEnd(f.base + f.tokens.length);
       this.framesSinceSync = 0;
     }
     if (frames.length > 0) void this.send(frames);
@@ -136,6 +147,8 @@ export class ScoutLink {
   request(k: number, lookahead: number): void {
     if (this.isClosed) return;
     this.mirror.setLookahead(lookahead);
+    // The scout may answer at the position named here even when no context preceded it.
+    this.mirror.noteCommittedEnd(this.told.length);
     void this.send([{ type: 'draft-request', position: this.told.length, k, lookahead }]);
   }
 
@@ -199,6 +212,37 @@ export class ScoutLink {
     return this.sendTail;
   }
 
+  /**
+   * Records a draft frame in the mirror. Returns false when the frame is dropped as stale (see
+   * the file comment); throws the mirror's MeshProtocolError for anything else it refuses,
+   * including a new chain at a position past the committed end the scout was told.
+   */
+  private acceptDraft(frame: { epoch: number; position: number; tokens: number[] }): boolean {
+    const isStaleChain = frame.epoch === this.staleEpoch && frame.epoch > this.mirror.epoch;
+    if (!isStaleChain) {
+      try {
+        this.mirror.accept(frame);
+        return true;
+      } catch (err) {
+        const isLate =
+          err instanceof MeshProtocolError &&
+          err.reason === 'stale-position' &&
+          frame.position <= this.told.length;
+        if (!isLate) throw err;
+        this.staleEpoch = frame.epoch;
+      }
+    }
+    this.staleFramesDropped += 1;
+    log.debug('stale draft frame dropped', {
+      scout: this.scoutId,
+      session: this.options.sessionId,
+      epoch: frame.epoch,
+      position: frame.position,
+      committedEnd: this.told.length
+    });
+    return false;
+  }
+
   private async readLoop(): Promise<void> {
     try {
       while (!this.isClosed) {
@@ -220,7 +264,7 @@ export class ScoutLink {
             );
           }
           const epochBefore = this.mirror.epoch;
-          this.mirror.accept(frame);
+          if (!this.acceptDraft(frame)) continue;
           const now = performance.now();
           // Draft pace along one chain: time between frames over the tokens they carried.
           if (frame.epoch === epochBefore && this.lastFrameAt !== null) {
