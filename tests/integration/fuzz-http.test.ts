@@ -13,6 +13,7 @@
  */
 import fc from 'fast-check';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -36,7 +37,14 @@ import {
 import { ensureTestModels } from '../helpers/models.js';
 
 /** Seeds of the properties (fixed: a failure reproduces with the same seed and path). */
-const SEED = { json: 1010, nearValid: 1011, raw: 1012, path: 1013, headers: 1014 } as const;
+const SEED = {
+  json: 1010,
+  nearValid: 1011,
+  raw: 1012,
+  path: 1013,
+  headers: 1014,
+  requestLine: 1015
+} as const;
 /** Runs per route and kind; with ~13 body routes and ~10 path routes the file stays under ~60 s. */
 const RUNS = {
   json: fuzzRuns(60),
@@ -426,6 +434,77 @@ describe('fuzzing path parameters', () => {
         }
       ),
       { seed: SEED.headers, numRuns: RUNS.path }
+    );
+    await isServing();
+  }, 60_000);
+});
+
+/** Sends raw bytes; resolves with the status code and the head of the reply (0 when none). */
+function rawRequest(text: string): Promise<{ status: number; head: string }> {
+  return new Promise((resolve) => {
+    const socket = connect(Number(new URL(server.url).port), '127.0.0.1');
+    let reply = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (d: string) => (reply += d));
+    socket.on('error', () => undefined);
+    socket.on('close', () =>
+      resolve({
+        status: Number(/^HTTP\/1\.[01] (\d{3})/.exec(reply)?.[1] ?? 0),
+        head: reply.split('\r\n\r\n')[0] ?? ''
+      })
+    );
+    socket.setTimeout(5_000, () => socket.destroy());
+    socket.end(text);
+  });
+}
+
+describe('fuzzing raw request lines', () => {
+  it('odd request targets, methods and headers over raw TCP: an HTTP answer, never a 5xx, JSON errors', async () => {
+    const surface = 'raw request line';
+    const target = fc.oneof(
+      fc.constantFrom(
+        '/health',
+        '/v1/models',
+        '//[',
+        'http://[',
+        'http://127.0.0.1/v1/models',
+        '*',
+        '/v1/models/%',
+        '/v1/executions?limit=%zz',
+        '/%2e%2e/%2e%2e/etc/passwd',
+        '/models/..%2fmodels.json'
+      ),
+      oddSegment.map((s) => `/v1/executions/${s}`),
+      fc.string({ unit: 'binary-ascii', maxLength: 40 }).map((s) => s.replace(/\s/g, ''))
+    );
+    const method = fc.constantFrom('GET', 'POST', 'OPTIONS', 'HEAD', 'DELETE', 'PUT', 'BREW');
+    const header = fc.constantFrom(
+      'Content-Type: application/json',
+      'Content-Length: 0',
+      'Content-Length: -1',
+      'Content-Length: 99999999999',
+      'Transfer-Encoding: chunked',
+      'Origin: https://evil.example',
+      'Sec-Fetch-Site: cross-site',
+      'X-Shard-Privacy: {"tee_mode":1}',
+      'X-Shard-Contributor: a.b.c.d',
+      'Authorization: Bearer x'
+    );
+    await fc.assert(
+      fc.asyncProperty(method, target, fc.array(header, { maxLength: 3 }), async (m, t, hs) => {
+        const lines = [`${m} ${t} HTTP/1.1`, 'Host: 127.0.0.1', 'Connection: close', ...hs];
+        const { status, head } = await rawRequest(`${lines.join('\r\n')}\r\n\r\n`);
+        const entry = summary.get(surface) ?? { runs: 0, statuses: {} };
+        entry.runs += 1;
+        entry.statuses[status] = (entry.statuses[status] ?? 0) + 1;
+        summary.set(surface, entry);
+        const where = `${m} ${t.slice(0, 100)} ${hs.join('|')}: ${head.slice(0, 200)}`;
+        expect(status, where).toBeGreaterThanOrEqual(100);
+        expect(status, where).toBeLessThan(500);
+        if (status >= 400 && m !== 'HEAD')
+          expect(head.toLowerCase(), where).toContain('content-type: application/json');
+      }),
+      { seed: SEED.requestLine, numRuns: RUNS.path }
     );
     await isServing();
   }, 60_000);
