@@ -15,7 +15,7 @@
  */
 import { connect } from 'node:net';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import { expose, proxy, wrap, type Endpoint, type Remote } from 'comlink';
+import { expose, proxy, releaseProxy, wrap, type Endpoint, type Remote } from 'comlink';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Relay } from '../../relay/index.js';
@@ -189,6 +189,20 @@ describe('scout worker messages (comlink edge)', () => {
     await remote.subscribe(proxy(() => undefined));
     expect(recorded.calls.map((c) => c.method)).toEqual(['subscribe']);
     expect(typeof recorded.calls[0]!.args[0]).toBe('function');
+  });
+
+  it("comlink's own RELEASE (no path) passes the guard", async () => {
+    const { port1: a, port2: b } = new MessageChannel();
+    expose(guardScoutService(recorded.service), guardEndpoint(nodeEndpoint(a)));
+    const other = wrap<ScoutService>(nodeEndpoint(b));
+    expect(await other.draft([1], 1)).toEqual([1, 2]);
+    const reply = new Promise<unknown>((resolve) => b.once('message', resolve));
+    other[releaseProxy]();
+    // The worker answers the release itself, not a refusal.
+    expect(await reply).toMatchObject({ type: 'RAW' });
+    expect(uncaught).toEqual([]);
+    a.close();
+    b.close();
   });
 
   it('arbitrary arguments to every method: ScoutRequestError or a valid call, never an invalid one', async () => {

@@ -110,7 +110,12 @@ const callMessage = z.union([
     path: z.tuple([z.enum(SCOUT_METHODS as [ScoutMethod, ...ScoutMethod[]])]),
     argumentList: z.array(wireValue).max(8)
   }),
-  z.strictObject({ id: z.string().max(128), type: z.literal('RELEASE'), path: z.tuple([]) })
+  // comlink's releaseProxy() sends RELEASE without a path (the root).
+  z.strictObject({
+    id: z.string().max(128),
+    type: z.literal('RELEASE'),
+    path: z.tuple([]).optional()
+  })
 ]);
 
 /**
