@@ -3,6 +3,7 @@
  * variables over documented defaults. Pure apart from resolving paths: `main.ts` calls it once,
  * tests call it with their own argv and env.
  */
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -10,6 +11,7 @@ import { peerIdFromString } from '@libp2p/peer-id';
 import { parseLevel, type LogLevel } from '../src/lib/server/log.js';
 import { DEFAULT_MAX_TOKENS_LIMIT } from './admission/admitted-engine.js';
 import { DEFAULT_CLIENT_QUEUE_MAX } from './admission/queue.js';
+import { parseContributorSettings, type ContributorSettings } from './contribution/requests.js';
 import type { GpuChoice } from './engine/index.js';
 import { isLoopbackHost, normalizeOrigin } from './http/security.js';
 import {
@@ -76,6 +78,11 @@ export interface OracleConfig {
   /** Scout peer ids the operator vouches for (the `trusted` floor; no probation). */
   trustedScouts: string[];
   /**
+   * Contributor keys (64 hex) the operator trusts and API keys mapped to contributor identities
+   * (--trusted-contributors, --contributor-keys; docs/contribution.md).
+   */
+  contributors: ContributorSettings;
+  /**
    * llama.cpp compute backend asked for with --gpu / SHARD_GPU; null = not given, which means
    * `cpu` for a generated test model and `auto` for any other (`defaultGpu`).
    */
@@ -111,6 +118,8 @@ export interface OracleConfig {
   clientQueueMax: number;
   /** Listening on a non-loopback address without API keys was explicitly asked for. */
   allowOpen: boolean;
+  /** HTTPS certificate and key (PEM, read at start) from --tls-cert/--tls-key; null = plain http. */
+  tls: TlsFiles | null;
   /** Days the receipts of ended executions are kept; null = forever. */
   receiptRetentionDays: number | null;
 }
@@ -309,6 +318,26 @@ const FLAGS: FlagSpec[] = [
     fallback: () => 'none'
   },
   {
+    flag: 'trusted-contributors',
+    env: 'SHARD_TRUSTED_CONTRIBUTORS',
+    arg: 'keys',
+    type: 'string',
+    isMultiple: true,
+    describe:
+      'contributor public keys (64 hex) you trust: their nodes get trust verified_mesh, may offer the private/personal tiers and internal addresses (repeatable or comma-separated)',
+    fallback: () => 'none'
+  },
+  {
+    flag: 'contributor-keys',
+    env: 'SHARD_CONTRIBUTOR_KEYS',
+    arg: 'key:pubkey',
+    type: 'string',
+    isMultiple: true,
+    describe:
+      'API keys that name a contributor for earned priority, as <api key>:<contributor public key> (repeatable or comma-separated)',
+    fallback: () => 'none'
+  },
+  {
     flag: 'trusted-scouts',
     env: 'SHARD_TRUSTED_SCOUTS',
     arg: 'peer ids',
@@ -357,6 +386,23 @@ const FLAGS: FlagSpec[] = [
     describe:
       'listen on a non-loopback --host without API keys, so anyone who can reach the port may use the API and read every receipt; without this flag the oracle refuses to start that way',
     fallback: () => 'false'
+  },
+  {
+    flag: 'tls-cert',
+    env: 'SHARD_TLS_CERT',
+    arg: 'file',
+    type: 'string',
+    describe:
+      'PEM certificate (chain) to serve HTTPS with; needs --tls-key. Phones and other devices need HTTPS for the app to work fully',
+    fallback: () => 'none (plain http)'
+  },
+  {
+    flag: 'tls-key',
+    env: 'SHARD_TLS_KEY',
+    arg: 'file',
+    type: 'string',
+    describe: 'PEM private key of --tls-cert',
+    fallback: () => 'none (plain http)'
   },
   {
     flag: 'operator-key',
@@ -644,6 +690,7 @@ export function parseOracleConfig(options: {
     maxBodyBytes: envInt('SHARD_MAX_BODY_BYTES', DEFAULT_MAX_BODY_BYTES, 1024, 1024 * 1024 * 1024),
     queueMax: envInt('SHARD_QUEUE_MAX', DEFAULT_QUEUE_MAX, 0, 100_000),
     allowedHosts: csv(env.SHARD_ALLOWED_HOSTS),
+    tls: parseTls(pick),
     receiptRetentionDays,
     ...parseAccessSettings(values, env, pick, optionalInt),
     ...parseMeshSettings(values, env, pick, optionalInt)
@@ -653,6 +700,46 @@ export function parseOracleConfig(options: {
 }
 
 type Pick = (flag: string) => { name: string; raw: string } | undefined;
+
+/** The HTTPS certificate and key, as read at start. */
+export interface TlsFiles {
+  certPath: string;
+  keyPath: string;
+  cert: Buffer;
+  key: Buffer;
+}
+
+/** --tls-cert and --tls-key: both or neither; each file must be readable PEM. */
+function parseTls(pick: Pick): TlsFiles | null {
+  const certPick = pick('tls-cert');
+  const keyPick = pick('tls-key');
+  if (!certPick && !keyPick) return null;
+  if (!certPick || !keyPick) {
+    const [has, lacks] = certPick ? [certPick.name, '--tls-key'] : [keyPick!.name, '--tls-cert'];
+    throw new ConfigError(`${has} needs ${lacks} too (HTTPS takes a certificate and its key)`);
+  }
+  const read = (p: { name: string; raw: string }, label: string): [string, Buffer] => {
+    const path = resolve(p.raw.trim());
+    let pem: Buffer;
+    try {
+      pem = readFileSync(path);
+    } catch (err) {
+      throw new ConfigError(`${p.name}: cannot read ${path} (${(err as Error).message})`, {
+        cause: err
+      });
+    }
+    if (!pem.includes(`-----BEGIN ${label}`) && !pem.includes('-----BEGIN ')) {
+      throw new ConfigError(`${p.name}: ${path} is not a PEM file`);
+    }
+    return [path, pem];
+  };
+  const [certPath, cert] = read(certPick, 'CERTIFICATE');
+  const [keyPath, key] = read(keyPick, 'PRIVATE KEY');
+  if (!cert.includes('-----BEGIN CERTIFICATE')) {
+    throw new ConfigError(`${certPick.name}: ${certPath} holds no certificate`);
+  }
+  return { certPath, keyPath, cert, key };
+}
 
 /** A repeatable flag's values, else its comma-separated environment variable. */
 function listSetting(
@@ -744,6 +831,21 @@ function peerIdList(
   });
 }
 
+/** --trusted-contributors and --contributor-keys, checked; a bad entry is a ConfigError naming the flag. */
+function contributorSettings(
+  values: Record<string, string | boolean | string[] | undefined>,
+  env: NodeJS.ProcessEnv
+): ContributorSettings {
+  try {
+    return parseContributorSettings({
+      trustedContributors: listSetting(values, env, 'trusted-contributors'),
+      contributorKeys: listSetting(values, env, 'contributor-keys')
+    });
+  } catch (err) {
+    throw new ConfigError((err as Error).message, { cause: err });
+  }
+}
+
 /**
  * Scout trust and compute settings: the scout floor (--scout-prompts deny is the floor `none`;
  * asking for both deny and another floor is a contradiction, refused), golden tickets, bans,
@@ -779,6 +881,7 @@ function parseMeshSettings(
     banDurationHours: number('ban-duration-hours', DEFAULT_BAN_DURATION_HOURS, 0, 1_000_000),
     trustedOracles: peerIdList(values, env, 'trusted-oracles'),
     trustedScouts: peerIdList(values, env, 'trusted-scouts'),
+    contributors: contributorSettings(values, env),
     gpu: gpuPick ? choiceValue<GpuChoice>(gpuPick, GPU_CHOICES) : null
   };
 }

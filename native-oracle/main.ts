@@ -277,8 +277,9 @@ async function main(argv: string[]): Promise<number> {
   let server: OracleServer;
   try {
     const settings = serverSettings(config, models.isGeneratedTestModel && engine !== null);
-    // Contributors: control plane, earned priority, contributed capacity (SHARD_*_CONTRIBUTORS).
-    const contributors = createContributorWiring(process.env);
+    // Contributors: control plane, earned priority, contributed capacity (--trusted-contributors,
+    // --contributor-keys).
+    const contributors = createContributorWiring(config.contributors, process.env);
     const plugins: OraclePlugin[] = basePlugins(
       config,
       settings.isGeneratedTestModel === true,

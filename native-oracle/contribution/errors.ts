@@ -127,7 +127,7 @@ export class ContributionStoreOpenError extends ContributionError {
   }
 }
 
-/** SHARD_CONTRIBUTOR_KEYS or SHARD_TRUSTED_CONTRIBUTORS is malformed (the oracle refuses to start). */
+/** --contributor-keys or --trusted-contributors is malformed (the oracle refuses to start, exit code 2). */
 export class ContributionConfigError extends ContributionError {
   override name = 'ContributionConfigError';
   constructor(message: string) {

@@ -35,7 +35,7 @@ import { createContributionServiceImpl } from './service.js';
 export * from './constants.js';
 export * from './errors.js';
 export {
-  contributorSettingsFromEnv,
+  parseContributorSettings,
   createRequestIdentifier,
   type ContributorSettings
 } from './requests.js';

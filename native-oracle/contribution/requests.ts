@@ -3,8 +3,8 @@
  * `x-shard-contributor` header (checked by the service: signature, 30 s window, one-time nonce),
  * or an API key the operator mapped to a contributor identity (`SHARD_CONTRIBUTOR_KEYS`). The
  * header wins when both are present; a bad header is a 401, never a silent downgrade, so a
- * client learns that its identity was refused. Also reads the operator's contributor settings
- * from the environment.
+ * client learns that its identity was refused. Also checks the operator's contributor settings
+ * (given by native-oracle/config.ts: --trusted-contributors, --contributor-keys).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { contributionHttpError } from '../api/contribution.js';
@@ -16,37 +16,39 @@ const PUBKEY = /^[0-9a-f]{64}$/;
 
 /** The operator's contributor settings. */
 export interface ContributorSettings {
-  /** Contributor keys the operator trusts (SHARD_TRUSTED_CONTRIBUTORS, comma-separated hex). */
+  /** Contributor keys the operator trusts (--trusted-contributors, 64 hex each). */
   trustedContributors: string[];
-  /** API key → contributor identity (SHARD_CONTRIBUTOR_KEYS=`key:pubkeyhex,...`). */
+  /** API key → contributor identity (--contributor-keys `key:pubkeyhex,...`). */
   apiKeyContributors: Array<{ apiKey: string; identity: string }>;
 }
 
 /**
- * Reads SHARD_TRUSTED_CONTRIBUTORS and SHARD_CONTRIBUTOR_KEYS (both default empty). Throws
- * ContributionConfigError naming the variable and the bad entry.
+ * Checks the raw entries of --trusted-contributors and --contributor-keys (both default empty);
+ * `names` are the flag/variable names used in messages. Throws ContributionConfigError naming
+ * the setting and the bad entry (never the whole API key).
  */
-export function contributorSettingsFromEnv(env: NodeJS.ProcessEnv): ContributorSettings {
-  const list = (name: string) =>
-    (env[name] ?? '')
-      .split(',')
-      .map((s) => s.trim())
-      .filter((s) => s !== '');
-  const trustedContributors = list('SHARD_TRUSTED_CONTRIBUTORS').map((k) => {
+export function parseContributorSettings(
+  raw: { trustedContributors: readonly string[]; contributorKeys: readonly string[] },
+  names = {
+    trustedContributors: '--trusted-contributors / SHARD_TRUSTED_CONTRIBUTORS',
+    contributorKeys: '--contributor-keys / SHARD_CONTRIBUTOR_KEYS'
+  }
+): ContributorSettings {
+  const trustedContributors = raw.trustedContributors.map((k) => {
     if (!PUBKEY.test(k.toLowerCase()))
       throw new ContributionConfigError(
-        `SHARD_TRUSTED_CONTRIBUTORS: "${k.slice(0, 20)}" is not a contributor public key (64 hex)`
+        `${names.trustedContributors}: "${k.slice(0, 20)}" is not a contributor public key (64 hex)`
       );
     return k.toLowerCase();
   });
-  const apiKeyContributors = list('SHARD_CONTRIBUTOR_KEYS').map((entry) => {
+  const apiKeyContributors = raw.contributorKeys.map((entry) => {
     // The API key may itself contain ':'; the identity is what follows the last one.
     const at = entry.lastIndexOf(':');
     const apiKey = entry.slice(0, Math.max(0, at));
     const identity = entry.slice(at + 1).toLowerCase();
     if (at <= 0 || !PUBKEY.test(identity))
       throw new ContributionConfigError(
-        'SHARD_CONTRIBUTOR_KEYS: each entry must be <api key>:<contributor public key, 64 hex>'
+        `${names.contributorKeys}: each entry must be <api key>:<contributor public key, 64 hex>`
       );
     return { apiKey, identity };
   });

@@ -14,7 +14,7 @@ import {
   createContributionService,
   type ContributionService
 } from './index.js';
-import { contributorSettingsFromEnv, createRequestIdentifier } from './requests.js';
+import { createRequestIdentifier, type ContributorSettings } from './requests.js';
 
 export interface ContributorWiring {
   service: ContributionService;
@@ -25,12 +25,14 @@ export interface ContributorWiring {
 }
 
 /**
- * Reads SHARD_TRUSTED_CONTRIBUTORS / SHARD_CONTRIBUTOR_KEYS, opens the store and loads (creating
- * when needed) the node's receipt key. Throws ContributionConfigError for bad settings and what
- * the store or key loader throw.
+ * Opens the store (in the data dir of `env`) and loads (creating when needed) the node's receipt
+ * key, with the operator's checked settings (config.ts: --trusted-contributors,
+ * --contributor-keys). Throws what the store or key loader throw.
  */
-export function createContributorWiring(env: NodeJS.ProcessEnv = process.env): ContributorWiring {
-  const settings = contributorSettingsFromEnv(env);
+export function createContributorWiring(
+  settings: ContributorSettings,
+  env: NodeJS.ProcessEnv = process.env
+): ContributorWiring {
   const dir = defaultDataDir(env);
   const service = createContributionService({
     dataDir: dir,
