@@ -58,10 +58,22 @@ export interface AuditorStats {
   void: number;
   /** Mean ms the oracle spent making a ticket (the reference model's run). */
   meanCostMs: number;
+  /** Scored draft tokens counted correct only through the near-tie tolerance (backend drift). */
+  nearTieTokens: number;
+  /** Passed tickets that would have failed with exact (argmax-only) scoring. */
+  passedByNearTie: number;
 }
 
 export class TicketAuditor {
-  readonly stats: AuditorStats = { tickets: 0, passed: 0, failed: 0, void: 0, meanCostMs: 0 };
+  readonly stats: AuditorStats = {
+    tickets: 0,
+    passed: 0,
+    failed: 0,
+    void: 0,
+    meanCostMs: 0,
+    nearTieTokens: 0,
+    passedByNearTie: 0
+  };
   private readonly loops = new Set<string>();
   private readonly random: () => number;
   private readonly controller = new AbortController();
@@ -184,9 +196,16 @@ export class TicketAuditor {
       this.stats.meanCostMs = this.costTotalMs / this.stats.tickets;
       if (result.score.isPassed) this.stats.passed += 1;
       else this.stats.failed += 1;
+      this.stats.nearTieTokens += result.nearTie;
+      if (result.score.isPassed && !result.isPassedExactly) this.stats.passedByNearTie += 1;
       const outcome = this.options.ledger.recordTicket(peerId, result.score.isPassed);
       if (result.score.isPassed) this.options.onTicketPassed?.(peerId, ticketId);
-      log.debug('golden ticket', { scout: peerId, ...result.score, attempts: outcome.attempts });
+      log.debug('golden ticket', {
+        scout: peerId,
+        ...result.score,
+        nearTie: result.nearTie,
+        attempts: outcome.attempts
+      });
       if (outcome.ban) this.options.onBan(outcome.ban);
     } catch (err) {
       log.debug('golden ticket not delivered', { scout: peerId, error: err });

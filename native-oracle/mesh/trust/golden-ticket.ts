@@ -38,13 +38,23 @@ async function awaitDrafts(
 import { TICKET_ROUND_TIMEOUT_MS, TICKET_VERIFY_PACE_MS } from '../constants.js';
 import type { ScoutLink } from '../scout-link.js';
 import type { GoldenTicket } from './reference.js';
-import { scoreRound, scoreTicket, type RoundScore, type TicketScore } from './scoring.js';
+import {
+  nearTieTokens,
+  scoreRound,
+  scoreTicket,
+  type RoundScore,
+  type TicketScore
+} from './scoring.js';
 
 export interface TicketRunResult {
   /** `void` when the stream closed before any draft could be scored (nothing is recorded). */
   status: 'scored' | 'void';
   score: TicketScore;
   rounds: number;
+  /** Scored tokens counted correct only through the near-tie tolerance (not the argmax). */
+  nearTie: number;
+  /** The verdict had only the reference's argmax counted correct (no tolerance). */
+  isPassedExactly: boolean;
 }
 
 export async function runGoldenTicket(options: {
@@ -59,6 +69,8 @@ export async function runGoldenTicket(options: {
   const { link, ticket, k, signal } = options;
   const chain = ticket.reference.map((s) => s.token);
   const scores: RoundScore[] = [];
+  // The same rounds with near-tie tokens not counted: does the verdict need the tolerance?
+  const exactScores: RoundScore[] = [];
   let committed = 0;
   let context = ticket.context.slice();
   link.sync(context);
@@ -81,12 +93,15 @@ export async function runGoldenTicket(options: {
       // A scout that stayed silent for a whole round answered nothing more would change.
       if (drafts.length === 0) {
         scores.push({ scored: 0, correct: 0, accepted: 0 });
+        exactScores.push({ scored: 0, correct: 0, accepted: 0 });
         break;
       }
       // 2. Score against the honest drafts; the target (the reference chain) accepts its prefix.
       score = scoreRound(drafts, expected);
     }
     scores.push(score);
+    const nearTie = expected.length === 0 ? 0 : nearTieTokens(drafts, expected);
+    exactScores.push({ ...score, correct: score.correct - nearTie });
     let accepted = 0;
     while (accepted < drafts.length && drafts[accepted] === chain[committed + accepted]) accepted++;
     // 3. Commit accepted + correction, after a pause like a verify pass.
@@ -111,5 +126,12 @@ export async function runGoldenTicket(options: {
   // A stream that closed before a single draft was scored delivered no ticket; a scout that kept
   // the stream open and stayed silent did receive it (score 0 of 0, failed).
   const isVoid = score.scored === 0 && (link.closeReason !== 'generation ended' || signal.aborted);
-  return { status: isVoid ? 'void' : 'scored', score, rounds: scores.length };
+  const correctExactly = exactScores.reduce((sum, r) => sum + r.correct, 0);
+  return {
+    status: isVoid ? 'void' : 'scored',
+    score,
+    rounds: scores.length,
+    nearTie: score.correct - correctExactly,
+    isPassedExactly: scoreTicket(exactScores).isPassed
+  };
 }

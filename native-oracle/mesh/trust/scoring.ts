@@ -68,6 +68,21 @@ export function scoreRound(
   return { scored, correct, accepted };
 }
 
+/**
+ * Draft tokens of a round that `scoreRound` counted correct only through the near-tie rule (a
+ * token other than the argmax): 0 or 1, since scoring stops after the first such token. Shows
+ * how much backend drift the tolerance absorbed (`AuditorStats.nearTieTokens`).
+ */
+export function nearTieTokens(
+  drafts: readonly number[],
+  reference: readonly ReferenceStep[]
+): number {
+  for (let i = 0; i < drafts.length && i < reference.length; i++) {
+    if (drafts[i] !== reference[i].token) return isTokenCorrect(reference[i], drafts[i]) ? 1 : 0;
+  }
+  return 0;
+}
+
 /** Sums round scores into the ticket's verdict (rule 3). */
 export function scoreTicket(rounds: readonly RoundScore[]): TicketScore {
   const scored = rounds.reduce((s, r) => s + r.scored, 0);
