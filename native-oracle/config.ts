@@ -718,7 +718,7 @@ function parseTls(pick: Pick): TlsFiles | null {
     const [has, lacks] = certPick ? [certPick.name, '--tls-key'] : [keyPick!.name, '--tls-cert'];
     throw new ConfigError(`${has} needs ${lacks} too (HTTPS takes a certificate and its key)`);
   }
-  const read = (p: { name: string; raw: string }, label: string): [string, Buffer] => {
+  const read = (p: { name: string; raw: string }): [string, Buffer] => {
     const path = resolve(p.raw.trim());
     let pem: Buffer;
     try {
@@ -728,13 +728,13 @@ function parseTls(pick: Pick): TlsFiles | null {
         cause: err
       });
     }
-    if (!pem.includes(`-----BEGIN ${label}`) && !pem.includes('-----BEGIN ')) {
+    if (!pem.includes('-----BEGIN ')) {
       throw new ConfigError(`${p.name}: ${path} is not a PEM file`);
     }
     return [path, pem];
   };
-  const [certPath, cert] = read(certPick, 'CERTIFICATE');
-  const [keyPath, key] = read(keyPick, 'PRIVATE KEY');
+  const [certPath, cert] = read(certPick);
+  const [keyPath, key] = read(keyPick);
   if (!cert.includes('-----BEGIN CERTIFICATE')) {
     throw new ConfigError(`${certPick.name}: ${certPath} holds no certificate`);
   }

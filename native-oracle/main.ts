@@ -65,6 +65,7 @@ function serverSettings(
   return {
     host: config.host,
     port: config.port,
+    ...(config.tls ? { tls: { cert: config.tls.cert, key: config.tls.key } } : {}),
     staticDir: config.staticDir,
     modelsDir: config.modelsDir,
     apiKeys: config.apiKeys,

@@ -12,7 +12,8 @@
  * gets 405 (other methods exist), a static file or the app shell (non-API GET), or a JSON 404
  * (API-like paths never get the shell). Every error goes through errorResponse(), the one mapper.
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { getRequestListener, type Http2Bindings, type HttpBindings } from '@hono/node-server';
@@ -141,6 +142,11 @@ export interface OracleServerOptions {
   /** Default 10 000 ms. */
   shutdownGraceMs?: number;
   /**
+   * HTTPS with this PEM certificate and key (`--tls-cert`/`--tls-key`); default none (plain
+   * http). Browsers on other devices give the app a secure context only over HTTPS.
+   */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  /**
    * Extra Host names accepted when listening on loopback (DNS-rebinding guard); default none.
    * The guard is off when `host` is not a loopback address.
    */
@@ -224,14 +230,14 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
   );
 }
 
-function formatUrl(address: AddressInfo): string {
+function formatUrl(address: AddressInfo, scheme: 'http' | 'https'): string {
   const host =
     address.address === '0.0.0.0' || address.address === '::'
       ? '127.0.0.1'
       : address.family === 'IPv6'
         ? `[${address.address}]`
         : address.address;
-  return `http://${host}:${address.port}`;
+  return `${scheme}://${host}:${address.port}`;
 }
 
 function settledWithin(promises: Iterable<Promise<unknown>>, ms: number): Promise<boolean> {
@@ -511,7 +517,14 @@ export function createOracleServer(options: OracleServerOptions): OracleServer {
     },
     async start(): Promise<void> {
       if (server) throw new Error('the oracle server is already started');
-      const s = createServer((req, res) => {
+      const listen = (listener: RequestListener): Server =>
+        options.tls
+          ? (createHttpsServer(
+              { cert: options.tls.cert, key: options.tls.key },
+              listener
+            ) as Server)
+          : createServer(listener);
+      const s = listen((req, res) => {
         const startedAt = Date.now();
         res.once('close', () =>
           log.debug('request', {
@@ -541,7 +554,7 @@ export function createOracleServer(options: OracleServerOptions): OracleServer {
       s.on('clientError', answerClientError);
       server = s;
       isStopping = false;
-      url = formatUrl(s.address() as AddressInfo);
+      url = formatUrl(s.address() as AddressInfo, options.tls ? 'https' : 'http');
       const started: OraclePluginHandle[] = [];
       try {
         for (const h of handles) {
