@@ -62,6 +62,26 @@ test.describe('over plain http under a LAN name', () => {
     });
     expect(errors).toEqual([]);
   });
+
+  test('the home page shows the address to open on a phone, with its QR code', async ({ page }) => {
+    const port = new URL(stack.url).port;
+    const expected = `http://oracle.test:${port}/`;
+    await page.goto(`http://oracle.test:${port}/`);
+    await expect(page.getByTestId('phone-url')).toHaveText(expected);
+    const qr = page.getByTestId('phone-qr');
+    await expect(qr).toHaveAttribute('data-url', expected);
+    await expect(qr).toHaveAttribute('aria-label', `QR code for ${expected}`);
+    // A drawn code: an SVG with its modules as a path of many segments, laid out at a real size.
+    const path = await qr.locator('svg path').last().getAttribute('d');
+    expect(path?.length ?? 0).toBeGreaterThan(200);
+    expect((await qr.locator('svg').boundingBox())?.width ?? 0).toBeGreaterThan(50);
+    await expect(page.getByTestId('phone-not-https')).toContainText('--tls-cert');
+
+    // Opened as localhost there is nothing a phone could open: the page says what to do instead.
+    await page.goto(`${stack.url.replace('127.0.0.1', 'localhost')}/`);
+    await expect(page.getByTestId('phone-loopback')).toContainText('--host 0.0.0.0');
+    await expect(page.getByTestId('phone-qr')).toHaveCount(0);
+  });
 });
 
 test('the app asks for the key once, keeps it, sends it, and says when it is wrong', async ({
