@@ -4,7 +4,7 @@
  * is the baseline any remote draft must beat.
  */
 import {
-  lookupDraft,
+  lookupChain,
   type PromptLookupOptions as LookupRuleOptions
 } from '../../src/lib/protocol/prompt-lookup.js';
 import type { DraftProposal, DraftSource } from './index.js';
@@ -20,7 +20,7 @@ export function createPromptLookupSource(options: PromptLookupOptions = {}): Dra
   return {
     name: options.name ?? 'prompt-lookup',
     async draft({ context, k }): Promise<DraftProposal | null> {
-      const tokens = lookupDraft(context, k, options);
+      const tokens = lookupChain(context, k, options);
       return tokens.length > 0 ? { tokens } : null;
     }
   };

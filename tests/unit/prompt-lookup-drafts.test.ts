@@ -46,8 +46,9 @@ describe('prompt lookup', () => {
     const signal = new AbortController().signal;
     expect(source.name).toBe('prompt-lookup');
     expect(await source.draft({ context: [1, 2, 3], k: 4, signal })).toBeNull();
+    // The source drafts the shared chain: each token is one lookup over the context so far.
     expect(await source.draft({ context: [1, 2, 3, 1, 2], k: 4, signal })).toEqual({
-      tokens: [3, 1, 2]
+      tokens: [3, 1, 2, 3]
     });
   });
 });

@@ -14,7 +14,10 @@ interface Case {
   context: number[];
   k: number;
   options?: PromptLookupOptions;
+  /** What `lookupDraft` (one lookup) proposes. */
   expected: number[];
+  /** What both sides draft (`lookupChain`), where it differs from one lookup. */
+  drafted?: number[];
 }
 
 const cases: Case[] = [
@@ -22,13 +25,15 @@ const cases: Case[] = [
     name: 'a repeating pattern: copies up to the end of the context, never into its own suffix',
     context: [7, 8, 7, 8],
     k: 5,
-    expected: [7, 8]
+    expected: [7, 8],
+    drafted: [7, 8, 7, 8, 7]
   },
   {
     name: 'a period-1 loop drafts one token per round',
     context: [5, 5, 5, 5],
     k: 4,
-    expected: [5]
+    expected: [5],
+    drafted: [5, 5, 5, 5]
   },
   { name: 'no earlier occurrence of any suffix', context: [1, 2, 3, 4], k: 4, expected: [] },
   { name: 'empty context', context: [], k: 4, expected: [] },
@@ -36,7 +41,13 @@ const cases: Case[] = [
   { name: 'k = 0 drafts nothing', context: [1, 2, 1], k: 0, expected: [] },
   { name: 'negative k drafts nothing', context: [1, 2, 1], k: -2, expected: [] },
   { name: 'k limits the copy', context: [1, 2, 3, 4, 5, 1], k: 2, expected: [2, 3] },
-  { name: 'k larger than what follows', context: [1, 2, 3, 1], k: 9, expected: [2, 3, 1] },
+  {
+    name: 'k larger than what follows',
+    context: [1, 2, 3, 1],
+    k: 9,
+    expected: [2, 3, 1],
+    drafted: [2, 3, 1, 2, 3, 1, 2, 3, 1]
+  },
   {
     name: 'the longest suffix wins over a more recent shorter one',
     context: [4, 5, 6, 1, 9, 5, 6, 2, 4, 5, 6],
@@ -137,13 +148,13 @@ describe('lookupDraft (the shared rule)', () => {
 describe('the oracle source and the browser engine run the same rule', () => {
   it.each(cases.filter((c) => c.options === undefined && c.k > 0))(
     '$name',
-    async ({ context, k, expected }) => {
+    async ({ context, k, expected, drafted }) => {
       const signal = new AbortController().signal;
       const source = createPromptLookupSource();
       const engine = createPromptLookupEngine({ tokenizerFingerprint: 'any' });
       const proposal = await source.draft({ context, k, signal });
-      expect(proposal?.tokens ?? []).toEqual(expected);
-      expect(await engine.draft(context, k, signal)).toEqual(expected);
+      expect(proposal?.tokens ?? []).toEqual(drafted ?? expected);
+      expect(await engine.draft(context, k, signal)).toEqual(drafted ?? expected);
     }
   );
 });

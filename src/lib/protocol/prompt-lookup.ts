@@ -3,22 +3,23 @@
  * the oracle's prompt-lookup draft source and the browser scout's prompt-lookup engine both
  * call. Framework-free, so the two sides cannot drift apart again.
  *
- * Semantics follow llama.cpp's `ngram-simple` speculative type (common/ngram-map.cpp) and the
- * prompt-lookup decoding of Saxena (2023) as shipped in Hugging Face transformers: find the
- * most recent earlier occurrence of the context's last n tokens and propose the tokens that
- * followed it, up to k, stopping at the end of the context.
+ * Two functions, one rule:
+ * - `lookupDraft(context, k)` is the lookup itself, as llama.cpp's `ngram-simple` and the
+ *   prompt-lookup decoding of Saxena (2023) in transformers define it: find the most recent
+ *   earlier occurrence of the context's last n tokens and copy what followed it, stopping at the
+ *   end of the context.
+ * - `lookupChain(context, k)` is how both sides DRAFT: a next-token function applied k times,
+ *   each token being the first token `lookupDraft` proposes for the context so far (drafts
+ *   included). For `[7, 8, 7, 8]` and k=5 it drafts `[7, 8, 7, 8, 7]`.
  *
- * The proposal never runs into the suffix itself (no self-overlap): for `[7, 8, 7, 8]` and k=5
- * it is `[7, 8]`, not the periodic extension `[7, 8, 7, 8, 7]`. Reasons:
- * - it is what llama.cpp and transformers do (`copy_max = min(m, cur_len - (match_pos + n))`),
- *   so acceptance figures compare with theirs, and the oracle's measured baseline (the one any
- *   remote draft must beat) stays what the benches recorded;
- * - every drafted token is one that really followed a match in the context: prompt lookup
- *   stays a copy of evidence, never a guess, and a property test can state it;
- * - the cost is bounded: in an exact loop of period p the most recent match is one period back,
- *   so a round drafts min(p, k) tokens instead of k (no loss once p >= k), while a periodic
- *   extension of a short accidental repeat would add k - p unsupported tokens to every verify
- *   batch and lower the acceptance rate the governor decides on.
+ * Why drafts chain token by token instead of copying once: a scout drafts ahead in frames of
+ * 1, 1, 2, 4, ... tokens, each continuing its own earlier drafts, and an oracle audits model-free
+ * scouts with golden tickets. A one-shot copy gives different tokens for different framings
+ * (`[7, 8]` then a fresh lookup on `[7, 8, 7, 8, 7, 8]`), so no oracle could know the honest
+ * answer; a next-token rule gives the same chain however it is framed, exactly like a greedy
+ * draft model. Every drafted token still follows a real match in the context it was drafted
+ * from. The cost: in a loop of period p the chain runs on periodically past the end, which is
+ * right while the loop lasts and costs one rejected verify position when it ends.
  */
 
 /** Longest suffix n-gram tried first, unless the caller says otherwise. */
@@ -56,7 +57,7 @@ export function lookupDraft(
     //    satisfy i + n < end, so at least one token follows the match inside the context.
     for (let i = end - n - 1; i >= start; i--) {
       if (!matchesSuffix(context, i, n)) continue;
-      // 3. Copy what followed, stopping at the end of the context (no self-overlap, see above).
+      // 3. Copy what followed, stopping at the end of the context.
       return context.slice(i + n, Math.min(end, i + n + k));
     }
   }
@@ -68,4 +69,33 @@ function matchesSuffix(context: readonly number[], i: number, n: number): boolea
   const suffixStart = context.length - n;
   for (let j = 0; j < n; j++) if (context[i + j] !== context[suffixStart + j]) return false;
   return true;
+}
+
+/** The token the rule proposes after `context`, or null when nothing matches. Pure. */
+export function nextLookupToken(
+  context: readonly number[],
+  options: PromptLookupOptions = {}
+): number | null {
+  return lookupDraft(context, 1, options)[0] ?? null;
+}
+
+/**
+ * How both sides draft: up to `k` tokens continuing `context`, one `nextLookupToken` at a time
+ * over the context extended by the tokens drafted so far. Pure; the same chain for any framing
+ * (drafting 2 then 3 more continues exactly as drafting 5).
+ */
+export function lookupChain(
+  context: readonly number[],
+  k: number,
+  options: PromptLookupOptions = {}
+): number[] {
+  const prefix = context.slice();
+  const out: number[] = [];
+  while (out.length < k) {
+    const next = nextLookupToken(prefix, options);
+    if (next === null) break;
+    out.push(next);
+    prefix.push(next);
+  }
+  return out;
 }

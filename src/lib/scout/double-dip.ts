@@ -6,8 +6,6 @@
  * the real state: describeDoubleDip never says "does not draft" while the browser scouts.
  */
 
-import { apiFetch } from '$lib/api/api-key.svelte.js';
-
 /** An oracle answering /health faster than this runs on this machine. */
 export const LOCAL_ORACLE_RTT_MS = 2;
 /** Probes per decision; the fastest counts (the first pays for the connection). */
@@ -80,9 +78,13 @@ function networkRttMs(url: string, wallMs: number): number {
   return wallMs;
 }
 
-/** Measures /health at `endpoint` (best of PROBES); never throws. */
+/**
+ * Measures /health at `endpoint` (best of PROBES) with `fetcher` (the app passes its keyed
+ * `apiFetch`; this module stays free of app state so its rules test in plain Node); never throws.
+ */
 export async function probeLocalOracle(
   endpoint: string,
+  fetcher: (url: string, init?: RequestInit) => Promise<Response>,
   signal?: AbortSignal
 ): Promise<DoubleDipDecision> {
   let best: number | null = null;
@@ -93,7 +95,7 @@ export async function probeLocalOracle(
     url.searchParams.set('probe', `${Date.now()}-${i}`);
     try {
       const started = performance.now();
-      const res = await apiFetch(url.href, {
+      const res = await fetcher(url.href, {
         cache: 'no-store',
         signal: signal ?? AbortSignal.timeout(2000)
       });

@@ -102,7 +102,10 @@ export class ScoutController {
     this.device = detectDevice();
     this.preferredEngine = (localStorage.getItem(ENGINE_KEY) as EngineKind | null) ?? 'auto';
     this.isIgnoringLocalOracle = localStorage.getItem(OVERRIDE_KEY) === '1';
-    const [decision] = await Promise.all([probeLocalOracle('/health'), this.readTarget()]);
+    const [decision] = await Promise.all([
+      probeLocalOracle('/health', apiFetch),
+      this.readTarget()
+    ]);
     if (this.isDestroyed) return;
     this.doubleDip = decision;
     if (!('locks' in navigator)) {
