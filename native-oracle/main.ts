@@ -201,7 +201,9 @@ async function meshPluginFor(
     trustedScouts: config.trustedScouts,
     // Scouts earn credit for verified work (accepted drafts, passed tickets) under their key.
     credit: (identity, kind, amount, evidence) =>
-      contributors.service.credit(identity, kind, amount, evidence)
+      contributors.service.credit(identity, kind, amount, evidence),
+    // Signed control messages over the mesh too (/shard/contribution/1.0.0), same dispatch.
+    contribution: contributors.service
   });
   return meshPlugin(mesh, {
     fallback: () => defaultDraftSource,

@@ -17,42 +17,13 @@ import { BadRequestError, HttpError, NotFoundError } from '../http/errors.js';
 import { envelopeErrors, jsonResponse, type Router } from '../http/router.js';
 import { jsonBody } from '../http/validate.js';
 import type { ContributionService } from '../contribution/index.js';
+import {
+  contributionHttpError,
+  dispatchContribution,
+  type ContributionReply
+} from '../contribution/dispatch.js';
 
-/** Status of each control-plane error (matched by name; the code comes from the error). */
-const STATUS_BY_NAME: Record<string, number> = {
-  InvalidContributionMessageError: 400,
-  InvalidSignatureError: 401,
-  StaleMessageError: 401,
-  InvalidContributorHeaderError: 401,
-  SessionKeyMismatchError: 403,
-  NodeRegistrationRefusedError: 403,
-  SessionNotFoundError: 404,
-  ReplayedNonceError: 409,
-  NodeNotRegisteredError: 409,
-  SessionLimitError: 409,
-  NonceLimitError: 429,
-  ContributionStoreOpenError: 503
-};
-
-/** Maps a control-plane error to its HttpError; anything else passes through unchanged. */
-export function contributionHttpError(err: unknown): unknown {
-  if (!(err instanceof Error)) return err;
-  const status = STATUS_BY_NAME[err.name];
-  if (status === undefined) return err;
-  const code = (err as { code?: unknown }).code;
-  const retryAfterS = (err as { retryAfterS?: unknown }).retryAfterS;
-  const headers: Record<string, string> =
-    typeof retryAfterS === 'number' ? { 'retry-after': String(Math.ceil(retryAfterS)) } : {};
-  return new HttpError(
-    err.message,
-    status,
-    typeof code === 'string' ? code : 'invalid_request',
-    headers,
-    {
-      cause: err
-    }
-  );
-}
+export { contributionHttpError };
 
 function mapped<T>(fn: () => T): T {
   try {
@@ -69,35 +40,31 @@ export function registerContributionRoutes(router: Router, service: Contribution
   router.use('/v1/contribution/*', envelopeErrors);
   const schemas = ContributionEnvelopeSchemas;
 
+  // Signed messages: the shared dispatch (contribution/dispatch.ts), also served over the mesh.
+  const reply = ({ status, body }: ContributionReply, headers?: Record<string, string>) =>
+    jsonResponse(body, status, headers);
+
   router.post('/v1/contribution/sessions', jsonBody(schemas['session.create']), (c) => {
-    const session = mapped(() => service.createSession(c.req.valid('json')));
-    return jsonResponse({ ok: true, detail: 'session created', session }, 201, {
-      location: `/v1/contribution/sessions/${session.session_id}`
-    });
+    const result = dispatchContribution(service, 'session.create', c.req.valid('json'));
+    const session = result.body.session as { session_id: string };
+    return reply(result, { location: `/v1/contribution/sessions/${session.session_id}` });
   });
 
-  router.post('/v1/contribution/participation', jsonBody(schemas['participation.set']), (c) => {
-    const session = mapped(() => service.setParticipation(c.req.valid('json')));
-    const detail = session.participation_enabled
-      ? 'participation enabled'
-      : 'participation disabled';
-    return jsonResponse({ ok: true, detail, session });
-  });
+  router.post('/v1/contribution/participation', jsonBody(schemas['participation.set']), (c) =>
+    reply(dispatchContribution(service, 'participation.set', c.req.valid('json')))
+  );
 
-  router.post('/v1/contribution/register-node', jsonBody(schemas['node.register']), (c) => {
-    const node = mapped(() => service.registerNode(c.req.valid('json')));
-    return jsonResponse({ ok: true, detail: 'registered', node });
-  });
+  router.post('/v1/contribution/register-node', jsonBody(schemas['node.register']), (c) =>
+    reply(dispatchContribution(service, 'node.register', c.req.valid('json')))
+  );
 
-  router.post('/v1/contribution/heartbeat', jsonBody(schemas['node.heartbeat']), (c) => {
-    const node = mapped(() => service.heartbeat(c.req.valid('json')));
-    return jsonResponse({ ok: true, detail: 'heartbeat accepted', node });
-  });
+  router.post('/v1/contribution/heartbeat', jsonBody(schemas['node.heartbeat']), (c) =>
+    reply(dispatchContribution(service, 'node.heartbeat', c.req.valid('json')))
+  );
 
-  router.post('/v1/contribution/deregister-node', jsonBody(schemas['node.deregister']), (c) => {
-    const result = mapped(() => service.deregisterNode(c.req.valid('json')));
-    return jsonResponse({ ok: true, detail: 'deregistered', ...result });
-  });
+  router.post('/v1/contribution/deregister-node', jsonBody(schemas['node.deregister']), (c) =>
+    reply(dispatchContribution(service, 'node.deregister', c.req.valid('json')))
+  );
 
   router.get('/v1/contribution/sessions/:id', (c) => {
     const session = service.session(c.req.param('id'));

@@ -20,6 +20,7 @@
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import type { PrivateKey } from '@libp2p/interface';
 import { loadOrCreateKey } from '../../relay/key-file.js';
+import type { ContributionMessageTarget } from '../contribution/dispatch.js';
 import type { DraftSource, TargetEngine } from '../engine/index.js';
 import {
   MAX_DIRECT_CONNECTIONS_PER_IP,
@@ -125,6 +126,13 @@ export interface OracleMeshOptions {
    * (credits.ts). Default none: nothing is credited.
    */
   credit?: MeshCreditSink;
+  /**
+   * The contributor control plane (the contribution service): when given, signed control
+   * messages are also taken over the mesh on `/shard/contribution/1.0.0`
+   * (contribution-handler.ts), through the same dispatch as the `/v1/contribution/*` routes.
+   * Default none: the protocol is not handled.
+   */
+  contribution?: ContributionMessageTarget;
 }
 
 /** A connected peer as /v1/system/peers shows it (snake_case like the rest of the API). */

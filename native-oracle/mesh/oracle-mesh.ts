@@ -33,6 +33,7 @@ import {
   RELAY_DIAL_TIMEOUT_MS,
   TRUST_LEDGER_FILE
 } from './constants.js';
+import { ContributionHandler } from './contribution-handler.js';
 import { creditScout } from './credits.js';
 import { createRemoteDraftSource, type RemoteDraftSource } from './draft-source.js';
 import { MeshNotStartedError } from './errors.js';
@@ -62,6 +63,7 @@ const log = createLogger('shard:oracle:mesh');
 export class OracleMeshService implements OracleMesh {
   private readonly registry: ScoutRegistry;
   private readonly handshake: Handshake;
+  private readonly contribution: ContributionHandler | null;
   private readonly ledger: TrustLedger;
   private readonly trust: MeshTrust;
   private readonly roundTrips: RoundTrips;
@@ -109,6 +111,9 @@ export class OracleMeshService implements OracleMesh {
       { registrar: node, registry: this.registry, privateKey, peerId: node.peerId },
       { engine: options.engine }
     );
+    this.contribution = options.contribution
+      ? new ContributionHandler(node, options.contribution)
+      : null;
     this.roundTrips = new RoundTrips(node);
     this.onGossip = this.onGossip.bind(this);
     this.onJoin = this.onJoin.bind(this);
@@ -125,6 +130,7 @@ export class OracleMeshService implements OracleMesh {
     this.registry.start();
     this.handshake.addEventListener('scout:join', this.onJoin);
     await this.handshake.start();
+    await this.contribution?.start();
     for (const topic of MESH_TOPICS) this.node.services.pubsub.subscribe(topic);
     this.node.services.pubsub.addEventListener('message', this.onGossip);
     this.isRunning = true;
@@ -146,6 +152,9 @@ export class OracleMeshService implements OracleMesh {
     this.handshake.removeEventListener('scout:join', this.onJoin);
     await this.handshake
       .stop()
+      .catch((err: unknown) => log.debug('unhandle failed', { error: err }));
+    await this.contribution
+      ?.stop()
       .catch((err: unknown) => log.debug('unhandle failed', { error: err }));
     await this.trust.stop();
     this.registry.stop();

@@ -33,6 +33,11 @@ export const MESH_PROTOCOL_VERSION = '1.0.0';
 export const HANDSHAKE_PROTOCOL = '/shard/handshake/1.0.0';
 /** One long-lived stream per generation session between an oracle and a scout. */
 export const VERIFY_PROTOCOL = '/shard/verify/1.0.0';
+/**
+ * Request/response: one signed contributor control message (the `/v1/contribution/*` envelope,
+ * src/lib/protocol/contribution.ts) in one frame; the oracle answers one frame like the HTTP body.
+ */
+export const CONTRIBUTION_PROTOCOL = '/shard/contribution/1.0.0';
 /** Gossip: work announcements (oracles advertise sessions scouts can lease). */
 export const WORK_TOPIC = 'shard-work';
 /** Gossip: results and stats (scout heartbeats, acceptance figures, signed scout bans). */
