@@ -4,7 +4,8 @@
  * controller per /chat page: `init()` on mount, `destroy()` on unmount.
  *
  * A send goes: 1. save the user's turn and an empty assistant turn; 2. stream the reply into that
- * turn; 3. save the turn with how it ended (complete, stopped or failed) and its `shard` stats.
+ * turn; 3. save the turn with how it ended (complete, stopped or failed) and its `shard` stats;
+ * 4. check its signed receipt and save the verdict.
  * Invariant: at most one reply streams at a time (`abort` is set exactly while it does).
  */
 import { randomId } from '$lib/random-id.js';
@@ -227,6 +228,9 @@ export class ChatController {
       turn.usage = reply.usage;
       turn.model = reply.model;
       turn.finishReason = reply.finishReason;
+      // Saved before the receipt check (which fetches and verifies), so a reload right after
+      // the reply ends keeps it; saved again below with the check's verdict.
+      await this.trySave();
       const ref = reply.stats?.receipt;
       if (ref) turn.receipt = await checkChatReceipt(ref, { messages, output: reply.text });
     } catch (err) {
