@@ -5,61 +5,26 @@
  * the prompt, and a request that needs a TEE fails before any draft source is chosen.
  */
 import '../../src/lib/server/node-compat.js';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTargetEngine, type TargetEngine } from '../../native-oracle/engine/index.js';
-import { createOracleMesh, type OracleMesh } from '../../native-oracle/mesh/index.js';
-import { meshPlugin } from '../../native-oracle/mesh/plugin.js';
-import { createOracleServer, type OracleServer } from '../../native-oracle/server.js';
-import { ensureTestModels } from '../helpers/models.js';
-import { spawnRelay, spawnTsx, type RelayReady, type SpawnedProcess } from './mesh-harness.js';
+import type { OracleServer } from '../../native-oracle/server.js';
+import { startMeshHttpStack, type MeshHttpStack } from './mesh-harness.js';
 
 const MESSAGES = [
   { role: 'user' as const, content: 'Tell me about the river and the quick brown fox.' }
 ];
 
 describe('the privacy envelope in chat, with a scout on the mesh', () => {
-  let relay: SpawnedProcess<RelayReady>;
-  let scout: SpawnedProcess<{ peerId: string }>;
-  let engine: TargetEngine;
-  let mesh: OracleMesh;
   let server: OracleServer;
 
+  let stack: MeshHttpStack;
+
   beforeAll(async () => {
-    const models = await ensureTestModels();
-    engine = await createTargetEngine({ modelPath: models.targetPath, threads: 1 });
-    relay = await spawnRelay();
-    const relayAddr = relay.ready.multiaddrs.find((a) => !a.includes('/ws/'))!;
-    mesh = await createOracleMesh({
-      engine,
-      relays: [relayAddr],
-      announceSeconds: 1,
-      draftModelPath: models.draftPath,
-      dataDir: mkdtempSync(join(tmpdir(), 'shard-chat-privacy-mesh-'))
-    });
-    server = createOracleServer({
-      engine,
-      host: '127.0.0.1',
-      port: 0,
-      plugins: [meshPlugin(mesh)],
-      rateLimitPerMinute: 0
-    });
-    await server.start();
-    scout = await spawnTsx(
-      'workers/scout/node-scout.ts',
-      ['--relay', relayAddr, '--model', models.draftPath, '--threads', '1'],
-      'scout:ready'
-    );
-    await mesh.waitForScouts(1, AbortSignal.timeout(60_000), 'any');
+    stack = await startMeshHttpStack({ dataDirPrefix: 'shard-chat-privacy-mesh-', floor: 'any' });
+    ({ server } = stack);
   }, 120_000);
 
   afterAll(async () => {
-    await scout?.stop('SIGKILL');
-    await server?.stop();
-    await relay?.stop();
-    await engine?.dispose();
+    await stack?.stop();
   });
 
   async function chat(body: Record<string, unknown>, headers: Record<string, string> = {}) {

@@ -7,6 +7,12 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { createTargetEngine, type TargetEngine } from '../../native-oracle/engine/index.js';
+import { createOracleMesh, type OracleMesh } from '../../native-oracle/mesh/index.js';
+import { meshPlugin } from '../../native-oracle/mesh/plugin.js';
+import type { ScoutFloor } from '../../native-oracle/mesh/trust/index.js';
+import { createOracleServer, type OracleServer } from '../../native-oracle/server.js';
+import { ensureTestModels } from '../helpers/models.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 
@@ -138,4 +144,62 @@ export async function getJson<T = Record<string, unknown>>(port: number, path: s
   const res = await fetch(`http://127.0.0.1:${port}${path}`);
   if (!res.ok) throw new Error(`GET ${path} -> ${res.status}`);
   return (await res.json()) as T;
+}
+
+/** An oracle HTTP server with the mesh plugin, a relay process and one Node scout process. */
+export interface MeshHttpStack {
+  relay: SpawnedProcess<RelayReady>;
+  scout: SpawnedProcess<{ peerId: string }>;
+  engine: TargetEngine;
+  mesh: OracleMesh;
+  server: OracleServer;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the stack and waits until the scout passed probation (its golden tickets are scored
+ * against the served draft model) at `floor` (default the mesh's own), so tests can lease it.
+ */
+export async function startMeshHttpStack(options: {
+  dataDirPrefix: string;
+  floor?: ScoutFloor;
+}): Promise<MeshHttpStack> {
+  const models = await ensureTestModels();
+  const engine = await createTargetEngine({ modelPath: models.targetPath, threads: 1 });
+  const relay = await spawnRelay();
+  const relayAddr = relay.ready.multiaddrs.find((a) => !a.includes('/ws/'))!;
+  const mesh = await createOracleMesh({
+    engine,
+    relays: [relayAddr],
+    announceSeconds: 1,
+    draftModelPath: models.draftPath,
+    dataDir: mkdtempSync(join(tmpdir(), options.dataDirPrefix))
+  });
+  const server = createOracleServer({
+    engine,
+    host: '127.0.0.1',
+    port: 0,
+    plugins: [meshPlugin(mesh)],
+    rateLimitPerMinute: 0
+  });
+  await server.start();
+  const scout = await spawnTsx<{ peerId: string }>(
+    'workers/scout/node-scout.ts',
+    ['--relay', relayAddr, '--model', models.draftPath, '--threads', '1'],
+    'scout:ready'
+  );
+  await mesh.waitForScouts(1, AbortSignal.timeout(60_000), options.floor);
+  return {
+    relay,
+    scout,
+    engine,
+    mesh,
+    server,
+    async stop() {
+      await scout.stop('SIGKILL');
+      await server.stop();
+      await relay.stop();
+      await engine.dispose();
+    }
+  };
 }

@@ -4,65 +4,34 @@
  * that must equal the oracle-alone output, and /v1/system/peers and /topology show the mesh.
  */
 import '../../src/lib/server/node-compat.js';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTargetEngine, type TargetEngine } from '../../native-oracle/engine/index.js';
-import { createOracleMesh, type OracleMesh } from '../../native-oracle/mesh/index.js';
-import { meshPlugin } from '../../native-oracle/mesh/plugin.js';
-import { createOracleServer, type OracleServer } from '../../native-oracle/server.js';
-import { ensureTestModels } from '../helpers/models.js';
-import { spawnRelay, spawnTsx, type RelayReady, type SpawnedProcess } from './mesh-harness.js';
+import type { TargetEngine } from '../../native-oracle/engine/index.js';
+import type { OracleMesh } from '../../native-oracle/mesh/index.js';
+import type { OracleServer } from '../../native-oracle/server.js';
+import { startMeshHttpStack, type MeshHttpStack, type SpawnedProcess } from './mesh-harness.js';
 
 const MESSAGES = [
   { role: 'user' as const, content: 'Tell me about the river and the quick brown fox.' }
 ];
 
 describe('mesh through the OpenAI-compatible HTTP API', () => {
-  let relay: SpawnedProcess<RelayReady>;
   let scout: SpawnedProcess<{ peerId: string }>;
   let engine: TargetEngine;
   let mesh: OracleMesh;
   let server: OracleServer;
   let client: OpenAI;
 
+  let stack: MeshHttpStack;
+
   beforeAll(async () => {
-    const models = await ensureTestModels();
-    engine = await createTargetEngine({ modelPath: models.targetPath, threads: 1 });
-    relay = await spawnRelay();
-    const relayAddr = relay.ready.multiaddrs.find((a) => !a.includes('/ws/'))!;
-    // The scout passes golden tickets against the served draft model before it is leased.
-    mesh = await createOracleMesh({
-      engine,
-      relays: [relayAddr],
-      announceSeconds: 1,
-      draftModelPath: models.draftPath,
-      dataDir: mkdtempSync(join(tmpdir(), 'shard-mesh-http-'))
-    });
-    server = createOracleServer({
-      engine,
-      host: '127.0.0.1',
-      port: 0,
-      plugins: [meshPlugin(mesh)],
-      rateLimitPerMinute: 0
-    });
-    await server.start();
-    scout = await spawnTsx(
-      'workers/scout/node-scout.ts',
-      ['--relay', relayAddr, '--model', models.draftPath, '--threads', '1'],
-      'scout:ready'
-    );
-    await mesh.waitForScouts(1, AbortSignal.timeout(60_000));
+    stack = await startMeshHttpStack({ dataDirPrefix: 'shard-mesh-http-' });
+    ({ scout, engine, mesh, server } = stack);
     client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
   });
 
   afterAll(async () => {
-    await scout?.stop('SIGKILL');
-    await server?.stop();
-    await relay?.stop();
-    await engine?.dispose();
+    await stack?.stop();
   });
 
   it('a streamed completion drafted by a scout equals the plain one, and the stats say so', async () => {
