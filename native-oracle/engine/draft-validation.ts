@@ -5,7 +5,7 @@
  */
 import { createLogger } from '../../src/lib/server/log.js';
 import { InvalidTokenError } from './errors.js';
-import type { DraftProposal, DraftSource } from './index.js';
+import type { DraftBudget, DraftProposal, DraftSource } from './index.js';
 
 const log = createLogger('shard:oracle:engine');
 
@@ -88,12 +88,20 @@ export async function requestDraft(request: {
   signal: AbortSignal;
   /** Present when the target samples; absent for greedy decoding. */
   sampling?: DraftSampling;
+  /** The governor's budget for the round; absent when speculation is forced on. */
+  budget?: DraftBudget;
   vocabularySize: number;
 }): Promise<DraftProposal | null> {
-  const { source, context, k, signal, sampling } = request;
+  const { source, context, k, signal, sampling, budget } = request;
   let proposal: DraftProposal | null;
   try {
-    proposal = await source.draft({ context, k, signal, ...(sampling ? { sampling } : {}) });
+    proposal = await source.draft({
+      context,
+      k,
+      signal,
+      ...(sampling ? { sampling } : {}),
+      ...(budget ? { budget } : {})
+    });
   } catch (err) {
     if (signal.aborted) return null;
     log.warn('draft source failed; decoding plainly this round', {

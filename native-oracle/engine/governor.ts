@@ -11,10 +11,36 @@
  * speculative round every `probeEveryTokens` plain tokens so a source that got faster (or more
  * accurate) is noticed again.
  *
+ * The floor: a prediction is only a model. The governor also measures the REALIZED throughput
+ * of the source's recent speculative rounds (committed tokens over draft call + verify time,
+ * decayed) against plain decoding (1 / Tt), and switches drafting off while that ratio is below
+ * `floor` (default 0.97) even when S says drafting pays, so `auto` does not fall measurably
+ * below plain decoding under load; probes re-measure it.
+ *
+ * It is the only owner of "draft or not, and how many": draft sources never skip a round on
+ * their own. A source that waits for drafts (remote scouts) gets a wait budget with each round
+ * (`DraftBudget`): the longest draft call with which the round still breaks even, or a long
+ * `measureWaitMs` while nothing is measured yet.
+ *
  * Pure logic (no timers, no llama.cpp): the engine feeds it measured milliseconds.
  */
 import { expectedTokensPerRound } from './acceptance.js';
-import type { GovernorDecision } from './index.js';
+import type { DraftBudget, GovernorDecision } from './index.js';
+
+/**
+ * Every `reason` the governor reports, as patterns (tests and tools match against these; the
+ * engine adds its own for speculation off or forced on).
+ */
+export const GOVERNOR_REASON_FORMS: readonly RegExp[] = [
+  /^no decision made$/,
+  /^no measurements yet; drafting k=\d+ to measure$/,
+  /^speculation forced on; best k=\d+ \(.+\)$/,
+  /^predicted speedup \d+\.\d\d at k=\d+ \(.+\); realized (\d+\.\d\d|not measured yet)$/,
+  /^exploring k=\d+ to refresh the cost fits \(best k=\d+\)$/,
+  /^probe round at k=\d+; predicted speedup \d+\.\d\d, realized (\d+\.\d\d|not measured yet) \(.+\)$/,
+  /^drafting off: predicted speedup \d+\.\d\d < \d+(\.\d+)? at best k=\d+ \(.+\)$/,
+  /^drafting off: realized speedup \d+\.\d\d < floor \d+\.\d\d over the last speculative rounds \(\d+\.\d tokens\/s vs plain \d+\.\d tokens\/s\), though predicted \d+\.\d\d at k=\d+ \(.+\)$/
+];
 
 export interface GovernorOptions {
   /** Speculate only when the predicted speedup is at least this. Default 1. */
@@ -34,6 +60,21 @@ export interface GovernorOptions {
    * the cost fits keep samples across draft lengths. Default 8; 0 disables exploration.
    */
   exploreEveryRounds?: number;
+  /**
+   * Realized speedup (measured speculative rounds vs plain steps) below which drafting is
+   * switched off whatever the prediction says. Default 0.97: within measurement noise of plain
+   * decoding, so `auto` never costs measurably more than speculation off.
+   */
+  floor?: number;
+  /** Speculative rounds measured before the floor applies. Default 4. */
+  floorMinRounds?: number;
+  /** Per-round decay of the realized-throughput evidence (1 = never forget). Default 0.8. */
+  realizedDecay?: number;
+  /**
+   * Wait budget (ms) of a round drafted with nothing measured yet, and the cap of every budget:
+   * long enough for a live remote scout to answer once on a loaded machine. Default 1000.
+   */
+  measureWaitMs?: number;
 }
 
 export interface GovernorRound {
@@ -42,6 +83,8 @@ export interface GovernorRound {
   predictedSpeedup: number;
   reason: string;
   isProbe: boolean;
+  /** How long the draft call may wait for drafts it does not hold (see DraftBudget.waitMs). */
+  waitMs: number;
 }
 
 export interface GovernorSnapshot {
@@ -51,6 +94,8 @@ export interface GovernorSnapshot {
   draftMs: (k: number) => number | null;
   plainSteps: number;
   speculativeRounds: number;
+  /** Realized speedup of recent speculative rounds; null until `floorMinRounds` were measured. */
+  realizedSpeedup: number | null;
 }
 
 interface Sample {
@@ -126,6 +171,14 @@ function costAt(
   return fit ? fit.a + fit.b * k : null;
 }
 
+/** What the last draft call of a round cost, kept until the round's verify is recorded. */
+interface PendingDraft {
+  ms: number;
+  isEmpty: boolean;
+}
+
+const fmt = (x: number | null) => (x === null ? '?' : x.toFixed(2));
+
 export class SpeculationGovernor {
   private readonly minSpeedup: number;
   private readonly priorAcceptance: number;
@@ -134,6 +187,10 @@ export class SpeculationGovernor {
   private readonly probeEvery: number;
   private readonly window: number;
   private readonly exploreEvery: number;
+  private readonly floor: number;
+  private readonly floorMinRounds: number;
+  private readonly realizedDecay: number;
+  private readonly measureWaitMs: number;
   private roundsSinceExplore = 0;
   private explorations = 0;
   private successes = 0;
@@ -143,6 +200,11 @@ export class SpeculationGovernor {
   private plainTokensSinceRound = 0;
   private plainSteps = 0;
   private speculativeRounds = 0;
+  /** Decayed committed tokens and milliseconds (draft call + verify) of speculative rounds. */
+  private realizedTokens = 0;
+  private realizedMs = 0;
+  private realizedRounds = 0;
+  private pendingDraft: PendingDraft | null = null;
   private last: GovernorRound | null = null;
 
   constructor(options: GovernorOptions = {}) {
@@ -153,6 +215,10 @@ export class SpeculationGovernor {
     this.probeEvery = options.probeEveryTokens ?? 32;
     this.window = options.timingWindow ?? 16;
     this.exploreEvery = options.exploreEveryRounds ?? 8;
+    this.floor = options.floor ?? 0.97;
+    this.floorMinRounds = options.floorMinRounds ?? 4;
+    this.realizedDecay = options.realizedDecay ?? 0.8;
+    this.measureWaitMs = options.measureWaitMs ?? 1_000;
   }
 
   /** Current per-token acceptance estimate (decayed MLE of a truncated geometric, with a prior). */
@@ -201,13 +267,52 @@ export class SpeculationGovernor {
   }
 
   /**
+   * Measured throughput of the recent speculative rounds (tokens committed per ms of draft call
+   * plus verify, decayed) over the plain rate 1 / Tt; null before `floorMinRounds` rounds.
+   */
+  realizedSpeedup(): number | null {
+    const stepMs = this.targetStepMs();
+    if (this.realizedRounds < this.floorMinRounds || stepMs === null || !(this.realizedMs > 0))
+      return null;
+    return (this.realizedTokens / this.realizedMs) * stepMs;
+  }
+
+  /**
+   * The longest draft call with which k drafts still break even (E(k)·Tt / minSpeedup − Tv(k)),
+   * within [0, measureWaitMs]; measureWaitMs while the costs are unknown.
+   */
+  private breakEvenWaitMs(k: number): number {
+    const stepMs = this.targetStepMs();
+    const verify = this.verifyMs(k);
+    if (stepMs === null || verify === null) return this.measureWaitMs;
+    const ms = (expectedTokensPerRound(this.acceptance(), k) * stepMs) / this.minSpeedup - verify;
+    return Math.min(this.measureWaitMs, Math.max(0, ms));
+  }
+
+  /** What a draft source is told for `round` (DraftRequest.budget). */
+  budget(round: Pick<GovernorRound, 'waitMs'>): DraftBudget {
+    return {
+      waitMs: round.waitMs,
+      acceptance: this.acceptance(),
+      targetStepMs: this.targetStepMs()
+    };
+  }
+
+  /**
    * Called before each round. `mode` 'on' always drafts (the best k ≥ 1); 'auto' drafts only while
-   * the predicted speedup is ≥ minSpeedup, with periodic probes.
+   * the predicted speedup is ≥ minSpeedup and the realized speedup is not below the floor, with
+   * periodic probes.
    */
   decide(options: { maxK: number; mode: 'auto' | 'on' }): GovernorRound {
     const maxK = Math.max(0, Math.floor(options.maxK));
     if (maxK === 0)
-      return { k: 0, predictedSpeedup: 1, reason: 'no room for drafts', isProbe: false }; // not reported
+      return {
+        k: 0,
+        predictedSpeedup: 1,
+        reason: 'no room for drafts', // not reported
+        isProbe: false,
+        waitMs: 0
+      };
     let bestK = maxK;
     let best: number | null = null;
     for (let k = 1; k <= maxK; k++) {
@@ -217,53 +322,65 @@ export class SpeculationGovernor {
         bestK = k;
       }
     }
-    const details = this.describe(bestK);
     if (best === null) {
       return this.remember({
         k: maxK,
         predictedSpeedup: 1,
         reason: `no measurements yet; drafting k=${maxK} to measure`,
-        isProbe: true
+        isProbe: true,
+        waitMs: this.measureWaitMs
       });
     }
+    const details = this.describe(bestK);
+    const waitMs = this.breakEvenWaitMs(bestK);
     if (options.mode === 'on') {
       return this.remember({
         k: bestK,
         predictedSpeedup: best,
         reason: `speculation forced on; best k=${bestK} (${details})`,
-        isProbe: false
+        isProbe: false,
+        waitMs
       });
     }
-    if (best >= this.minSpeedup) {
+    const realized = this.realizedSpeedup();
+    const realizedText = realized === null ? 'not measured yet' : realized.toFixed(2);
+    const isBelowFloor = realized !== null && realized < this.floor;
+    if (best >= this.minSpeedup && !isBelowFloor) {
       const explore = this.exploration(bestK, maxK);
       if (explore !== null) {
         return {
           k: explore,
           predictedSpeedup: best,
           reason: `exploring k=${explore} to refresh the cost fits (best k=${bestK})`,
-          isProbe: true
+          isProbe: true,
+          waitMs: explore > 0 ? this.breakEvenWaitMs(explore) : 0
         };
       }
       return this.remember({
         k: bestK,
         predictedSpeedup: best,
-        reason: `predicted speedup ${best.toFixed(2)} at k=${bestK} (${details})`,
-        isProbe: false
+        reason: `predicted speedup ${best.toFixed(2)} at k=${bestK} (${details}); realized ${realizedText}`,
+        isProbe: false,
+        waitMs
       });
     }
     if (this.plainTokensSinceRound >= this.probeEvery) {
       return this.remember({
         k: bestK,
         predictedSpeedup: best,
-        reason: `probe round at k=${bestK}; predicted speedup ${best.toFixed(2)} (${details})`,
-        isProbe: true
+        reason: `probe round at k=${bestK}; predicted speedup ${best.toFixed(2)}, realized ${realizedText} (${details})`,
+        isProbe: true,
+        waitMs
       });
     }
     return this.remember({
       k: 0,
       predictedSpeedup: best,
-      reason: `drafting off: predicted speedup ${best.toFixed(2)} < ${this.minSpeedup} at best k=${bestK} (${details})`,
-      isProbe: false
+      reason: isBelowFloor
+        ? `drafting off: realized speedup ${realizedText} < floor ${this.floor.toFixed(2)} over the last speculative rounds (${((1000 * this.realizedTokens) / this.realizedMs).toFixed(1)} tokens/s vs plain ${(1000 / this.targetStepMs()!).toFixed(1)} tokens/s), though predicted ${best.toFixed(2)} at k=${bestK} (${details})`
+        : `drafting off: predicted speedup ${best.toFixed(2)} < ${this.minSpeedup} at best k=${bestK} (${details})`,
+      isProbe: false,
+      waitMs: 0
     });
   }
 
@@ -285,8 +402,7 @@ export class SpeculationGovernor {
   }
 
   private describe(k: number): string {
-    const f = (x: number | null) => (x === null ? '?' : x.toFixed(2));
-    return `acceptance ${this.acceptance().toFixed(2)}, step ${f(this.targetStepMs())} ms, verify(k) ${f(this.verifyMs(k))} ms, draft(k) ${f(this.draftMs(k))} ms`;
+    return `acceptance ${this.acceptance().toFixed(2)}, step ${fmt(this.targetStepMs())} ms, verify(k) ${fmt(this.verifyMs(k))} ms, draft(k) ${fmt(this.draftMs(k))} ms`;
   }
 
   private remember(round: GovernorRound): GovernorRound {
@@ -294,24 +410,43 @@ export class SpeculationGovernor {
     return round;
   }
 
-  /** A plain decode step (batch of one) took `ms`. */
+  /** One speculative round's outcome as realized throughput evidence. */
+  private addRealized(tokens: number, ms: number): void {
+    if (!Number.isFinite(ms) || ms < 0) return;
+    this.realizedTokens = this.realizedTokens * this.realizedDecay + tokens;
+    this.realizedMs = this.realizedMs * this.realizedDecay + ms;
+    this.realizedRounds++;
+  }
+
+  /**
+   * A plain decode step (batch of one) took `ms`. After an empty draft call it is the rest of
+   * a round that asked for drafts and got none: one token for the wait plus the step.
+   */
   recordPlainStep(ms: number): void {
     this.push(this.verifySamples, { k: 0, ms });
+    if (this.pendingDraft?.isEmpty) this.addRealized(1, this.pendingDraft.ms + ms);
+    this.pendingDraft = null;
     this.plainTokensSinceRound++;
     this.plainSteps++;
   }
 
-  /** A draft call asked for k tokens and took `ms` (including network round trip). */
+  /** A draft call asked for k tokens and took `ms` (including network round trip and waiting). */
   recordDraft(k: number, ms: number): void {
     if (k > 0) this.push(this.draftSamples, { k, ms });
+    this.pendingDraft = { ms, isEmpty: false };
   }
 
-  /** A verify pass of `drafted` drafts took `ms` and accepted `accepted` of them. */
+  /**
+   * A verify pass of `drafted` drafts took `ms` and accepted `accepted` of them; with the draft
+   * call recorded just before, the round's realized throughput.
+   */
   recordVerify(drafted: number, ms: number, accepted: number): void {
     if (drafted <= 0) return;
     this.push(this.verifySamples, { k: drafted, ms });
     this.successes = this.successes * this.decay + accepted;
     this.failures = this.failures * this.decay + (accepted < drafted ? 1 : 0);
+    this.addRealized(accepted + 1, (this.pendingDraft?.ms ?? 0) + ms);
+    this.pendingDraft = null;
     this.plainTokensSinceRound = 0;
     this.speculativeRounds++;
   }
@@ -319,6 +454,7 @@ export class SpeculationGovernor {
   /** The source offered nothing (null or empty) for a round that asked for drafts. */
   recordEmptyDraft(ms: number, k: number): void {
     this.push(this.draftSamples, { k, ms });
+    this.pendingDraft = { ms, isEmpty: true };
     this.plainTokensSinceRound = 0;
   }
 
@@ -338,8 +474,20 @@ export class SpeculationGovernor {
   /** The decision to report in GenerationStats. */
   decision(): GovernorDecision {
     const r = this.last;
-    if (!r) return { isSpeculating: false, predictedSpeedup: 1, reason: 'no decision made' };
-    return { isSpeculating: r.k > 0, predictedSpeedup: r.predictedSpeedup, reason: r.reason };
+    const realizedSpeedup = this.realizedSpeedup();
+    if (!r)
+      return {
+        isSpeculating: false,
+        predictedSpeedup: 1,
+        realizedSpeedup,
+        reason: 'no decision made'
+      };
+    return {
+      isSpeculating: r.k > 0,
+      predictedSpeedup: r.predictedSpeedup,
+      realizedSpeedup,
+      reason: r.reason
+    };
   }
 
   snapshot(): GovernorSnapshot {
@@ -349,7 +497,8 @@ export class SpeculationGovernor {
       verifyMs: (k) => this.verifyMs(k),
       draftMs: (k) => this.draftMs(k),
       plainSteps: this.plainSteps,
-      speculativeRounds: this.speculativeRounds
+      speculativeRounds: this.speculativeRounds,
+      realizedSpeedup: this.realizedSpeedup()
     };
   }
 }

@@ -143,6 +143,54 @@ export interface DraftProposal {
 }
 
 /**
+ * What the engine's speculation governor tells a draft source about one round (see
+ * ./governor.ts). The governor alone decides whether a round drafts and how many tokens; a
+ * source that waits for drafts (a remote scout) uses this to decide how long.
+ */
+export interface DraftBudget {
+  /**
+   * Milliseconds the draft call may spend waiting for drafts it does not hold yet: past this,
+   * answer with what has arrived (or null). Drafts already held cost nothing and are always
+   * returned. A measuring or probe round gets a long budget so that a live source answers once.
+   */
+  waitMs: number;
+  /** The governor's per-token acceptance estimate for this source, in (0, 1). */
+  acceptance: number;
+  /** The target's plain decode step in ms as the governor measured it; null before any. */
+  targetStepMs: number | null;
+}
+
+/** One draft call: the argument of `DraftSource.draft()`. */
+export interface DraftRequest {
+  context: readonly number[];
+  k: number;
+  signal: AbortSignal;
+  /**
+   * Present when the target samples (temperature > 0): a source that can should sample its
+   * drafts from its own distribution at these settings and return `probs`. Absent = greedy.
+   * `seed` (fresh each round, derived from the request's seed) makes seeded requests
+   * reproducible when the source samples with it.
+   */
+  sampling?: {
+    temperature: number;
+    topP: number;
+    seed?: number;
+    /**
+     * The uniform in [0, 1) the target will draw each drafted position with (inverse CDF over
+     * ascending token ids: ./sampling.ts). A source that samples its draft j by inverse CDF of
+     * its own distribution with `uniforms[j]` proposes what the target will draw whenever the
+     * two distributions agree there; acceptance is exact either way.
+     */
+    uniforms?: number[];
+  };
+  /**
+   * The governor's budget for this round. Absent when speculation is forced on (`'on'`): the
+   * round drafts the full length and a source may wait up to its own cap for k drafts.
+   */
+  budget?: DraftBudget;
+}
+
+/**
  * Anything that can propose draft tokens: prompt lookup on the oracle, a local draft model,
  * or a remote scout over the mesh. Returning null means "no draft this round" (plain decode).
  */
@@ -152,32 +200,11 @@ export interface DraftSource {
   /**
    * Called once per drafting round with the full committed token sequence (prompt + output so
    * far). The engine waits for the answer, so it should come quickly: the governor measures each
-   * call and stops drafting from a source that does not pay. `signal` aborts when the generation
-   * ends; a throwing or invalid answer counts as no draft for that round.
+   * call and stops drafting from a source that does not pay. A source never decides on its own
+   * to skip drafting: asked, it drafts what it can within `budget`. `signal` aborts when the
+   * generation ends; a throwing or invalid answer counts as no draft for that round.
    */
-  draft(req: {
-    context: readonly number[];
-    k: number;
-    signal: AbortSignal;
-    /**
-     * Present when the target samples (temperature > 0): a source that can should sample its
-     * drafts from its own distribution at these settings and return `probs`. Absent = greedy.
-     * `seed` (fresh each round, derived from the request's seed) makes seeded requests
-     * reproducible when the source samples with it.
-     */
-    sampling?: {
-      temperature: number;
-      topP: number;
-      seed?: number;
-      /**
-       * The uniform in [0, 1) the target will draw each drafted position with (inverse CDF over
-       * ascending token ids: ./sampling.ts). A source that samples its draft j by inverse CDF of
-       * its own distribution with `uniforms[j]` proposes what the target will draw whenever the
-       * two distributions agree there; acceptance is exact either way.
-       */
-      uniforms?: number[];
-    };
-  }): Promise<DraftProposal | null>;
+  draft(req: DraftRequest): Promise<DraftProposal | null>;
   /** Called after each round with the verify outcome, so sources can keep their own state. */
   onVerified?(result: { accepted: number; drafted: number }): void;
 }
@@ -187,6 +214,13 @@ export interface GovernorDecision {
   isSpeculating: boolean;
   /** Predicted tokens/s of speculative decoding divided by plain decoding. */
   predictedSpeedup: number;
+  /**
+   * Measured tokens/ms of this source's recent speculative rounds (draft call + verify)
+   * divided by the plain decode rate; null until enough rounds were measured, absent where no
+   * governor decided (speculation off or forced on).
+   */
+  realizedSpeedup?: number | null;
+  /** Plain words, one of the forms listed in ./governor.ts (`GOVERNOR_REASON_FORMS`). */
   reason: string;
 }
 

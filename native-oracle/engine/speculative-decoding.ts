@@ -9,7 +9,7 @@ import { createLogger } from '../../src/lib/server/log.js';
 import type { DecodeRun } from './decode-run.js';
 import { requestDraft } from './draft-validation.js';
 import type { SpeculationGovernor } from './governor.js';
-import type { DraftSource, FinishReason, GenerationEvent } from './index.js';
+import type { DraftBudget, DraftSource, FinishReason, GenerationEvent } from './index.js';
 import { positionUniform, type TokenLogprobs } from './sampling.js';
 import { runSpeculativeRound, type RoundResult } from './speculative-round.js';
 
@@ -47,11 +47,11 @@ export async function* decodeSpeculative(
 ): AsyncGenerator<TokensEvent, FinishReason> {
   while (run.output.tokens.length < run.maxTokens) {
     run.throwIfAborted();
-    // 1. Decide the draft length for this round (0 = plain decode step).
-    const k = plan ? chooseDraftLength(run, plan) : 0;
+    // 1. Decide the draft length for this round (0 = plain decode step) and the wait budget.
+    const { k, budget } = plan ? chooseDraftLength(run, plan) : { k: 0, budget: undefined };
 
     // 2. Ask the draft source (failures fall back to a plain step; drafts are untrusted).
-    const drafts = plan && k > 0 ? await draftRound(run, plan, k) : [];
+    const drafts = plan && k > 0 ? await draftRound(run, plan, k, budget) : [];
 
     // 3. Verify, accept and trim the KV cache: one round, at least one token committed.
     const round = await runSpeculativeRound({
@@ -77,21 +77,33 @@ export async function* decodeSpeculative(
 
 /**
  * Drafts for this round: never more than the output budget left after the round's own token,
- * nor than the context has room for; the governor picks k unless speculation is forced on.
+ * nor than the context has room for; the governor picks k (and the source's wait budget) unless
+ * speculation is forced on.
  */
-function chooseDraftLength(run: DecodeRun, plan: SpeculationPlan): number {
+function chooseDraftLength(
+  run: DecodeRun,
+  plan: SpeculationPlan
+): { k: number; budget: DraftBudget | undefined } {
   const room = Math.min(
     run.maxTokens - run.output.tokens.length - 1,
     run.contextSize - run.state.committed.length - 1
   );
   const maxK = Math.max(0, Math.min(plan.draftLength, room));
-  if (maxK === 0) return 0;
-  // 'on' drafts the full length every round (predictable, reproducible); 'auto' lets the
-  // governor pick k, or 0 when drafting does not pay.
-  return plan.isForcedOn ? maxK : plan.governor.decide({ maxK, mode: 'auto' }).k;
+  if (maxK === 0) return { k: 0, budget: undefined };
+  // 'on' drafts the full length every round (predictable, reproducible) with no budget: the
+  // source waits up to its own cap. 'auto' lets the governor pick k, or 0 when drafting does
+  // not pay, and how long the source may wait.
+  if (plan.isForcedOn) return { k: maxK, budget: undefined };
+  const round = plan.governor.decide({ maxK, mode: 'auto' });
+  return { k: round.k, budget: round.k > 0 ? plan.governor.budget(round) : undefined };
 }
 
-async function draftRound(run: DecodeRun, plan: SpeculationPlan, k: number): Promise<number[]> {
+async function draftRound(
+  run: DecodeRun,
+  plan: SpeculationPlan,
+  k: number,
+  budget: DraftBudget | undefined
+): Promise<number[]> {
   const started = performance.now();
   const proposal = await requestDraft({
     source: plan.source,
@@ -99,6 +111,7 @@ async function draftRound(run: DecodeRun, plan: SpeculationPlan, k: number): Pro
     k,
     signal: plan.signal,
     sampling: draftSampling(run, k),
+    budget,
     vocabularySize: plan.vocabularySize
   });
   run.throwIfAborted();

@@ -109,16 +109,14 @@ export const LINK_OPEN_TIMEOUT_MS = 3_000;
  * slack absorbs frames already in flight when a context update crosses them.
  */
 export const FRAME_FLOOD_SLACK = 16;
-/** Rounds between probes while the governor has switched drafting off. */
-export const GOVERNOR_PROBE_EVERY_ROUNDS = 8;
 /**
- * Wait cap per round with the governor off: a silent scout cannot stall a round longer. One
- * second is many scout draft steps, so a live scout always answers within it.
+ * Wait cap per round without a governor budget (speculation forced on, or a source created with
+ * `isGoverned: false`): a silent scout cannot stall a round longer. One second is many scout
+ * draft steps, so a live scout always answers within it. Whether a round drafts at all is the
+ * engine's governor's decision (../engine/governor.ts), never the draft source's.
  */
 export const UNGOVERNED_MAX_WAIT_MS = 1_000;
-/** Per-token acceptance assumed before any round was verified (a same-family draft model). */
-export const PRIOR_ACCEPTANCE = 0.6;
-/** Weight of the newest sample in the acceptance and timing estimates (about 4 rounds of memory). */
+/** Weight of the newest sample in the registry's timing estimates (about 4 rounds of memory). */
 export const EMA_ALPHA = 0.25;
 /**
  * A remote draft session ends after this long without a round. Longer than any verify pass or
@@ -126,8 +124,6 @@ export const EMA_ALPHA = 0.25;
  * engine stops asking (the engine's abort signal usually ends the session first).
  */
 export const DRAFT_SESSION_IDLE_MS = 3_000;
-/** The oracle's per-token decode time assumed until it is measured (a small CPU model). */
-export const INITIAL_TARGET_TOKEN_MS = 30;
 
 // ---------------------------------------------------------------------------------------------
 // Trust: golden tickets, probation, reputation and bans (see README.md, "Trust")

@@ -4,24 +4,21 @@
  * committed context from any of them.
  *
  * Pipelining: scouts draft ahead along their chain (up to `lookahead` tokens past the committed
- * context) while the oracle verifies, so a round often finds its drafts already waiting.
+ * context) while the oracle verifies, so a round often finds its drafts already waiting; those
+ * are taken at once, without a round trip.
  *
- * Governor (on by default): a round waits for drafts only as long as waiting is predicted to pay
- * off, and drafting is skipped (plain decoding, or the fallback source) while the measured
- * acceptance says speculation is slower than plain decoding, with a periodic probe to re-measure.
- * The committed output never depends on any of this: the engine verifies every draft.
+ * Whether a round drafts, and how many tokens, is the engine's speculation governor's decision
+ * alone (../engine/governor.ts): asked, this source always drafts. What it decides is how long to
+ * wait for drafts that have not arrived, within the governor's budget (`DraftRequest.budget`):
+ * it takes what is there, waits for a fresh chain only when the link's measured chain start
+ * (round trip plus one draft step) fits the budget, and stops waiting for more tokens once the
+ * next batch is predicted to cost more than it wins. The committed output never depends on any
+ * of this: the engine verifies every draft.
  */
 import { expectedTokensPerRound } from '../engine/acceptance.js';
-import type { DraftProposal, DraftSource } from '../engine/index.js';
+import type { DraftBudget, DraftProposal, DraftRequest, DraftSource } from '../engine/index.js';
 import { createLogger } from '../../src/lib/server/log.js';
-import {
-  DRAFT_SESSION_IDLE_MS,
-  EMA_ALPHA,
-  GOVERNOR_PROBE_EVERY_ROUNDS,
-  INITIAL_TARGET_TOKEN_MS,
-  PRIOR_ACCEPTANCE,
-  UNGOVERNED_MAX_WAIT_MS
-} from './constants.js';
+import { DRAFT_SESSION_IDLE_MS, UNGOVERNED_MAX_WAIT_MS } from './constants.js';
 import type { ScoutSessionWork } from './credits.js';
 import type { ScoutLink } from './scout-link.js';
 
@@ -45,14 +42,18 @@ export interface RemoteDraftSourceOptions {
   /** Draft tokens per round the oracle asks for; the engine's `k` caps it. */
   k: number;
   lookahead: number;
-  /** Default true. */
+  /**
+   * Default true: waits follow the governor's budget. False: every round waits up to
+   * `UNGOVERNED_MAX_WAIT_MS` for k drafts whatever the budget says (benchmarks' "governor off",
+   * with `speculation: 'on'`). Never makes the source skip a round either way.
+   */
   isGoverned?: boolean;
   /** Used when no scout is usable this round; default none (plain decoding). */
   fallback?: DraftSource | null;
   /** Session ends after this long without a round; default `DRAFT_SESSION_IDLE_MS` (3000). */
   idleEndMs?: number;
-  /** The oracle's per-token decode time before it is measured; default `INITIAL_TARGET_TOKEN_MS` (30). */
-  initialTargetTokenMs?: number;
+  /** Clock in ms; default `performance.now` (unit tests pass a fake one). */
+  now?: () => number;
 }
 
 export interface RemoteDraftStats {
@@ -61,7 +62,6 @@ export interface RemoteDraftStats {
   drafted: number;
   accepted: number;
   waitedMs: number;
-  skippedByGovernor: number;
 }
 
 /** A DraftSource that also ends its session explicitly (the engine may never call it). */
@@ -71,13 +71,6 @@ export interface RemoteDraftSource extends DraftSource {
   end(reason?: string): void;
 }
 
-class Ema {
-  value: number | null = null;
-  add(sample: number): void {
-    this.value = this.value === null ? sample : this.value + EMA_ALPHA * (sample - this.value);
-  }
-}
-
 /** Builds the remote-scout draft source for one generation session. */
 export function createRemoteDraftSource(
   name: string,
@@ -85,37 +78,22 @@ export function createRemoteDraftSource(
 ): RemoteDraftSource {
   const isGoverned = options.isGoverned ?? true;
   const idleEndMs = options.idleEndMs ?? DRAFT_SESSION_IDLE_MS;
+  const now = options.now ?? (() => performance.now());
   const stats: RemoteDraftStats = {
     rounds: 0,
     scoutRounds: 0,
     drafted: 0,
     accepted: 0,
-    waitedMs: 0,
-    skippedByGovernor: 0
+    waitedMs: 0
   };
-  // Per-token acceptance, estimated like a geometric run: accepted drafts over accepted drafts
-  // plus rejections (a round that stopped before its last draft holds one rejection).
-  const acceptedEma = new Ema();
-  const rejectedEma = new Ema();
-  const perTokenAcceptance = (): number | null =>
-    acceptedEma.value === null || rejectedEma.value === null
-      ? null
-      : acceptedEma.value / Math.max(1e-9, acceptedEma.value + rejectedEma.value);
-  let lastAccepted = 0;
-  const plainTokenMs = new Ema();
-  const verifyMs = new Ema();
-  const waitMs = new Ema();
   const controller = new AbortController();
 
   let links: ScoutLink[] | null = null;
   let isEnded = false;
   let idleTimer: ReturnType<typeof setTimeout> | null = null;
-  let lastReturnAt: number | null = null;
-  let lastDrafted = 0;
   let lastPosition = 0;
   let lastFromFallback = false;
   let pendingResult: { position: number; drafted: number; accepted: number } | null = null;
-  let roundsSinceProbe = 0;
   let watchedSignal: AbortSignal | null = null;
   // Whose chain the last round's drafts came from, and accepted tokens per scout (credits).
   let lastScoutId: string | null = null;
@@ -155,22 +133,64 @@ export function createRemoteDraftSource(
     return { tokens, isLive, scoutId };
   };
 
-  /** Step 3 of a round: is drafting predicted to beat plain decoding right now? */
-  const isWorthDrafting = (k: number): boolean => {
-    if (!isGoverned) return true;
-    const a = perTokenAcceptance();
-    const tt = plainTokenMs.value ?? options.initialTargetTokenMs ?? INITIAL_TARGET_TOKEN_MS;
-    if (a === null) return true;
-    // Verify of k drafts costs a bit more than one decode step; measured once available.
-    const tv = verifyMs.value ?? tt * 1.3;
-    const predicted = (expectedTokensPerRound(a, k) * tt) / (tv + (waitMs.value ?? 0));
-    return predicted >= 1;
+  /**
+   * Step 4 of a round: waits for more drafts while the wait rule allows and returns the best
+   * found. Governed (a budget given): never past `budget.waitMs`; no wait for a fresh chain
+   * whose measured start (round trip + one draft step) does not fit the budget; and, once
+   * tokens are there, the marginal rule below. Ungoverned or forced on: up to
+   * `UNGOVERNED_MAX_WAIT_MS` for k drafts.
+   */
+  const collect = async (
+    context: readonly number[],
+    k: number,
+    budget: DraftBudget | undefined,
+    signal: AbortSignal
+  ) => {
+    const started = now();
+    let found = best(context, k);
+    const deadline = started + (budget ? budget.waitMs : UNGOVERNED_MAX_WAIT_MS);
+    while (found.tokens.length < k && !signal.aborted && live().length > 0) {
+      const n = found.tokens.length;
+      let until = deadline;
+      if (budget && n === 0 && !found.isLive) {
+        // A new chain is needed: its first token needs a round trip and a draft step.
+        const starts = live()
+          .map((l) => l.chainStartMs)
+          .filter((x): x is number => x !== null);
+        if (starts.length > 0 && Math.min(...starts) > deadline - now()) break;
+      }
+      if (budget && n > 0 && budget.targetStepMs !== null) {
+        const tt = budget.targetStepMs;
+        const a = budget.acceptance;
+        const paces = live()
+          .map((l) => l.draftMsPerToken)
+          .filter((x): x is number => x !== null);
+        const td = paces.length > 0 ? Math.min(...paces) : tt / 4;
+        // Marginal rule: the next batch (m = n tokens, batches double) adds
+        // E(n + m) − E(n) = a^(n+1)·(1 − a^m)/(1 − a) expected committed tokens, each worth a
+        // plain step tt, and costs about m·td of waiting. Stop when it costs more than it wins.
+        const m = Math.min(n, k - n);
+        const gain =
+          (expectedTokensPerRound(Math.min(a, 0.999), n + m) -
+            expectedTokensPerRound(Math.min(a, 0.999), n)) *
+          tt;
+        if (gain <= m * td) break;
+        until = Math.min(deadline, now() + 1.5 * m * td + 1);
+      }
+      const remaining = until - now();
+      if (remaining <= 0) break;
+      await Promise.race(live().map((l) => l.waitForChange(remaining, signal)));
+      const next = best(context, k);
+      if (next.tokens.length === n && now() >= until) break;
+      found = next;
+    }
+    const waited = now() - started;
+    stats.waitedMs += waited;
+    return found;
   };
 
-  const fallbackDraft = async (
-    req: Parameters<DraftSource['draft']>[0]
-  ): Promise<DraftProposal | null> => {
-    // Without a fallback the round is a plain decode step, which is what the estimator wants.
+  const fallbackDraft = async (req: DraftRequest): Promise<DraftProposal | null> => {
+    // Without a fallback the round is a plain decode step.
     lastFromFallback = options.fallback != null;
     if (!options.fallback) return null;
     return options.fallback.draft(req);
@@ -201,26 +221,10 @@ export function createRemoteDraftSource(
         signal.addEventListener('abort', () => end('generation ended'), { once: true });
       }
       const k = Math.max(1, Math.min(req.k, options.k));
-      const now = performance.now();
-      // 1. Learn the cost of the previous round: plain decode step or verify pass.
-      if (lastReturnAt !== null) {
-        const elapsed = now - lastReturnAt;
-        const committed = Math.max(1, context.length - lastPosition);
-        if (lastDrafted === 0 && !lastFromFallback) plainTokenMs.add(elapsed / committed);
-        else if (lastDrafted > 0 && !lastFromFallback) {
-          // The engine may have decoded plainly after the verify pass before asking again:
-          // those steps are not part of the verify cost.
-          const extra = Math.max(0, committed - (lastAccepted + 1));
-          if (extra === 0) verifyMs.add(elapsed);
-          else if (plainTokenMs.value !== null)
-            verifyMs.add(Math.max(0, elapsed - extra * plainTokenMs.value));
-        }
-      }
       stats.rounds += 1;
       lastPosition = context.length;
       lastFromFallback = false;
-      // 2. The scout links (opened at creation) are ready by the first round, or awaited here.
-      const isFirstRound = links === null;
+      // 1. The scout links (opened at creation) are ready by the first round, or awaited here.
       if (links === null) {
         links = await opening;
         // Context first, then the request: a request before any context would have the scout
@@ -231,64 +235,13 @@ export function createRemoteDraftSource(
         }
       }
       const open = live();
-      if (open.length === 0) {
-        lastDrafted = 0;
-        lastReturnAt = performance.now();
-        return fallbackDraft(req);
-      }
-      // 3. Governor: skip drafting while it is predicted slower, probing now and then. Skipped
-      // rounds send nothing, so idle scouts do not draft (and, on a shared CPU, do not slow the
-      // oracle down).
-      if (!isWorthDrafting(k) && roundsSinceProbe < GOVERNOR_PROBE_EVERY_ROUNDS) {
-        roundsSinceProbe += 1;
-        stats.skippedByGovernor += 1;
-        lastDrafted = 0;
-        lastReturnAt = performance.now();
-        return fallbackDraft(req);
-      }
-      roundsSinceProbe = 0;
-      // Every live scout learns the committed context (and the last verify result).
+      if (open.length === 0) return fallbackDraft(req);
+      // 2. Every live scout learns the committed context (and the last verify result).
       for (const link of open) link.sync(context, pendingResult ?? undefined);
       pendingResult = null;
-      // 4. Take drafts already waiting; wait for more only while it is predicted to pay.
-      let found = best(context, k);
-      const tt = plainTokenMs.value ?? options.initialTargetTokenMs ?? INITIAL_TARGET_TOKEN_MS;
-      const a = perTokenAcceptance() ?? PRIOR_ACCEPTANCE;
-      const paces = live()
-        .map((l) => l.draftMsPerToken)
-        .filter((x): x is number => x !== null);
-      const td = paces.length > 0 ? Math.min(...paces) : tt / 4;
-      // A fresh chain gets about one plain decode step to show its first token.
-      const deadline = now + (isGoverned ? tt : UNGOVERNED_MAX_WAIT_MS);
-      while (found.tokens.length < k && !signal.aborted && live().length > 0) {
-        const n = found.tokens.length;
-        let until = deadline;
-        if (isGoverned && n > 0) {
-          // Marginal rule: the next batch (m = n tokens, batches double) adds
-          // a^(n+1)·(1 − a^m)/(1 − a) expected committed tokens, each worth a plain step tt,
-          // and costs about m·td of waiting. Stop when it costs more than it wins.
-          const m = Math.min(n, k - n);
-          const gain = ((a ** (n + 1) * (1 - a ** m)) / (1 - Math.min(a, 0.999))) * tt;
-          if (gain <= m * td) break;
-          until = Math.min(deadline, performance.now() + 1.5 * m * td + 1);
-        }
-        const remaining = until - performance.now();
-        if (remaining <= 0) break;
-        await Promise.race(live().map((l) => l.waitForChange(remaining, signal)));
-        const next = best(context, k);
-        if (next.tokens.length === n && performance.now() >= until) break;
-        found = next;
-      }
-      const waited = performance.now() - now;
-      stats.waitedMs += waited;
-      // The first round also opened the streams; that one-off cost says nothing about later waits.
-      if (!isFirstRound) waitMs.add(waited);
-      lastReturnAt = performance.now();
-      if (found.tokens.length === 0) {
-        lastDrafted = 0;
-        return fallbackDraft(req);
-      }
-      lastDrafted = found.tokens.length;
+      // 3. Take drafts already waiting; wait for more as the budget allows.
+      const found = await collect(context, k, isGoverned ? req.budget : undefined, signal);
+      if (found.tokens.length === 0) return fallbackDraft(req);
       lastScoutId = found.scoutId;
       stats.scoutRounds += 1;
       return { tokens: found.tokens };
@@ -301,9 +254,6 @@ export function createRemoteDraftSource(
       if (result.drafted === 0) return;
       stats.drafted += result.drafted;
       stats.accepted += result.accepted;
-      acceptedEma.add(result.accepted);
-      rejectedEma.add(result.accepted < result.drafted ? 1 : 0);
-      lastAccepted = result.accepted;
       if (lastScoutId !== null && result.accepted > 0) {
         const w = work.get(lastScoutId);
         if (w) {

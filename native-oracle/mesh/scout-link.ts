@@ -67,6 +67,14 @@ export class ScoutLink {
   private lastFrameAt: number | null = null;
   /** Smoothed milliseconds per drafted token along a chain; null before two frames. */
   draftMsPerToken: number | null = null;
+  /**
+   * Smoothed milliseconds from a context update or draft request to the first frame of the new
+   * chain it made the scout start: the round trip plus one draft step (the wait rule's price
+   * of a fresh chain). Null before the first new chain.
+   */
+  chainStartMs: number | null = null;
+  /** When the last context update or draft request was sent; null once a new chain answered it. */
+  private restartSentAt: number | null = null;
 
   private constructor(
     private readonly stream: Stream,
@@ -139,6 +147,7 @@ export class ScoutLink {
       // The scout applies the frames one by one and may start a chain after each of them.
       for (const f of update) this.mirror.noteCommittedEnd(f.base + f.tokens.length);
       this.framesSinceSync = 0;
+      this.restartSentAt = performance.now();
     }
     if (frames.length > 0) void this.send(frames);
   }
@@ -149,6 +158,7 @@ export class ScoutLink {
     this.mirror.setLookahead(lookahead);
     // The scout may answer at the position named here even when no context preceded it.
     this.mirror.noteCommittedEnd(this.told.length);
+    this.restartSentAt = performance.now();
     void this.send([{ type: 'draft-request', position: this.told.length, k, lookahead }]);
   }
 
@@ -193,6 +203,15 @@ export class ScoutLink {
       reason
     });
     this.notify();
+  }
+
+  /** A new chain's first frame arrived at `now`: one sample of the chain start latency. */
+  private noteChainStart(now: number): void {
+    if (this.restartSentAt === null) return;
+    const ms = now - this.restartSentAt;
+    this.restartSentAt = null;
+    this.chainStartMs =
+      this.chainStartMs === null ? ms : this.chainStartMs + 0.25 * (ms - this.chainStartMs);
   }
 
   private notify(): void {
@@ -275,6 +294,7 @@ export class ScoutLink {
                 : this.draftMsPerToken + 0.25 * (perToken - this.draftMsPerToken);
           }
           this.lastFrameAt = now;
+          if (this.mirror.epoch !== epochBefore) this.noteChainStart(now);
           if (this.firstTokenAt === null) this.firstTokenAt = now;
           this.tokensReceived += frame.tokens.length;
           this.notify();

@@ -57,8 +57,7 @@ const stats = (drafted: number, accepted: number): RemoteDraftStats => ({
   scoutRounds: 1,
   drafted,
   accepted,
-  waitedMs: 0,
-  skippedByGovernor: 0
+  waitedMs: 0
 });
 
 const linkOf = (peerId: PeerId, draftMsPerToken: number | null = null) =>
