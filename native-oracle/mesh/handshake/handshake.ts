@@ -9,7 +9,9 @@
  *  3. The scout's signed hello is read (one frame, `MAX_HANDSHAKE_BYTES` at most) and opened:
  *     signature against the connection's peer key, peer id, freshness.
  *  4. `checkScoutHello` decides: a refusal (role, version, tokenizer) is answered with its reason
- *     and counted, without a ban (the scout may come back with the right model).
+ *     and counted, without a ban (the scout may come back with the right model). The tokenizer
+ *     is judged by the scout's sketch when it sends one (a web-llm tokenizer in another file
+ *     form with the same id → text table passes), else by fingerprint.
  *  5. Accepted: the scout joins the registry (unless its address already holds
  *     `MAX_SCOUTS_PER_IP` scouts: refused), `welcome` is written, then `scout:join` fires.
  *  6. An offence (a frame the protocol rejects, an oversized frame, a flood) is answered with
@@ -34,6 +36,7 @@ import {
   SignedHelloSchema,
   type HandshakeReply,
   type HelloPayload,
+  type OracleTokenizer,
   type SignedHello
 } from '../../../src/lib/protocol/mesh.js';
 import { createLogger } from '../../../src/lib/server/log.js';
@@ -47,6 +50,7 @@ import {
 import { directIp } from '../node-peer.js';
 import type { ScoutRegistry } from '../registry/index.js';
 import type { Handshake, HandshakeComponents, HandshakeEvents, HandshakeInit } from './index.js';
+import { engineTokenizer } from './oracle-tokenizer.js';
 
 const log = createLogger('shard:oracle:mesh');
 
@@ -54,6 +58,7 @@ export class HandshakeService extends TypedEventEmitter<HandshakeEvents> impleme
   readonly protocol = HANDSHAKE_PROTOCOL;
   private readonly registry: ScoutRegistry;
   private readonly hello: OracleHello;
+  private readonly tokenizer: OracleTokenizer | null;
   private isRunning = false;
 
   constructor(
@@ -63,6 +68,7 @@ export class HandshakeService extends TypedEventEmitter<HandshakeEvents> impleme
     super();
     this.registry = components.registry;
     this.hello = new OracleHello(components.privateKey, components.peerId, init.engine);
+    this.tokenizer = engineTokenizer(init.engine);
     this.handleHandshake = this.handleHandshake.bind(this);
   }
 
@@ -121,7 +127,8 @@ export class HandshakeService extends TypedEventEmitter<HandshakeEvents> impleme
       const payload = await this.readHello(lp, connection, signal);
       // 4. Refusals a scout can fix.
       const refusal = checkScoutHello(payload, {
-        tokenizerFingerprint: this.init.engine.tokenizerFingerprint
+        tokenizerFingerprint: this.init.engine.tokenizerFingerprint,
+        tokenizer: this.tokenizer
       });
       if (refusal) {
         this.registry.noteRefusal(remote);

@@ -1,7 +1,7 @@
 /**
  * The oracle's handshake service: it answers `HANDSHAKE_PROTOCOL` streams. A scout sends its
  * signed hello; the oracle checks the signature against the connection's peer, the role, the
- * protocol version and the tokenizer fingerprint, and answers `welcome` (the scout joins the
+ * protocol version and the tokenizer (sketch or fingerprint), and answers `welcome` (the scout joins the
  * registry) or `refused` with a reason (`banned`, `tokenizer-mismatch`, ...). A peer that sends
  * a frame the protocol rejects, or floods handshakes, is refused and punished in the registry.
  *
@@ -25,10 +25,12 @@ export interface HandshakeComponents {
 
 export interface HandshakeInit {
   /**
-   * The target model scouts draft for: a scout's tokenizer fingerprint must equal its own; its
-   * model id and fingerprint go into the oracle's hello.
+   * The target model scouts draft for; its model id and fingerprint go into the oracle's hello.
+   * A scout's tokenizer must match it: by sketch (same id → text table) when the scout sends one
+   * and the engine can detokenize (`vocabularySize` and `detokenize` present), else by fingerprint.
    */
-  engine: Pick<TargetEngine, 'modelId' | 'tokenizerFingerprint'>;
+  engine: Pick<TargetEngine, 'modelId' | 'tokenizerFingerprint'> &
+    Partial<Pick<TargetEngine, 'vocabularySize' | 'detokenize'>>;
 }
 
 export interface HandshakeEvents {

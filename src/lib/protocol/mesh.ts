@@ -25,6 +25,12 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { z } from 'zod';
+import {
+  compareTokenizerSketch,
+  TokenizerSketchSchema,
+  type TokenizerSketch,
+  type TokenTextFn
+} from './tokenizer-sketch.js';
 
 /** Version of the mesh protocol family; a breaking change bumps it and the protocol ids. */
 export const MESH_PROTOCOL_VERSION = '1.0.0';
@@ -127,6 +133,13 @@ export const HelloPayloadSchema = z.strictObject({
   models: z.array(shortText(256)).max(16),
   /** Fingerprint of the vocabulary the peer's model uses; null for relays and consumers. */
   tokenizerFingerprint: z.string().max(256).nullable(),
+  /**
+   * A scout's id → text table in short (src/lib/protocol/tokenizer-sketch.ts). Optional: scouts
+   * from before it was added match by `tokenizerFingerprint` alone. An oracle that has it
+   * compares it instead of the fingerprint, so a tokenizer in another file form (a web-llm
+   * `tokenizer.json`) with the same table is accepted.
+   */
+  tokenizerSketch: TokenizerSketchSchema.optional(),
   /** Measured draft speed in tokens/s (scouts); null when unknown. */
   draftTokensPerSecond: z.number().finite().min(0).max(1e6).nullable(),
   /** Sender's wall clock, ms since the epoch; bounds replay of an old hello. */
@@ -214,13 +227,23 @@ export async function openHello(
   return payload;
 }
 
+/** The oracle's side of the tokenizer check: its own sketch, and the text of its tokens. */
+export interface OracleTokenizer {
+  /** The target's sketch (computed once; it reads the whole vocabulary). */
+  sketch(): TokenizerSketch;
+  /** The target's text for one token, as the sketch reads it (named in a refusal). */
+  textOf: TokenTextFn;
+}
+
 /**
  * Decides whether an oracle accepts a scout's hello for drafting. Returns null when accepted,
- * or the refusal reason and a message a person can act on.
+ * or the refusal reason and a message a person can act on. The tokenizer rule: a scout that
+ * sends a sketch is judged by it when the oracle has one (same id → text table: accepted, else
+ * refused naming the token or the sizes that differ); otherwise the fingerprints must be equal.
  */
 export function checkScoutHello(
   scout: HelloPayload,
-  oracle: { tokenizerFingerprint: string }
+  oracle: { tokenizerFingerprint: string; tokenizer?: OracleTokenizer | null }
 ): { reason: MeshErrorReason; message: string } | null {
   if (scout.role !== 'scout') {
     return {
@@ -234,12 +257,28 @@ export function checkScoutHello(
       message: `protocol ${scout.protocolVersion} is incompatible with ${MESH_PROTOCOL_VERSION}`
     };
   }
-  if (scout.tokenizerFingerprint !== oracle.tokenizerFingerprint) {
+  if (scout.tokenizerSketch && oracle.tokenizer) {
+    const difference = compareTokenizerSketch(
+      scout.tokenizerSketch,
+      oracle.tokenizer.sketch(),
+      oracle.tokenizer.textOf
+    );
+    if (!difference) return null;
     return {
       reason: 'tokenizer-mismatch',
-      message:
+      message: `draft tokenizer differs from the target's: ${difference.message}`.slice(0, 500)
+    };
+  }
+  if (scout.tokenizerFingerprint !== oracle.tokenizerFingerprint) {
+    const hint = scout.tokenizerSketch
+      ? ''
+      : ' (this scout sent no tokenizer sketch, so only identical vocabularies match)';
+    return {
+      reason: 'tokenizer-mismatch',
+      message: (
         `draft tokenizer ${scout.tokenizerFingerprint ?? 'none'} differs from the target tokenizer ` +
-        `${oracle.tokenizerFingerprint}; load a draft model with the target's vocabulary`
+        `${oracle.tokenizerFingerprint}; load a draft model with the target's vocabulary${hint}`
+      ).slice(0, 500)
     };
   }
   return null;

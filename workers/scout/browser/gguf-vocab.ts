@@ -9,6 +9,12 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { GgufValueType, LlamaTokenType } from '../../../src/lib/protocol/gguf.js';
+import {
+  anchoredText,
+  sketchTokenizer,
+  type TokenizerSketch,
+  type TokenTextFn
+} from '../../../src/lib/protocol/tokenizer-sketch.js';
 
 /** The bytes did not hold a whole GGUF header; read more of the file and call again. */
 export class GgufTruncatedError extends Error {
@@ -293,4 +299,27 @@ export function detokenize(vocab: GgufVocab, ids: readonly number[]): string {
 
 function decodeLoose(piece: Uint8Array): string {
   return new TextDecoder('utf-8').decode(piece);
+}
+
+/**
+ * The vocabulary's id → text table as the handshake's tokenizer sketch reads it
+ * (src/lib/protocol/tokenizer-sketch.ts): each token's text after the anchor letter, special
+ * tokens (control, unknown, unused) as nothing, the way llama.cpp's detokenizer renders them on
+ * the oracle.
+ */
+export function ggufTokenText(vocab: GgufVocab): TokenTextFn {
+  const isSpecial = (id: number) => {
+    const type = vocab.types[id];
+    return (
+      type === LlamaTokenType.control ||
+      type === LlamaTokenType.unknown ||
+      type === LlamaTokenType.unused
+    );
+  };
+  return anchoredText(vocab.pieces.length, (ids) => detokenize(vocab, ids), isSpecial);
+}
+
+/** The sketch of a GGUF vocabulary (what a wllama scout sends in its hello). */
+export function ggufTokenizerSketch(vocab: GgufVocab): TokenizerSketch {
+  return sketchTokenizer(vocab.pieces.length, ggufTokenText(vocab));
 }

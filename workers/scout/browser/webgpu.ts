@@ -5,6 +5,14 @@
  * reason the scout shows while it falls back to wllama.
  */
 import type { DraftEngine } from '../core.js';
+import {
+  anchoredText,
+  compareTokenizerSketch,
+  sketchTokenizer,
+  type TokenizerDifference,
+  type TokenizerSketch,
+  type TokenTextFn
+} from '../../../src/lib/protocol/tokenizer-sketch.js';
 
 /** web-llm is unusable here; `message` says why in plain words. */
 export class WebGpuUnavailableError extends Error {
@@ -42,6 +50,56 @@ export async function probeWebGpu(): Promise<WebGpuProbe> {
       reason: `WebGPU adapter request failed: ${(err as Error).message}`
     };
   }
+}
+
+/**
+ * The part of a web-llm tokenizer (`@mlc-ai/web-tokenizers`' Tokenizer, loaded from the MLC
+ * build's `tokenizer.json`) the compatibility check reads.
+ */
+export interface WebLlmTokenizerLike {
+  getVocabSize(): number;
+  decode(ids: Int32Array): string;
+  /** The token's raw piece as the tokenizer file spells it, e.g. `▁the`, `<0x0A>`, `</s>`. */
+  idToToken(id: number): string;
+}
+
+/** A piece spelled `<...>` that is not a byte token: a special token (`</s>`, `<|im_end|>`). */
+const SPECIAL_PIECE = /^<[^<>\s]+>$/;
+const BYTE_PIECE = /^<0x[0-9A-Fa-f]{2}>$/;
+
+/**
+ * A web-llm tokenizer's id → text table as the handshake's sketch reads it. tokenizer.json
+ * decoders render special tokens as text unless told to skip them, so special tokens are
+ * recognised by their `<...>` spelling and add nothing, as on the oracle.
+ */
+export function webLlmTokenText(tokenizer: WebLlmTokenizerLike): TokenTextFn {
+  const isSpecial = (id: number) => {
+    const piece = tokenizer.idToToken(id);
+    return SPECIAL_PIECE.test(piece) && !BYTE_PIECE.test(piece);
+  };
+  return anchoredText(
+    tokenizer.getVocabSize(),
+    (ids) => tokenizer.decode(Int32Array.from(ids)),
+    isSpecial
+  );
+}
+
+/** The sketch a web-llm scout sends in its hello. */
+export function webLlmTokenizerSketch(tokenizer: WebLlmTokenizerLike): TokenizerSketch {
+  return sketchTokenizer(tokenizer.getVocabSize(), webLlmTokenText(tokenizer));
+}
+
+/**
+ * Checks on the scout, before drafting, that a web-llm tokenizer maps ids like the target's
+ * vocabulary (`target`: the sketch and text of the draft GGUF the oracle serves, which has the
+ * target's vocabulary). Null when it does; else what differs. The oracle checks again.
+ */
+export function checkWebLlmTokenizer(
+  tokenizer: WebLlmTokenizerLike,
+  target: { sketch: TokenizerSketch; textOf: TokenTextFn }
+): { sketch: TokenizerSketch; difference: TokenizerDifference | null } {
+  const sketch = webLlmTokenizerSketch(tokenizer);
+  return { sketch, difference: compareTokenizerSketch(sketch, target.sketch, target.textOf) };
 }
 
 export interface WebLlmEngineOptions {
