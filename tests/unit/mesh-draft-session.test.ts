@@ -103,7 +103,7 @@ async function session(corrupt: (frame: DraftFrame, n: number) => DraftFrame = (
     vocabularySize: VOCABULARY_SIZE,
     onOffence: (id, err) => registry.punish(id, err)
   });
-  // The governor is off so that every round drafts.
+  // No budget: every round waits (up to UNGOVERNED_MAX_WAIT_MS) for the scout's k drafts.
   const source = createRemoteDraftSource('scout:test', {
     k: K,
     lookahead: K,
