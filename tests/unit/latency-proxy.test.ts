@@ -4,11 +4,13 @@
  * a reader that stops reading does not make it buffer without bound, half-close and errors pass
  * through, and close() ends everything. No upper-bound timing is asserted anywhere.
  */
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
 import { performance } from 'node:perf_hooks';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -244,6 +246,54 @@ describe('latency proxy', () => {
       [1, 4, 4, false],
       [2, 4, 4, false]
     ]);
+  });
+});
+
+describe('latency proxy CLI', () => {
+  const CLI = resolve(import.meta.dirname, '../harness/latency-proxy-cli.ts');
+  const run = (args: string[]) =>
+    spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe']
+    });
+
+  it('prints a ready line, delays, and reports its bytes when stopped', async () => {
+    const echo = await echoServer();
+    const child = run([
+      '--listen',
+      '0',
+      '--to',
+      `127.0.0.1:${(echo.address as { port: number }).port}`,
+      '--delay-ms',
+      '15',
+      '--seed',
+      '3'
+    ]);
+    cleanups.push(() => void child.kill('SIGKILL'));
+    const lines = createInterface({ input: child.stdout! });
+    const events: Array<Record<string, unknown>> = [];
+    lines.on('line', (l) => events.push(JSON.parse(l) as Record<string, unknown>));
+    await until('ready line', () => events.length > 0, 20_000);
+    expect(events[0]).toMatchObject({ event: 'proxy:ready', address: { host: '127.0.0.1' } });
+    const socket = await dial(events[0]!.address as SocketAddress);
+    expect(await pingMs(socket)).toBeGreaterThanOrEqual(30);
+    socket.destroy();
+    const code = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    expect(await code).toBe(0);
+    expect(events[1]).toEqual({ event: 'proxy:stopped', connections: 1, bytesUp: 4, bytesDown: 4 });
+  });
+
+  it.each([
+    [['--to', '1234'], /--to needs HOST:PORT or unix:PATH/],
+    [['--listen', '0'], /--to HOST:PORT or unix:PATH is required/],
+    [['--to', 'h:1', '--delay-ms', 'soon'], /--delay-ms must be a number/],
+    [['--to', 'h:1', '--jitter-ms=-1'], /jitterMs must be a number of ms/]
+  ])('exits 2 on %j, naming the flag', async (args, message) => {
+    const child = run(args);
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    expect(await new Promise((r) => child.once('exit', r))).toBe(2);
+    expect(stderr).toMatch(message);
   });
 });
 
