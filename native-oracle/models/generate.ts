@@ -14,8 +14,8 @@ import { writeGguf, type GgufTensor, type GgufValue, type TensorTypeName } from 
 import { ReferenceModel, top2, type ReferenceDims } from './reference.js';
 import { CHAT_TEMPLATE, SPACE_MARK, buildVocabulary, type Vocabulary } from './vocab.js';
 
-/** llama_ftype of a file whose matrices are all of one type. */
-const FILE_TYPE = { F32: 0, F16: 1, BF16: 32 } as const;
+/** llama_ftype of a file whose matrices are (mostly) of one type: LLAMA_FTYPE_MOSTLY_*. */
+const FILE_TYPE = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 7, BF16: 32 } as const;
 
 /** Bumped whenever the output of the generator changes for the same config. */
 export const GENERATOR_VERSION = 4;
@@ -107,6 +107,24 @@ export function benchPair(type: TensorTypeName): PairConfig {
     ? BENCH_PAIR
     : { ...BENCH_PAIR, name: `bench-${type.toLowerCase()}`, tensorType: type };
 }
+
+/**
+ * The slow pair: a realistic self-hoster's CPU oracle for benchmarks (MEASUREMENTS PENDING).
+ */
+export const SLOW_PAIR: PairConfig = {
+  ...DEFAULT_PAIR,
+  name: 'slow',
+  seed: 20261202,
+  nEmbd: 2048,
+  nHead: 16,
+  nHeadKv: 8,
+  nFf: 5632,
+  targetLayers: 20,
+  draftLayers: 1,
+  alpha: 0.04,
+  tensorType: 'Q8_0',
+  measureTokens: 0
+};
 
 /** Prompts whose greedy continuations define the manifest's expected acceptance. */
 export const MEASUREMENT_PROMPTS: readonly string[] = [
@@ -207,6 +225,27 @@ interface TensorPlan {
   shape: [number] | [number, number];
   make: () => Float32Array;
   /** Norm weights stay F32 (llama.cpp expects it); matrices take the config's type. */
+  isNorm: boolean;
+}
+
+/**
+ * The stored type of one tensor. Norm vectors stay F32, as llama.cpp's quantizer leaves 1-D
+ * tensors. Matrices, token_embd included, take the pair's type, as in llama.cpp's own Q8_0 files.
+ * In a Q4_0 pair the output head is Q8_0: llama.cpp keeps that head at higher precision (Q6_K,
+ * which this writer does not produce), since 4-bit logits would flip many greedy choices.
+ */
+export function storedType(
+  config: Pick<PairConfig, 'tensorType'>,
+  plan: TensorPlanLike
+): TensorTypeName {
+  if (plan.isNorm) return 'F32';
+  if (config.tensorType === 'Q4_0' && plan.name === 'output.weight') return 'Q8_0';
+  return config.tensorType;
+}
+
+/** What storedType needs to know about a tensor. */
+export interface TensorPlanLike {
+  name: string;
   isNorm: boolean;
 }
 
@@ -433,7 +472,7 @@ export async function generatePair(options: GeneratePairOptions): Promise<PairMa
   const toGguf = (p: TensorPlan): GgufTensor => ({
     name: p.name,
     shape: p.shape,
-    type: p.isNorm ? 'F32' : config.tensorType,
+    type: storedType(config, p),
     data: p.make
   });
   const draftPlans = plans.filter((p) => {

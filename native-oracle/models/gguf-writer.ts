@@ -1,6 +1,6 @@
 /**
- * A GGUF v3 writer: metadata key/values and F32/F16 tensors, streamed to disk so that a
- * 100M-parameter model never has to sit in memory at once. Layout per the GGUF spec
+ * A GGUF v3 writer: metadata key/values and F32/F16/BF16/Q8_0/Q4_0 tensors, streamed to disk one
+ * tensor at a time so that a 600 MB model never has to sit in memory at once. Layout per the GGUF spec
  * (ggml/docs/gguf.md): header, metadata, tensor infos, padding to `general.alignment`, then
  * tensor data, each tensor starting on an aligned offset relative to the data section.
  */
@@ -14,8 +14,19 @@ export const GGUF_DEFAULT_ALIGNMENT = 32;
 const WRITE_CHUNK_BYTES = 4 * 1024 * 1024;
 
 /** ggml tensor types this writer supports (ggml_type). */
-export const TensorType = { F32: 0, F16: 1, BF16: 30 } as const;
+export const TensorType = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 8, BF16: 30 } as const;
 export type TensorTypeName = keyof typeof TensorType;
+
+/** Values per quantization block of Q8_0 and Q4_0 (ggml's QK8_0 = QK4_0 = 32). */
+export const QUANT_BLOCK_VALUES = 32;
+/** Bytes per block: an fp16 scale, then 32 int8 (Q8_0) or 16 bytes of nibbles (Q4_0). */
+export const Q8_0_BLOCK_BYTES = 34;
+export const Q4_0_BLOCK_BYTES = 18;
+
+/** True for the block-quantized types, whose rows must be a whole number of blocks. */
+export function isQuantized(type: TensorTypeName): type is 'Q8_0' | 'Q4_0' {
+  return type === 'Q8_0' || type === 'Q4_0';
+}
 
 export type GgufScalar =
   | { type: 'uint32'; value: number }
@@ -173,9 +184,111 @@ export function float16BitsToFloat32(h: number): number {
   return sign * (1 + mant / 1024) * 2 ** (exp - 15);
 }
 
-function tensorBytes(t: GgufTensor): number {
+/**
+ * Quantizes `values` (length a multiple of 32) to Q8_0 blocks as ggml's quantize_row_q8_0_ref
+ * does: d = max|x| / 127 stored as fp16, q = round-half-away(x / d) as int8. The scale and the
+ * reciprocal are float32 arithmetic (Math.fround) so the bytes match ggml's for the same input.
+ */
+export function quantizeQ8_0(values: Float32Array, out?: Buffer): Buffer {
+  const blocks = values.length / QUANT_BLOCK_VALUES;
+  const buf = out ?? Buffer.alloc(blocks * Q8_0_BLOCK_BYTES);
+  for (let b = 0; b < blocks; b++) {
+    const base = b * QUANT_BLOCK_VALUES;
+    let amax = 0;
+    for (let j = 0; j < QUANT_BLOCK_VALUES; j++) amax = Math.max(amax, Math.abs(values[base + j]));
+    const d = Math.fround(amax / 127);
+    const id = d ? Math.fround(1 / d) : 0;
+    const o = b * Q8_0_BLOCK_BYTES;
+    buf.writeUInt16LE(float32ToFloat16Bits(d), o);
+    for (let j = 0; j < QUANT_BLOCK_VALUES; j++) {
+      const x = Math.fround(values[base + j] * id);
+      // C's roundf: halves go away from zero (Math.round sends -0.5 to -0).
+      buf[o + 2 + j] = (Math.sign(x) * Math.round(Math.abs(x))) & 0xff;
+    }
+  }
+  return buf;
+}
+
+/**
+ * Quantizes `values` (length a multiple of 32) to Q4_0 blocks as ggml's quantize_row_q4_0_ref
+ * does: d = (the value of largest magnitude, sign kept) / -8 as fp16, q = min(15, trunc(x/d +
+ * 8.5)); byte j holds element j in its low nibble and element j + 16 in its high nibble.
+ */
+export function quantizeQ4_0(values: Float32Array, out?: Buffer): Buffer {
+  const blocks = values.length / QUANT_BLOCK_VALUES;
+  const half = QUANT_BLOCK_VALUES / 2;
+  const buf = out ?? Buffer.alloc(blocks * Q4_0_BLOCK_BYTES);
+  const nibble = (x: number) => Math.min(15, Math.trunc(Math.fround(x + 8.5)));
+  for (let b = 0; b < blocks; b++) {
+    const base = b * QUANT_BLOCK_VALUES;
+    let amax = 0;
+    let max = 0;
+    for (let j = 0; j < QUANT_BLOCK_VALUES; j++) {
+      const v = values[base + j];
+      if (amax < Math.abs(v)) {
+        amax = Math.abs(v);
+        max = v;
+      }
+    }
+    const d = Math.fround(max / -8);
+    const id = d ? Math.fround(1 / d) : 0;
+    const o = b * Q4_0_BLOCK_BYTES;
+    buf.writeUInt16LE(float32ToFloat16Bits(d), o);
+    for (let j = 0; j < half; j++) {
+      const lo = nibble(Math.fround(values[base + j] * id));
+      const hi = nibble(Math.fround(values[base + half + j] * id));
+      buf[o + 2 + j] = lo | (hi << 4);
+    }
+  }
+  return buf;
+}
+
+/** Q8_0 or Q4_0 blocks → values (d * q), as llama.cpp reads them; for tests and checks. */
+export function dequantize(type: 'Q8_0' | 'Q4_0', bytes: Uint8Array): Float32Array {
+  const blockBytes = type === 'Q8_0' ? Q8_0_BLOCK_BYTES : Q4_0_BLOCK_BYTES;
+  const blocks = bytes.length / blockBytes;
+  const out = new Float32Array(blocks * QUANT_BLOCK_VALUES);
+  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let b = 0; b < blocks; b++) {
+    const o = b * blockBytes;
+    const d = float16BitsToFloat32(view.readUInt16LE(o));
+    const base = b * QUANT_BLOCK_VALUES;
+    for (let j = 0; j < QUANT_BLOCK_VALUES; j++) {
+      if (type === 'Q8_0') out[base + j] = d * view.readInt8(o + 2 + j);
+      else {
+        const byte = view[o + 2 + (j % 16)];
+        out[base + j] = d * ((j < 16 ? byte & 0x0f : byte >> 4) - 8);
+      }
+    }
+  }
+  return out;
+}
+
+/** Bytes of a tensor's data (before alignment padding). */
+export function tensorBytes(t: Pick<GgufTensor, 'shape' | 'type'>): number {
   const n = t.shape.reduce((a, b) => a * b, 1);
-  return n * (t.type === 'F32' ? 4 : 2);
+  switch (t.type) {
+    case 'F32':
+      return n * 4;
+    case 'Q8_0':
+      return (n / QUANT_BLOCK_VALUES) * Q8_0_BLOCK_BYTES;
+    case 'Q4_0':
+      return (n / QUANT_BLOCK_VALUES) * Q4_0_BLOCK_BYTES;
+    default:
+      return n * 2;
+  }
+}
+
+/** Throws unless a quantized tensor's rows (shape[0]) are whole 32-value blocks. */
+function checkShape(t: GgufTensor): void {
+  if (!Object.hasOwn(TensorType, t.type)) {
+    throw new GgufWriteError(`tensor ${t.name}: unsupported type ${String(t.type)}`);
+  }
+  if (isQuantized(t.type) && (t.shape[0] ?? 0) % QUANT_BLOCK_VALUES !== 0) {
+    throw new GgufWriteError(
+      `tensor ${t.name}: ${t.type} needs a row length (shape[0]) that is a multiple of ${QUANT_BLOCK_VALUES}, got ${t.shape[0]}`
+    );
+  }
 }
 
 function alignUp(n: number, alignment: number): number {
@@ -190,6 +303,8 @@ function encodeTensor(t: GgufTensor, values: Float32Array): Buffer {
     );
   }
   if (t.type === 'F32') return Buffer.from(values.buffer, values.byteOffset, values.byteLength);
+  if (t.type === 'Q8_0') return quantizeQ8_0(values);
+  if (t.type === 'Q4_0') return quantizeQ4_0(values);
   const out = Buffer.alloc(n * 2);
   const convert = t.type === 'BF16' ? float32ToBfloat16Bits : float32ToFloat16Bits;
   for (let i = 0; i < n; i++) out.writeUInt16LE(convert(values[i]), i * 2);
@@ -213,6 +328,7 @@ export async function writeGguf(
   for (const t of options.tensors) {
     if (names.has(t.name)) throw new GgufWriteError(`duplicate tensor ${t.name}`);
     names.add(t.name);
+    checkShape(t);
   }
 
   // 1. Header, metadata and tensor infos (offsets relative to the aligned data section).

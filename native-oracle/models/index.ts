@@ -28,6 +28,7 @@ export {
   benchPair,
   BENCH_PAIR,
   DEFAULT_PAIR,
+  SLOW_PAIR,
   MEASUREMENT_PROMPTS,
   estimateAcceptance,
   generatePair,
