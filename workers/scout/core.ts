@@ -22,13 +22,23 @@ import {
   OracleFrameSchema,
   type ScoutFrame
 } from '../../src/lib/protocol/mesh.js';
+import type { TokenizerSketch } from '../../src/lib/protocol/tokenizer-sketch.js';
 
 /** A draft model the scout runs. Greedy (deterministic) drafting is expected. */
 export interface DraftEngine {
   /** Label for logs and stats, e.g. `llama.cpp:draft-q8` or `wllama:tiny`. */
   readonly name: string;
-  /** Must equal the oracle's target tokenizer fingerprint, or the handshake is refused. */
+  /**
+   * Fingerprint of the vocabulary whose ids the engine drafts in. Must equal the oracle's
+   * target tokenizer fingerprint, or the handshake is refused, unless `tokenizerSketch` is set.
+   */
   readonly tokenizerFingerprint: string;
+  /**
+   * The engine's id → text table in short, sent in the hello when set: an oracle judges the
+   * tokenizer by it instead of the fingerprint (src/lib/protocol/tokenizer-sketch.ts). Set by
+   * engines whose tokenizer is not the target's GGUF file (web-llm); default none.
+   */
+  readonly tokenizerSketch?: TokenizerSketch;
   /** Model ids announced in the hello. */
   readonly models?: readonly string[];
   /**
@@ -101,6 +111,7 @@ export function serializeEngine(engine: DraftEngine): DraftEngine {
   return {
     name: engine.name,
     tokenizerFingerprint: engine.tokenizerFingerprint,
+    tokenizerSketch: engine.tokenizerSketch,
     models: engine.models,
     draft(context, k, signal) {
       const run = tail.then(() => {
@@ -127,6 +138,7 @@ export function lyingEngine(
   return {
     name: `${engine.name}+lie`,
     tokenizerFingerprint: engine.tokenizerFingerprint,
+    tokenizerSketch: engine.tokenizerSketch,
     models: engine.models,
     async draft(context, k, signal) {
       const honest = await engine.draft(context, k, signal);

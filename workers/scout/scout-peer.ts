@@ -118,6 +118,10 @@ export function createScoutPeer(options: ScoutPeerOptions): ScoutPeer {
           protocolVersion: MESH_PROTOCOL_VERSION,
           models: [...(options.engine.models ?? [options.engine.name])],
           tokenizerFingerprint: options.engine.tokenizerFingerprint,
+          ...(options.engine.tokenizerSketch
+            ? { tokenizerSketch: options.engine.tokenizerSketch }
+            : {}),
+          draftEngine: options.engine.name.slice(0, 128),
           draftTokensPerSecond: options.engine.tokensPerSecond?.() ?? null,
           sentAtMs: Date.now(),
           nonce: randomNonce()

@@ -140,6 +140,11 @@ export const HelloPayloadSchema = z.strictObject({
    * `tokenizer.json`) with the same table is accepted.
    */
   tokenizerSketch: TokenizerSketchSchema.optional(),
+  /**
+   * What drafts and where it computes, e.g. `wllama:draft.gguf@webgpu` (scouts; optional, and
+   * absent from scouts older than it). Shown to operators; never trusted for anything.
+   */
+  draftEngine: z.string().min(1).max(128).optional(),
   /** Measured draft speed in tokens/s (scouts); null when unknown. */
   draftTokensPerSecond: z.number().finite().min(0).max(1e6).nullable(),
   /** Sender's wall clock, ms since the epoch; bounds replay of an old hello. */

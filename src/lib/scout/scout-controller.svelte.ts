@@ -36,6 +36,8 @@ export type {
 /** localStorage keys: the user's intent survives reloads and is shared by all tabs. */
 const WANTED_KEY = 'shard.scout.wanted';
 const ENGINE_KEY = 'shard.scout.engine';
+/** '1' keeps wllama on the CPU (WASM) even where a WebGPU adapter could run it. */
+const WLLAMA_CPU_KEY = 'shard.scout.wllama-cpu';
 const OVERRIDE_KEY = 'shard.scout.ignore-local-oracle';
 const RELAYS_KEY = 'shard.relays';
 export const MODEL_URL = '/models/draft.gguf';
@@ -79,6 +81,8 @@ export class ScoutController {
   isIgnoringLocalOracle = $state(false);
   isWakeLockActive = $state(false);
   preferredEngine = $state<EngineKind | 'auto'>('auto');
+  /** The user's "keep wllama on the CPU" setting (applies when wllama next loads). */
+  isWllamaOnCpu = $state(false);
   targetFingerprint = $state<string | null>(null);
   log = $state<LogEntry[]>([]);
 
@@ -101,6 +105,7 @@ export class ScoutController {
   async init(): Promise<void> {
     this.device = detectDevice();
     this.preferredEngine = (localStorage.getItem(ENGINE_KEY) as EngineKind | null) ?? 'auto';
+    this.isWllamaOnCpu = localStorage.getItem(WLLAMA_CPU_KEY) === '1';
     this.isIgnoringLocalOracle = localStorage.getItem(OVERRIDE_KEY) === '1';
     const [decision] = await Promise.all([
       probeLocalOracle('/health', apiFetch),
@@ -215,6 +220,18 @@ export class ScoutController {
     }
   }
 
+  /** The "keep wllama on the CPU" setting; remembered, used when the scout next starts. */
+  keepWllamaOnCpu(isOnCpu: boolean): void {
+    this.isWllamaOnCpu = isOnCpu;
+    if (isOnCpu) localStorage.setItem(WLLAMA_CPU_KEY, '1');
+    else localStorage.removeItem(WLLAMA_CPU_KEY);
+    this.addLog(
+      isOnCpu
+        ? 'wllama will draft on the CPU from the next start.'
+        : 'wllama will use WebGPU where this device can run it, from the next start.'
+    );
+  }
+
   /** Leader only: load engines and run the on-device benchmark. */
   async prepare(): Promise<PrepareResult> {
     if (!this.service) throw new Error('This tab is not the scout.');
@@ -224,10 +241,19 @@ export class ScoutController {
       modelUrl: MODEL_URL,
       preferredEngine: this.preferredEngine === 'auto' ? null : this.preferredEngine,
       targetTokenizerFingerprint: this.targetFingerprint,
+      wllamaBackend: this.isWllamaOnCpu ? 'cpu' : 'auto',
       modelHeaders: authHeaders()
     });
     this.prepared = result;
     if (result.modelSource) this.addLog(`Draft model loaded from ${result.modelSource}.`);
+    const backend = result.wllamaBackend;
+    if (backend) {
+      this.addLog(
+        backend.kind === 'webgpu'
+          ? `wllama runs on the GPU: ${backend.device ?? 'WebGPU'} (${backend.gpuLayers ?? 'all'} layers).`
+          : `wllama runs on the CPU (WASM): ${backend.reason}.`
+      );
+    }
     for (const c of result.candidates) {
       if (!c.isAvailable) this.addLog(`${c.kind} not used: ${c.reason}`);
     }

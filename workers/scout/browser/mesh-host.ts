@@ -102,6 +102,7 @@ async function createRemoteEngine(service: Remote<ScoutService>): Promise<DraftE
   return {
     name: info.name,
     tokenizerFingerprint: info.tokenizerFingerprint,
+    ...(info.tokenizerSketch ? { tokenizerSketch: info.tokenizerSketch } : {}),
     models: info.models,
     async draft(context, k, signal) {
       signal?.throwIfAborted();

@@ -17,8 +17,16 @@ import type { DraftEngine } from '../core.js';
 import type { ScoutPeerEvent } from '../scout-peer.js';
 import { downloadModel, type DownloadProgress } from './model-download.js';
 import { createPromptLookupEngine } from './prompt-lookup.js';
+import type { TokenizerSketch } from '../../../src/lib/protocol/tokenizer-sketch.js';
+import { ggufTokenizerSketch, ggufTokenText } from './gguf-vocab.js';
 import { createWebLlmEngine, probeWebGpu, type WebGpuProbe } from './webgpu.js';
 import { idleScoutSnapshot } from './snapshot.js';
+import {
+  describeBackend,
+  planWllamaBackend,
+  type WllamaBackend,
+  type WllamaBackendChoice
+} from './wllama-backend.js';
 import type { WllamaEngine } from './wllama-engine.js';
 
 export type EngineKind = 'wllama' | 'web-llm' | 'prompt-lookup';
@@ -34,6 +42,11 @@ export interface PrepareOptions {
   targetTokenizerFingerprint?: string | null;
   /** Draft threads for wllama; default half the cores when cross-origin isolated. */
   threads?: number;
+  /**
+   * Where wllama runs: `auto` (default) offloads every layer to WebGPU when the adapter can run
+   * llama.cpp's WebGPU backend, `cpu` keeps it on the CPU (WASM). Applies when wllama loads.
+   */
+  wllamaBackend?: WllamaBackendChoice | null;
   /** Headers for the model download (the page's API key; a worker cannot read localStorage). */
   modelHeaders?: Record<string, string>;
 }
@@ -56,6 +69,8 @@ export interface PrepareResult {
   tokenizerFingerprint: string;
   candidates: EngineCandidate[];
   webGpu: WebGpuProbe;
+  /** Where wllama runs the draft model (WebGPU or CPU, and why); null when wllama did not load. */
+  wllamaBackend: WllamaBackend | null;
   /**
    * Where the draft model file came from; null when the download failed or an earlier
    * `prepare()` had already loaded it.
@@ -94,6 +109,8 @@ export interface ScoutSnapshot {
   download: DownloadProgress | null;
   lastError: string | null;
   tokensPerSecond: number | null;
+  /** Where the picked engine computes, in words (`CPU (WASM)`, `WebGPU (…)`); null before. */
+  backend?: string | null;
 }
 
 /** `direct`: a WebRTC connection to the oracle; `relayed`: a circuit through a relay. */
@@ -133,12 +150,16 @@ async function benchmarkWllama(wllama: WllamaEngine, context: number[]): Promise
   try {
     const tps = await timeDraft(wllama, context);
     const threads = `${wllama.threads ?? 1} thread${wllama.threads === 1 ? '' : 's'}`;
+    const where =
+      wllama.backend.kind === 'webgpu'
+        ? `on ${describeBackend(wllama.backend)}`
+        : `on the CPU (WASM, ${threads}${wllama.isMultithread ? ', multi-threaded' : ''}): ${wllama.backend.reason}`;
     return {
       kind: 'wllama',
       isAvailable: true,
       tokensPerSecond: tps,
       reason: null,
-      detail: `${threads}${wllama.isMultithread ? ' (multi-threaded)' : ''}`
+      detail: where
     };
   } catch (err) {
     // wllama's UTF-8 bug fails one draft, not the engine: keep it, say what happened.
@@ -182,6 +203,8 @@ export function createScoutService() {
   const engines = new Map<EngineKind, DraftEngine>();
   /** The wllama engine (also in `engines`), typed: the benchmark reads its vocabulary. */
   let wllama: WllamaEngine | null = null;
+  /** The backend choice wllama was loaded with (a different one reloads it). */
+  let wllamaChoice: WllamaBackendChoice = 'auto';
   let picked: EngineKind | null = null;
   /** In-flight drafts for the page, by request id (so the page can cancel them). */
   const drafts = new Map<number, AbortController>();
@@ -192,6 +215,13 @@ export function createScoutService() {
     const engine = picked ? engines.get(picked) : undefined;
     snapshot.tokensPerSecond = engine?.tokensPerSecond?.() ?? null;
     return structuredClone(snapshot);
+  }
+
+  /** Where `kind` computes, in words, for the snapshot. */
+  function backendOf(kind: EngineKind): string {
+    if (kind === 'wllama' && wllama) return describeBackend(wllama.backend);
+    if (kind === 'web-llm') return 'WebGPU (web-llm)';
+    return 'no model (prompt lookup)';
   }
 
   function push(): void {
@@ -205,9 +235,18 @@ export function createScoutService() {
    */
   async function loadWllama(
     options: PrepareOptions,
+    webGpu: WebGpuProbe,
     candidates: EngineCandidate[]
   ): Promise<PrepareResult['modelSource']> {
-    if (wllama) return null;
+    const choice = options.wllamaBackend ?? 'auto';
+    if (wllama && wllamaChoice === choice) return null;
+    if (wllama) {
+      // The user changed where wllama runs: it reloads (the model file comes from the cache).
+      engines.delete('wllama');
+      await wllama.dispose().catch(() => undefined);
+      wllama = null;
+    }
+    wllamaChoice = choice;
     let modelSource: PrepareResult['modelSource'] = null;
     try {
       const { blob: model, isFromCache } = await downloadModel(options.modelUrl, {
@@ -220,7 +259,12 @@ export function createScoutService() {
       modelSource = isFromCache ? 'this device' : 'the oracle';
       const { createWllamaEngine } = await import('./wllama-engine.js');
       const modelId = options.modelUrl.split('/').pop() ?? options.modelUrl;
-      wllama = await createWllamaEngine({ model, modelId, threads: options.threads });
+      wllama = await createWllamaEngine({
+        model,
+        modelId,
+        threads: options.threads,
+        plan: planWllamaBackend(choice, webGpu)
+      });
       engines.set('wllama', wllama);
     } catch (err) {
       candidates.push(unavailable('wllama', (err as Error).message));
@@ -246,8 +290,15 @@ export function createScoutService() {
       );
     }
     if (engines.has('web-llm')) return null;
+    const target = targetVocabulary(options.targetTokenizerFingerprint ?? null);
+    if (!target) {
+      return unavailable(
+        'web-llm',
+        'its tokenizer cannot be checked against the target’s: the draft model (which carries the target’s vocabulary) did not load'
+      );
+    }
     try {
-      const engine = await createWebLlmEngine({ modelId: options.webLlmModelId });
+      const engine = await createWebLlmEngine({ modelId: options.webLlmModelId, target });
       engines.set('web-llm', engine);
       return {
         kind: 'web-llm',
@@ -259,6 +310,21 @@ export function createScoutService() {
     } catch (err) {
       return unavailable('web-llm', (err as Error).message);
     }
+  }
+
+  /**
+   * The target's vocabulary for web-llm's tokenizer check: the draft GGUF's, when its
+   * fingerprint is the target's (or the oracle did not say); null when wllama did not load.
+   */
+  function targetVocabulary(targetFingerprint: string | null) {
+    if (!wllama) return null;
+    if (targetFingerprint && wllama.tokenizerFingerprint !== targetFingerprint) return null;
+    const vocab = wllama.vocab;
+    return {
+      fingerprint: wllama.tokenizerFingerprint,
+      sketch: ggufTokenizerSketch(vocab),
+      textOf: ggufTokenText(vocab)
+    };
   }
 
   /** Step 5: prompt lookup needs no model; it drafts in whatever vocabulary the oracle uses. */
@@ -300,7 +366,7 @@ export function createScoutService() {
       push();
       const candidates: EngineCandidate[] = [];
       const webGpu = await probeWebGpu();
-      const modelSource = await loadWllama(options, candidates);
+      const modelSource = await loadWllama(options, webGpu, candidates);
       const fingerprint =
         options.targetTokenizerFingerprint ?? wllama?.tokenizerFingerprint ?? null;
       const context = benchmarkContext(
@@ -322,6 +388,7 @@ export function createScoutService() {
       picked = pick.kind;
       const engine = engines.get(picked)!;
       snapshot.engine = engine.name;
+      snapshot.backend = backendOf(picked);
       snapshot.state = 'idle';
       push();
       return {
@@ -331,6 +398,7 @@ export function createScoutService() {
         tokenizerFingerprint: engine.tokenizerFingerprint,
         candidates,
         webGpu,
+        wllamaBackend: wllama?.backend ?? null,
         modelSource,
         isCrossOriginIsolated: globalThis.crossOriginIsolated === true
       };
@@ -341,17 +409,24 @@ export function createScoutService() {
       if (!engines.has(kind)) return false;
       picked = kind;
       snapshot.engine = engines.get(kind)!.name;
+      snapshot.backend = backendOf(kind);
       push();
       return true;
     },
 
     /** What the page's scout peer announces in its hello; null before `prepare()` picked. */
-    engineInfo(): { name: string; tokenizerFingerprint: string; models: string[] } | null {
+    engineInfo(): {
+      name: string;
+      tokenizerFingerprint: string;
+      tokenizerSketch?: TokenizerSketch;
+      models: string[];
+    } | null {
       const engine = picked ? engines.get(picked) : undefined;
       if (!engine) return null;
       return {
         name: engine.name,
         tokenizerFingerprint: engine.tokenizerFingerprint,
+        ...(engine.tokenizerSketch ? { tokenizerSketch: engine.tokenizerSketch } : {}),
         models: [...(engine.models ?? [engine.name])]
       };
     },

@@ -1,6 +1,7 @@
 /**
- * WebGPU for the browser scout: a cheap probe (adapter, shader-f16) and the web-llm draft
- * engine. web-llm fetches MLC model builds from public model hosts at run time and checks the
+ * WebGPU for the browser scout: a cheap probe (adapter, features) and the web-llm draft
+ * engine, with the check that its tokenizer maps ids like the target's (web-llm models come
+ * with a tokenizer.json, not the target's GGUF, so fingerprints can never match). web-llm fetches MLC model builds from public model hosts at run time and checks the
  * GPU only after downloading, so the probe runs first and every failure becomes a plain-words
  * reason the scout shows while it falls back to wllama.
  */
@@ -20,11 +21,17 @@ export class WebGpuUnavailableError extends Error {
 }
 
 export type WebGpuProbe =
-  | { isAvailable: true; adapter: string; hasShaderF16: boolean }
+  | {
+      isAvailable: true;
+      adapter: string;
+      hasShaderF16: boolean;
+      /** Every feature the adapter offers (wllama's WebGPU backend needs shader-f16, subgroups). */
+      features: string[];
+    }
   | { isAvailable: false; reason: string };
 
 interface GpuAdapterLike {
-  features: { has(name: string): boolean };
+  features: Iterable<string> & { has(name: string): boolean };
   info?: { vendor?: string; architecture?: string; description?: string };
 }
 interface GpuLike {
@@ -43,7 +50,12 @@ export async function probeWebGpu(): Promise<WebGpuProbe> {
     const name =
       [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(' ') ||
       'unknown GPU';
-    return { isAvailable: true, adapter: name, hasShaderF16: adapter.features.has('shader-f16') };
+    return {
+      isAvailable: true,
+      adapter: name,
+      hasShaderF16: adapter.features.has('shader-f16'),
+      features: [...adapter.features].sort()
+    };
   } catch (err) {
     return {
       isAvailable: false,
@@ -106,30 +118,35 @@ export interface WebLlmEngineOptions {
   /** An MLC model id from web-llm's prebuilt list, e.g. `Qwen2.5-0.5B-Instruct-q4f16_1-MLC`. */
   modelId: string;
   /**
-   * Fingerprint of the model's vocabulary as the oracle computes it; an oracle refuses a scout
-   * whose fingerprint differs from its target's. Default `mlc:<modelId>` (matches no GGUF target).
+   * The target's vocabulary (from the draft GGUF the oracle serves): web-llm's tokenizer must map
+   * every id to the same text before it drafts. Its fingerprint is then announced (the engine
+   * drafts in the target's ids) together with web-llm's own sketch, which the oracle checks.
    */
-  tokenizerFingerprint?: string;
+  target: { fingerprint: string; sketch: TokenizerSketch; textOf: TokenTextFn };
   onProgress?(p: { progress: number; text: string }): void;
 }
 
 /**
- * Loads a web-llm model and drafts with its token-level API (`forwardTokensAndSample`, greedy).
- * Throws WebGpuUnavailableError with the reason when there is no adapter, no shader-f16 for an
- * f16 build, or the model cannot be fetched.
+ * web-llm 0.2.86 has no public accessor for a loaded model's tokenizer; its engine keeps one
+ * pipeline per model with the tokenizer on it. Read defensively: null when the shape differs.
  */
-export async function createWebLlmEngine(options: WebLlmEngineOptions): Promise<DraftEngine> {
-  const probe = await probeWebGpu();
-  if (!probe.isAvailable) throw new WebGpuUnavailableError(probe.reason);
-  if (/f16/.test(options.modelId) && !probe.hasShaderF16) {
-    throw new WebGpuUnavailableError(
-      `the GPU (${probe.adapter}) lacks shader-f16, which ${options.modelId} needs`
-    );
-  }
-  let engine: import('@mlc-ai/web-llm').MLCEngine;
+function loadedTokenizer(engine: object, modelId: string): WebLlmTokenizerLike | null {
+  const pipelines = (engine as { loadedModelIdToPipeline?: unknown }).loadedModelIdToPipeline;
+  if (!(pipelines instanceof Map)) return null;
+  const tokenizer = (pipelines.get(modelId) as { tokenizer?: Partial<WebLlmTokenizerLike> })
+    ?.tokenizer;
+  const isUsable =
+    typeof tokenizer?.decode === 'function' &&
+    typeof tokenizer.getVocabSize === 'function' &&
+    typeof tokenizer.idToToken === 'function';
+  return isUsable ? (tokenizer as WebLlmTokenizerLike) : null;
+}
+
+/** Loads the MLC build; throws WebGpuUnavailableError saying why it could not. */
+async function loadMlc(options: WebLlmEngineOptions): Promise<import('@mlc-ai/web-llm').MLCEngine> {
   try {
     const webllm = await import('@mlc-ai/web-llm');
-    engine = await webllm.CreateMLCEngine(
+    return await webllm.CreateMLCEngine(
       options.modelId,
       {
         initProgressCallback: (r) => options.onProgress?.({ progress: r.progress, text: r.text })
@@ -145,11 +162,42 @@ export async function createWebLlmEngine(options: WebLlmEngineOptions): Promise<
       { cause }
     );
   }
+}
+
+/**
+ * Loads a web-llm model and drafts with its token-level API (`forwardTokensAndSample`, greedy).
+ * Throws WebGpuUnavailableError with the reason when there is no adapter, no shader-f16 for an
+ * f16 build, the model cannot be fetched, or its tokenizer maps ids unlike the target's.
+ */
+export async function createWebLlmEngine(options: WebLlmEngineOptions): Promise<DraftEngine> {
+  const probe = await probeWebGpu();
+  if (!probe.isAvailable) throw new WebGpuUnavailableError(probe.reason);
+  if (/f16/.test(options.modelId) && !probe.hasShaderF16) {
+    throw new WebGpuUnavailableError(
+      `the GPU (${probe.adapter}) lacks shader-f16, which ${options.modelId} needs`
+    );
+  }
+  const engine = await loadMlc(options);
+  const tokenizer = loadedTokenizer(engine, options.modelId);
+  if (!tokenizer) {
+    await engine.unload();
+    throw new WebGpuUnavailableError(
+      `web-llm does not expose the tokenizer of ${options.modelId}, so it cannot be checked against the target's`
+    );
+  }
+  const { sketch, difference } = checkWebLlmTokenizer(tokenizer, options.target);
+  if (difference) {
+    await engine.unload();
+    throw new WebGpuUnavailableError(
+      `${options.modelId} uses another tokenizer than the target: ${difference.message}`
+    );
+  }
   let drafted = 0;
   let draftMs = 0;
   return {
     name: `web-llm:${options.modelId}`,
-    tokenizerFingerprint: options.tokenizerFingerprint ?? `mlc:${options.modelId}`,
+    tokenizerFingerprint: options.target.fingerprint,
+    tokenizerSketch: sketch,
     models: [options.modelId],
     async draft(context, k, signal) {
       const started = performance.now();

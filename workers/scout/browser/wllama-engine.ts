@@ -13,11 +13,16 @@
  * wllama throws on an output token that is an incomplete UTF-8 byte (`invalid UTF-8 byte`,
  * surfacing as `Invalid typed array length`); that draft fails with WllamaUtf8Error and the
  * engine stays usable.
+ *
+ * Backend (wllama-backend.ts): with a WebGPU adapter that llama.cpp's WebGPU backend can use,
+ * every layer is offloaded to it; the backend actually used is read from llama.cpp's load log
+ * and reported (`backend`). Loading on the GPU that fails is retried on the CPU, with the reason.
  */
 import { Wllama } from '@wllama/wllama/esm/index.js';
 import wasmUrl from '@wllama/wllama/esm/wasm/wllama.wasm?url';
 import type { DraftEngine } from '../core.js';
 import { detokenize, GgufTruncatedError, readGgufVocab, type GgufVocab } from './gguf-vocab.js';
+import { backendFromLog, type WllamaBackend, type WllamaBackendPlan } from './wllama-backend.js';
 
 /** The draft hit wllama's UTF-8 bug: an output token was an incomplete UTF-8 sequence. */
 export class WllamaUtf8Error extends Error {
@@ -38,12 +43,19 @@ export interface WllamaEngineOptions {
   threads?: number;
   /** Context size in tokens; default 2048. */
   contextTokens?: number;
+  /**
+   * Where to load the model (`planWllamaBackend`); default the CPU (`gpuLayers: 0`) with no
+   * reason given.
+   */
+  plan?: WllamaBackendPlan;
 }
 
 export interface WllamaEngine extends DraftEngine {
   readonly vocab: GgufVocab;
   readonly threads: number;
   readonly isMultithread: boolean;
+  /** Where the model actually runs, read from llama.cpp's load log. */
+  readonly backend: WllamaBackend;
 }
 
 const UTF8_BUG = /invalid UTF-8|Invalid typed array length/i;
@@ -60,6 +72,80 @@ async function readVocab(model: Blob): Promise<GgufVocab> {
   }
 }
 
+/** Native log lines kept from a load (llama.cpp logs about 80 lines for a small model). */
+const MAX_LOAD_LOG_LINES = 400;
+
+/**
+ * A fresh wllama instance and its native log: lines are kept until `stopLog()` (the load log is
+ * what tells the backend; later lines, a few per draft, are dropped). A CPU load (`isGpu`
+ * false) needs no log: wllama then skips WebGPU altogether, so llama.cpp stays silent.
+ */
+function newWllama(isGpu: boolean): { wllama: Wllama; lines: string[]; stopLog(): void } {
+  const lines: string[] = [];
+  let isKeeping = true;
+  const keep = (...args: unknown[]) => {
+    if (isKeeping && lines.length < MAX_LOAD_LOG_LINES) lines.push(args.map(String).join(' '));
+  };
+  const logger = { debug: keep, log: keep, warn: keep, error: keep };
+  const wllama = new Wllama(
+    { default: wasmUrl },
+    { logger, suppressNativeLog: !isGpu, allowOffline: true }
+  );
+  return { wllama, lines, stopLog: () => (isKeeping = false) };
+}
+
+/**
+ * Loads the model per `plan`; a failed GPU load is retried on the CPU. Returns the instance and
+ * the backend used. Throws WllamaEngineError when the CPU load fails too.
+ */
+async function loadWithFallback(
+  options: WllamaEngineOptions,
+  threads: number
+): Promise<{ wllama: Wllama; backend: WllamaBackend }> {
+  const plan = options.plan ?? { gpuLayers: 0, reason: null };
+  const load = async (p: WllamaBackendPlan) => {
+    const { wllama, lines, stopLog } = newWllama(p.gpuLayers > 0);
+    try {
+      await wllama.loadModel([options.model], {
+        n_ctx: options.contextTokens ?? 2048,
+        n_threads: threads,
+        n_gpu_layers: p.gpuLayers,
+        warmup: false
+      });
+    } catch (cause) {
+      await wllama.exit().catch(() => undefined);
+      throw cause;
+    }
+    stopLog();
+    return { wllama, backend: backendFromLog(lines, p) };
+  };
+  if (plan.gpuLayers > 0) {
+    try {
+      return await load(plan);
+    } catch (cause) {
+      const message = (cause as Error).message || String(cause);
+      // An abort inside the WASM module leaves that instance unusable: a new one loads on CPU.
+      return await load({
+        gpuLayers: 0,
+        reason: `loading on WebGPU failed (${message.slice(0, 160)}); drafting on the CPU`
+      }).catch((err) => {
+        throw new WllamaEngineError(
+          `wllama could not load ${options.modelId}: ${(err as Error).message}`,
+          { cause: err }
+        );
+      });
+    }
+  }
+  try {
+    return await load(plan);
+  } catch (cause) {
+    throw new WllamaEngineError(
+      `wllama could not load ${options.modelId}: ${(cause as Error).message}`,
+      { cause }
+    );
+  }
+}
+
 /**
  * Loads the model into wllama and returns a DraftEngine. Throws WllamaEngineError (with the
  * cause) when the model cannot be loaded, GgufFormatError when the file is not a GGUF model.
@@ -69,30 +155,20 @@ export async function createWllamaEngine(options: WllamaEngineOptions): Promise<
   const cores = globalThis.navigator?.hardwareConcurrency ?? 2;
   const threads =
     options.threads ?? (globalThis.crossOriginIsolated ? Math.max(1, Math.floor(cores / 2)) : 1);
-  const wllama = new Wllama({ default: wasmUrl }, { suppressNativeLog: true, allowOffline: true });
-  try {
-    await wllama.loadModel([options.model], {
-      n_ctx: options.contextTokens ?? 2048,
-      n_threads: threads,
-      warmup: false
-    });
-  } catch (cause) {
-    throw new WllamaEngineError(
-      `wllama could not load ${options.modelId}: ${(cause as Error).message}`,
-      { cause }
-    );
-  }
+  const { wllama, backend } = await loadWithFallback(options, threads);
   const eog = new Set(wllama.getLoadedContextInfo().list_tokens_eog);
   let drafted = 0;
   let draftMs = 0;
 
   return {
-    name: `wllama:${options.modelId}`,
+    // The backend is part of the name: the hello's `draftEngine` and the page both show it.
+    name: `wllama:${options.modelId}@${backend.kind}`,
     tokenizerFingerprint: vocab.fingerprint,
     models: [options.modelId],
     vocab,
     threads: wllama.getNumThreads(),
     isMultithread: wllama.isMultithread(),
+    backend,
     async draft(context, k, signal) {
       signal?.throwIfAborted();
       // Nothing to continue yet (a draft request can overtake the first context frame); a draft

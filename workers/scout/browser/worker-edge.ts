@@ -44,6 +44,7 @@ const prepareOptions = z.strictObject({
   webLlmModelId: z.string().min(1).max(256).nullish(),
   targetTokenizerFingerprint: z.string().max(256).nullish(),
   threads: z.number().int().min(1).max(256).optional(),
+  wllamaBackend: z.enum(['auto', 'cpu']).nullish(),
   modelHeaders: z.record(z.string().max(256), z.string().max(8192)).optional()
 });
 
