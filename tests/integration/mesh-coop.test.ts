@@ -2,6 +2,13 @@
  * Cooperative generation over the real mesh: a relay process, the oracle's libp2p peer and the
  * real target engine in this process, Node scout processes drafting with llama.cpp on the
  * generated draft model, all on loopback with random ports.
+ *
+ * Determinism: nothing here depends on timing luck. With speculation forced on every round
+ * drafts and waits (up to UNGOVERNED_MAX_WAIT_MS) for k drafts, so drafts are accepted and the
+ * scouts must follow the committed context round after round. With the governor on (`auto`),
+ * the test checks what the governor must do whatever the timings: its first round measures with
+ * the long budget, every budget stays within its bounds, and the reason it reports has one of
+ * the documented forms; the output is the oracle's own either way.
  */
 import '../../src/lib/server/node-compat.js';
 import { generateKeyPair } from '@libp2p/crypto/keys';
@@ -13,8 +20,11 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GOVERNOR_REASON_FORMS } from '../../native-oracle/engine/governor.js';
 import {
   createTargetEngine,
+  type DraftBudget,
+  type DraftSource,
   type GenerationStats,
   type TargetEngine
 } from '../../native-oracle/engine/index.js';
@@ -40,6 +50,28 @@ import {
 
 const PROMPT = 'The quick brown fox said that the river';
 const MAX_TOKENS = 48;
+/** The mesh's draft length, and its lookahead (the mesh default: one draft length). */
+const DRAFT_LENGTH = 8;
+const LOOKAHEAD = DRAFT_LENGTH;
+
+/** A draft source that ends its session explicitly (the mesh's scout sources do). */
+type SessionSource = DraftSource & { end(): void };
+
+/** Wraps a scout source to record the budget the engine sent with each draft call. */
+function recordingBudgets(source: SessionSource | null) {
+  const budgets: Array<DraftBudget | undefined> = [];
+  if (!source) return { source: null, budgets };
+  const wrapped: SessionSource = {
+    name: source.name,
+    draft(req) {
+      budgets.push(req.budget);
+      return source.draft(req);
+    },
+    onVerified: (result) => source.onVerified?.(result),
+    end: () => source.end()
+  };
+  return { source: wrapped, budgets };
+}
 
 interface ScoutReady extends Record<string, unknown> {
   peerId: string;
@@ -68,8 +100,9 @@ describe('cooperative generation: relay + oracle + Node scouts', () => {
   };
 
   async function generate(
-    draftSource: ReturnType<OracleMesh['scoutDraftSource']>,
-    onFirstTokens?: () => void
+    draftSource: SessionSource | null,
+    onFirstTokens?: () => void,
+    speculation: 'on' | 'auto' = 'on'
   ) {
     let text = '';
     let stats: GenerationStats | null = null;
@@ -77,7 +110,8 @@ describe('cooperative generation: relay + oracle + Node scouts', () => {
     for await (const event of engine.generate({
       prompt: PROMPT,
       maxTokens: MAX_TOKENS,
-      speculation: 'on',
+      speculation,
+      draftLength: DRAFT_LENGTH,
       draftSource
     })) {
       if (event.type === 'tokens') {
@@ -110,6 +144,7 @@ describe('cooperative generation: relay + oracle + Node scouts', () => {
       announceSeconds: 1,
       draftModelPath: draftPath,
       dataDir,
+      draftLength: DRAFT_LENGTH,
       trustedScouts: [liarId]
     });
     await mesh.start();
@@ -137,17 +172,53 @@ describe('cooperative generation: relay + oracle + Node scouts', () => {
     await engine?.dispose();
   });
 
-  it('a streamed generation with two scouts equals the oracle-alone output, with accepted drafts', async () => {
-    const source = mesh.scoutDraftSource({ scouts: 2 });
+  it('speculation on, two scouts: output equals the oracle alone, drafts are accepted, and the scouts follow the context every round', async () => {
+    const { source, budgets } = recordingBudgets(mesh.scoutDraftSource({ scouts: 2 }));
     expect(source).not.toBeNull();
     const { text, stats } = await generate(source);
     expect(text).toBe(baseline);
     expect(stats.draftSource).toMatch(/^scout:/);
     expect(stats.accepted).toBeGreaterThan(0);
     expect(stats.completionTokens).toBe(MAX_TOKENS);
+    // A scout that only knew the prompt could offer at most LOOKAHEAD draft tokens in the whole
+    // generation (its chain ends there, and dies at the first correction): more drafted tokens
+    // mean the committed context reached the scouts after the first round.
+    expect(stats.drafted).toBeGreaterThan(LOOKAHEAD);
+    expect(stats.governor.reason).toBe(`speculation forced on (k=${DRAFT_LENGTH})`);
+    // Forced on: no governor budget, every round drafts.
+    expect(budgets.length).toBeGreaterThan(0);
+    expect(budgets.every((b) => b === undefined)).toBe(true);
     const peers = mesh.peers().filter((p) => p.verified);
     expect(peers.length).toBeGreaterThanOrEqual(2);
     expect(peers.some((p) => p.accepted > 0)).toBe(true);
+  });
+
+  it('governor on (auto): the first round measures, budgets stay bounded, the reason is a documented one, output unchanged', async () => {
+    // A single scout's source is new to the engine, so its governor starts with no measurements.
+    const { source, budgets } = recordingBudgets(
+      mesh.scoutDraftSource({ peerIds: [scouts[1].ready.peerId] })
+    );
+    expect(source).not.toBeNull();
+    const { text, stats } = await generate(source, undefined, 'auto');
+    expect(text).toBe(baseline);
+    expect(stats.completionTokens).toBe(MAX_TOKENS);
+    expect(stats.draftSource).toMatch(/^scout:/);
+    // Round one drafts to measure, with the long measuring budget.
+    expect(budgets[0]).toMatchObject({ waitMs: 1_000, targetStepMs: null });
+    // A live scout answers within the measuring budget: the measuring round has drafts.
+    expect(stats.drafted).toBeGreaterThan(0);
+    for (const b of budgets) {
+      expect(b).toBeDefined();
+      expect(b!.waitMs).toBeGreaterThanOrEqual(0);
+      expect(b!.waitMs).toBeLessThanOrEqual(1_000);
+      expect(b!.acceptance).toBeGreaterThan(0);
+      expect(b!.acceptance).toBeLessThan(1);
+    }
+    // Plain-step rounds send nothing to the source: draft calls <= rounds.
+    expect(budgets.length).toBeLessThanOrEqual(stats.rounds);
+    expect(GOVERNOR_REASON_FORMS.some((form) => form.test(stats.governor.reason))).toBe(true);
+    expect(stats.governor.isSpeculating).toBe(!stats.governor.reason.startsWith('drafting off'));
+    expect(stats.drafted).toBeLessThanOrEqual(budgets.length * DRAFT_LENGTH);
   });
 
   it('a scout killed mid-stream: the generation finishes correct and complete', async () => {
