@@ -1,6 +1,7 @@
 /**
- * `npm run models`: writes the generated target/draft pair (and, with --bench, the benchmark pair)
- * into the models dir, skipping work when the manifest and hashes already match.
+ * `npm run models`: writes the generated target/draft pair (and, with --bench, the benchmark pair;
+ * with --slow, the slow Q8_0 pair) into the models dir, skipping work when the manifest and hashes
+ * already match.
  */
 import { resolve } from 'node:path';
 import { modelsDir } from '../../src/lib/server/data-dir.js';
@@ -8,6 +9,7 @@ import {
   benchPair,
   DEFAULT_PAIR,
   ensureModelPair,
+  SLOW_PAIR,
   estimateAcceptance,
   type PairConfig
 } from './index.js';
@@ -22,9 +24,13 @@ already there and their hashes match.
 Options:
   --bench          also write the benchmark pair (bench-target.gguf ~141M params BF16,
                    bench-draft.gguf = its first layer); used by npm run bench:verify
-  --bench-only     write only the benchmark pair
+  --bench-only     skip the default pair; write the benchmark pair
   --bench-type <t> weight type of the benchmark pair: BF16 (default), F16 or F32
                    (files bench-f16-*, bench-f32-*; BENCH_TYPE=<t> npm run bench:verify)
+  --slow           also write the slow pair (slow-target.gguf ~0.97B params Q8_0, ~1.0 GB,
+                   about 20 tok/s on one thread; slow-draft.gguf = its first layer, ~75 MB);
+                   takes about a minute the first time; used by npm run bench:models
+  --slow-only      skip the default pair; write the slow pair
   --dir <path>     write into <path> instead of the models dir
   --alpha <x>      residual scale of the target's extra layers (default ${DEFAULT_PAIR.alpha});
                    lower = higher acceptance
@@ -39,6 +45,8 @@ function parseArgs(argv: string[]) {
     bench: false,
     benchOnly: false,
     benchType: 'BF16' as TensorTypeName,
+    slow: false,
+    slowOnly: false,
     dir: '',
     alpha: NaN,
     seed: NaN,
@@ -59,6 +67,12 @@ function parseArgs(argv: string[]) {
         break;
       case '--bench-only':
         opts.benchOnly = true;
+        break;
+      case '--slow':
+        opts.slow = true;
+        break;
+      case '--slow-only':
+        opts.slowOnly = true;
         break;
       case '--bench-type': {
         const type = next().toUpperCase();
@@ -122,7 +136,7 @@ async function main(): Promise<void> {
     return;
   }
   const started = Date.now();
-  if (!opts.benchOnly) {
+  if (!opts.benchOnly && !opts.slowOnly) {
     const pair = await ensureModelPair({
       dir,
       config: { ...DEFAULT_PAIR, ...custom },
@@ -141,6 +155,15 @@ async function main(): Promise<void> {
       onProgress: log
     });
     log(`bench pair: ${pair.targetPath}, ${pair.draftPath}`);
+  }
+  if (opts.slow || opts.slowOnly) {
+    const pair = await ensureModelPair({
+      dir,
+      config: { ...SLOW_PAIR, ...custom },
+      force: opts.force,
+      onProgress: log
+    });
+    log(`slow pair: ${pair.targetPath}, ${pair.draftPath}`);
   }
   log(`done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }

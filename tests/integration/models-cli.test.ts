@@ -33,6 +33,7 @@ describe('npm run models', () => {
     const { stdout } = await cli(['--help']);
     expect(stdout).toMatch(/Usage: npm run models/);
     expect(stdout).toMatch(/--bench/);
+    expect(stdout).toMatch(/--slow .*Q8_0/);
   });
 
   it('writes target, draft and manifest into $SHARD_DATA_DIR/models, then skips when up to date', async () => {
