@@ -9,7 +9,7 @@ import {
   benchPair,
   DEFAULT_PAIR,
   ensureModelPair,
-  SLOW_PAIR,
+  slowPair,
   estimateAcceptance,
   type PairConfig
 } from './index.js';
@@ -31,6 +31,8 @@ Options:
                    about 20 tok/s on one thread; slow-draft.gguf = its first layer, ~75 MB);
                    takes about a minute the first time; used by npm run bench:models
   --slow-only      skip the default pair; write the slow pair
+  --slow-type <t>  weight type of the slow pair: Q8_0 (default) or Q4_0 (output head Q8_0;
+                   files slow-q4_0-*; SLOW_TYPE=Q4_0 npm run bench:models)
   --dir <path>     write into <path> instead of the models dir
   --alpha <x>      residual scale of the target's extra layers (default ${DEFAULT_PAIR.alpha});
                    lower = higher acceptance
@@ -47,6 +49,7 @@ function parseArgs(argv: string[]) {
     benchType: 'BF16' as TensorTypeName,
     slow: false,
     slowOnly: false,
+    slowType: 'Q8_0' as 'Q8_0' | 'Q4_0',
     dir: '',
     alpha: NaN,
     seed: NaN,
@@ -74,6 +77,12 @@ function parseArgs(argv: string[]) {
       case '--slow-only':
         opts.slowOnly = true;
         break;
+      case '--slow-type': {
+        const type = next().toUpperCase();
+        if (type !== 'Q8_0' && type !== 'Q4_0') throw new Error('--slow-type must be Q8_0 or Q4_0');
+        opts.slowType = type;
+        break;
+      }
       case '--bench-type': {
         const type = next().toUpperCase();
         if (type !== 'BF16' && type !== 'F16' && type !== 'F32') {
@@ -159,7 +168,7 @@ async function main(): Promise<void> {
   if (opts.slow || opts.slowOnly) {
     const pair = await ensureModelPair({
       dir,
-      config: { ...SLOW_PAIR, ...custom },
+      config: { ...slowPair(opts.slowType), ...custom },
       force: opts.force,
       onProgress: log
     });

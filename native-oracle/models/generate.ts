@@ -126,6 +126,13 @@ export const SLOW_PAIR: PairConfig = {
   measureTokens: 0
 };
 
+/** The slow pair in Q4_0 (output head Q8_0); files are prefixed `slow-q4_0-` (Q8_0: `slow-`). */
+export function slowPair(type: 'Q8_0' | 'Q4_0'): PairConfig {
+  return type === SLOW_PAIR.tensorType
+    ? SLOW_PAIR
+    : { ...SLOW_PAIR, name: 'slow-q4_0', tensorType: type };
+}
+
 /** Prompts whose greedy continuations define the manifest's expected acceptance. */
 export const MEASUREMENT_PROMPTS: readonly string[] = [
   'the quick brown fox began to run across the field',

@@ -30,6 +30,7 @@ export {
   BENCH_PAIR,
   DEFAULT_PAIR,
   SLOW_PAIR,
+  slowPair,
   MEASUREMENT_PROMPTS,
   estimateAcceptance,
   generatePair,

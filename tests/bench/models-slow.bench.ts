@@ -16,7 +16,8 @@
  *    regenerated into a temporary directory, which is removed afterwards).
  *
  * Env: BENCH_THREADS (default 1), BENCH_TOKENS (default 64), BENCH_RUNS (default 3),
- * BENCH_TRIALS verify trials (default 7), ACCEPT_TOKENS per prompt (default 48), SLOW_ALPHAS.
+ * BENCH_TRIALS verify trials (default 7), ACCEPT_TOKENS per prompt (default 48), SLOW_ALPHAS,
+ * SLOW_TYPE Q8_0 (default) or Q4_0 (the same model in Q4_0 with a Q8_0 output head).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
@@ -30,7 +31,7 @@ import {
   type Token
 } from 'node-llama-cpp';
 import { modelsDir } from '../../src/lib/server/data-dir.js';
-import { ensureModelPair, SLOW_PAIR, type PairConfig } from '../../native-oracle/models/index.js';
+import { ensureModelPair, slowPair, type PairConfig } from '../../native-oracle/models/index.js';
 
 const THREADS = positiveInt('BENCH_THREADS', 1);
 const TOKENS = positiveInt('BENCH_TOKENS', 64);
@@ -45,6 +46,9 @@ const ALPHAS = (process.env.SLOW_ALPHAS ?? '')
     if (!(a >= 0 && a <= 4)) throw new Error(`SLOW_ALPHAS: ${s} is not a number in 0..4`);
     return a;
   });
+const SLOW_TYPE = (process.env.SLOW_TYPE ?? 'Q8_0').toUpperCase();
+if (SLOW_TYPE !== 'Q8_0' && SLOW_TYPE !== 'Q4_0') throw new Error('SLOW_TYPE must be Q8_0 or Q4_0');
+const PAIR = slowPair(SLOW_TYPE);
 const VERIFY_KS = [4, 8];
 const PROMPTS = [
   'the quick brown fox began to run across the field',
@@ -196,7 +200,7 @@ async function alphaSweep(llama: Llama, draftPath: string) {
   const draft = await open(llama, draftPath);
   try {
     for (const alpha of ALPHAS) {
-      const config: PairConfig = { ...SLOW_PAIR, alpha, name: 'sweep' };
+      const config: PairConfig = { ...PAIR, alpha, name: `sweep-${PAIR.name}` };
       const pair = await ensureModelPair({ dir, config, prefix: 'sweep-', onProgress: progress });
       const target = await open(llama, pair.targetPath);
       const measured = await acceptance(target, draft);
@@ -216,7 +220,7 @@ async function alphaSweep(llama: Llama, draftPath: string) {
 async function main(): Promise<void> {
   const loadBefore = load();
   const t0 = performance.now();
-  const pair = await ensureModelPair({ dir: modelsDir(), config: SLOW_PAIR, onProgress: progress });
+  const pair = await ensureModelPair({ dir: modelsDir(), config: PAIR, onProgress: progress });
   const ensureSeconds = round((performance.now() - t0) / 1000, 1);
   const llama = await getLlama({
     gpu: false,
@@ -235,7 +239,7 @@ async function main(): Promise<void> {
     const verify = await verifyCost(target.model, target.sequence);
     progress(`verify ${JSON.stringify(verify)}`);
     const accepted = await acceptance(target, draft);
-    progress(`acceptance at alpha ${SLOW_PAIR.alpha}: ${JSON.stringify(accepted)}`);
+    progress(`acceptance at alpha ${PAIR.alpha}: ${JSON.stringify(accepted)}`);
     for (const m of [target, draft]) {
       await m.context.dispose();
       await m.model.dispose();
@@ -243,6 +247,7 @@ async function main(): Promise<void> {
     const sweep = await alphaSweep(llama, pair.draftPath);
     const summary = {
       bench: 'models-slow',
+      type: PAIR.tensorType,
       threads: THREADS,
       tokens: TOKENS,
       generated: pair.generated,
@@ -253,7 +258,7 @@ async function main(): Promise<void> {
       draftTokensPerSecond: draftSpeed.tokensPerSecond,
       draftOverTarget: round(draftSpeed.tokensPerSecond / targetSpeed.tokensPerSecond, 2),
       verify,
-      acceptance: { alpha: SLOW_PAIR.alpha, ...accepted },
+      acceptance: { alpha: PAIR.alpha, ...accepted },
       sweep,
       loadAverage: { before: loadBefore, after: load() }
     };

@@ -60,5 +60,9 @@ describe('npm run models', () => {
       code: 1,
       stderr: expect.stringMatching(/unknown option --frobnicate/)
     });
+    await expect(cli(['--slow-only', '--slow-type', 'q2_k'])).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/--slow-type must be Q8_0 or Q4_0/)
+    });
   });
 });
