@@ -6,15 +6,19 @@
  *     [--max-queued-bytes 1048576]
  *
  * --listen takes PORT (on 127.0.0.1), HOST:PORT or unix:PATH; --to takes HOST:PORT or unix:PATH.
- * Prints one JSON line `{"event":"proxy:ready","address":{...},...}` once listening, and on
- * SIGTERM/SIGINT one `{"event":"proxy:stopped","connections":N,"bytesUp":N,"bytesDown":N}`
- * before exiting 0. Bad flags exit 2 with a message naming the flag.
+ * Several `--listen A --to B` pairs run several proxies in one process (paired in order; the
+ * layout uses that for the bridge inside a scout's network namespace), all with the same delay.
+ * Prints one JSON line `{"event":"proxy:ready","address":{...},"addresses":[...]}` once
+ * listening (`address` is the first), and on SIGTERM/SIGINT one
+ * `{"event":"proxy:stopped","connections":N,"bytesUp":N,"bytesDown":N}` (sums) before exiting 0.
+ * Bad flags exit 2 with a message naming the flag.
  */
 import { parseArgs } from 'node:util';
 import {
   LatencyProxyOptionsError,
   startLatencyProxy,
   type JitterDistribution,
+  type LatencyProxy,
   type SocketAddress
 } from './latency-proxy.js';
 
@@ -47,8 +51,8 @@ function numberFlag(flag: string, raw: string | undefined): number | undefined {
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      listen: { type: 'string' },
-      to: { type: 'string' },
+      listen: { type: 'string', multiple: true },
+      to: { type: 'string', multiple: true },
       'delay-ms': { type: 'string' },
       'jitter-ms': { type: 'string' },
       'jitter-distribution': { type: 'string' },
@@ -57,25 +61,48 @@ async function main(): Promise<void> {
     },
     strict: true
   });
-  if (values.to === undefined) throw new UsageError('--to HOST:PORT or unix:PATH is required');
-  const proxy = await startLatencyProxy({
-    listen: parseSocketAddress('--listen', values.listen ?? '0', true),
-    target: parseSocketAddress('--to', values.to, false),
+  const targets = values.to ?? [];
+  if (targets.length === 0) throw new UsageError('--to HOST:PORT or unix:PATH is required');
+  const listens = values.listen ?? (targets.length === 1 ? ['0'] : []);
+  if (listens.length !== targets.length)
+    throw new UsageError(
+      `give one --listen per --to (paired in order); got ${listens.length} --listen and ${targets.length} --to`
+    );
+  const common = {
     oneWayDelayMs: numberFlag('--delay-ms', values['delay-ms']) ?? 0,
     jitterMs: numberFlag('--jitter-ms', values['jitter-ms']) ?? 0,
     jitterDistribution: (values['jitter-distribution'] ?? 'uniform') as JitterDistribution,
-    seed: numberFlag('--seed', values.seed) ?? 1,
     ...(values['max-queued-bytes'] !== undefined
       ? { maxQueuedBytes: numberFlag('--max-queued-bytes', values['max-queued-bytes']) }
       : {})
-  });
+  };
+  const seed = numberFlag('--seed', values.seed) ?? 1;
+  const specs = targets.map((to, i) => ({
+    listen: parseSocketAddress('--listen', listens[i]!, true),
+    target: parseSocketAddress('--to', to, false)
+  }));
+  const proxies: LatencyProxy[] = [];
+  try {
+    for (const [i, spec] of specs.entries())
+      proxies.push(await startLatencyProxy({ ...spec, ...common, seed: seed + i }));
+  } catch (err) {
+    await Promise.all(proxies.map((p) => p.close()));
+    throw err;
+  }
   const emit = (event: Record<string, unknown>) =>
     process.stdout.write(JSON.stringify(event) + '\n');
-  emit({ event: 'proxy:ready', address: proxy.address, pid: process.pid });
+  const addresses = proxies.map((p) => p.address);
+  emit({ event: 'proxy:ready', address: addresses[0], addresses, pid: process.pid });
   const stop = () => {
-    void proxy.close().then(() => {
-      const { connections, bytesUp, bytesDown } = proxy.stats();
-      emit({ event: 'proxy:stopped', connections, bytesUp, bytesDown });
+    void Promise.all(proxies.map((p) => p.close())).then(() => {
+      const sum = { connections: 0, bytesUp: 0, bytesDown: 0 };
+      for (const p of proxies) {
+        const s = p.stats();
+        sum.connections += s.connections;
+        sum.bytesUp += s.bytesUp;
+        sum.bytesDown += s.bytesDown;
+      }
+      emit({ event: 'proxy:stopped', ...sum });
       process.exit(0);
     });
   };
