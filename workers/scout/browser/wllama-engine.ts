@@ -94,6 +94,14 @@ function newWllama(isGpu: boolean): { wllama: Wllama; lines: string[]; stopLog()
   return { wllama, lines, stopLog: () => (isKeeping = false) };
 }
 
+/** What went wrong in a failed load: llama.cpp's WebGPU error line when it logged one. */
+function gpuFailure(cause: unknown, lines: readonly string[]): string {
+  // The first WebGPU error is the cause; later ones (device lost, assertion) follow from it.
+  const webgpu = lines.find((l) => /ggml_webgpu: .*fail/i.test(l));
+  const message = webgpu?.trim() ?? ((cause as Error).message || String(cause));
+  return message.slice(0, 200);
+}
+
 /**
  * Loads the model per `plan`; a failed GPU load is retried on the CPU. Returns the instance and
  * the backend used. Throws WllamaEngineError when the CPU load fails too.
@@ -113,8 +121,9 @@ async function loadWithFallback(
         warmup: false
       });
     } catch (cause) {
+      stopLog();
       await wllama.exit().catch(() => undefined);
-      throw cause;
+      throw new WllamaEngineError(gpuFailure(cause, lines), { cause });
     }
     stopLog();
     return { wllama, backend: backendFromLog(lines, p) };
@@ -123,11 +132,10 @@ async function loadWithFallback(
     try {
       return await load(plan);
     } catch (cause) {
-      const message = (cause as Error).message || String(cause);
       // An abort inside the WASM module leaves that instance unusable: a new one loads on CPU.
       return await load({
         gpuLayers: 0,
-        reason: `loading on WebGPU failed (${message.slice(0, 160)}); drafting on the CPU`
+        reason: `loading on WebGPU failed (${(cause as Error).message}); drafting on the CPU`
       }).catch((err) => {
         throw new WllamaEngineError(
           `wllama could not load ${options.modelId}: ${(err as Error).message}`,
