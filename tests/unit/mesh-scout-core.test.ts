@@ -147,6 +147,57 @@ describe('scout core session (mock: deterministic toy engine, in-memory channel)
     expect((await done).reason).toBe('oracle closed the stream');
   });
 
+  it('drafts ahead while the oracle verifies, and abandons a batch at once when its chain dies', async () => {
+    // An engine whose calls finish only when the test says, or when their signal aborts.
+    const calls: Array<{
+      view: number[];
+      k: number;
+      signal: AbortSignal;
+      finish(tokens: number[]): void;
+    }> = [];
+    let onCall: (() => void) | null = null;
+    const held: DraftEngine = {
+      ...countingEngine,
+      draft(context, k, signal) {
+        return new Promise<number[]>((resolve, reject) => {
+          signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
+          calls.push({ view: [...context], k, signal: signal!, finish: resolve });
+          onCall?.();
+        });
+      }
+    };
+    const nextCall = async (n: number) => {
+      while (calls.length < n) await new Promise<void>((r) => (onCall = r));
+      return calls[n - 1];
+    };
+    const pair = channelPair();
+    const stats = createScoutStats();
+    const done = runScoutSession({ channel: pair.scout, engine: held, stats });
+    // The oracle's order: the context, then the request.
+    pair.send({ type: 'open', sessionId: 's4', k: 2, lookahead: 4 });
+    pair.send({ type: 'context', base: 0, tokens: [7, 8, 9] });
+    pair.send({ type: 'draft-request', position: 3, k: 2, lookahead: 4 });
+    (await nextCall(1)).finish([10]);
+    (await nextCall(2)).finish([11]);
+    // The oracle took [10, 11] for a verify pass; no context has come back, yet the scout goes
+    // on drafting the chain optimistically (lookahead 4 > k 2).
+    const ahead = await nextCall(3);
+    expect(ahead.view).toEqual([7, 8, 9, 10, 11]);
+    // The verify rejects 11 and commits the correction 40: the chain is dead mid-batch.
+    pair.send({ type: 'verify-result', position: 3, drafted: 2, accepted: 1, correction: 40 });
+    pair.send({ type: 'context', base: 3, tokens: [10, 40] });
+    const fresh = await nextCall(4);
+    expect(ahead.signal.aborted).toBe(true);
+    expect(fresh.view).toEqual([7, 8, 9, 10, 40]);
+    fresh.finish([41]);
+    await pair.waitFrames(3);
+    expect(pair.sent[2]).toMatchObject({ type: 'draft', position: 5, tokens: [41] });
+    // An abandoned batch is not an engine error.
+    expect(stats.engineErrors).toBe(0);
+    pair.send({ type: 'close', reason: 'done' });
+    expect((await done).reason).toBe('oracle closed: done');
+  }, 10_000);
+
   it('a lying engine keeps the pace and length but not the tokens', async () => {
     let seed = 1;
     const liar = lyingEngine(

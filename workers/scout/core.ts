@@ -9,8 +9,9 @@
  *     (re)starts drafting at the committed end; `verify-result` updates the acceptance stats.
  *  2. Drafter: while active, drafts along the chain in doubling batches (1, 1, 2, 4, ... up to
  *     `k`), up to `lookahead` tokens past the committed context, and sends each batch as a
- *     `draft` frame. A batch
- *     drafted for a chain that changed meanwhile is dropped (it continues a stale view).
+ *     `draft` frame. Drafting continues while the oracle verifies (optimistically assuming
+ *     acceptance), up to the lookahead. A batch in flight when its chain dies is aborted (the
+ *     engine's signal), and one that finishes for a chain that changed is dropped.
  * Invariant: every sent frame continues `committed + chain` exactly as the oracle will check it
  * (`ChainMirror`), so an honest scout is never reported for out-of-order or stale drafts.
  */
@@ -167,6 +168,8 @@ export async function runScoutSession(options: ScoutSessionOptions): Promise<{ r
   let isActive = false;
   /** The oracle asked for drafts in this session (a draft-request arrived). */
   let wasRequested = false;
+  /** Aborted when the chain being drafted dies (a context that does not run along it). */
+  let chainAbort = new AbortController();
   let wake: (() => void) | null = null;
   const poke = () => {
     const w = wake;
@@ -194,15 +197,21 @@ export async function runScoutSession(options: ScoutSessionOptions): Promise<{ r
         continue;
       }
       const epoch = chain.epoch;
+      const chainSignal = chainAbort.signal;
       const view = chain.view();
       const batch = Math.max(1, Math.min(k, room, chain.chain.length));
       let tokens: number[];
       try {
         // Batches double along a chain (1, 1, 2, 4, ... k): the first token of a fresh chain
         // reaches the oracle after one draft step, the rest follow in larger, cheaper frames.
-        tokens = await engine.draft(view, batch, controller.signal);
+        tokens = await engine.draft(view, batch, AbortSignal.any([controller.signal, chainSignal]));
       } catch (err) {
         if (controller.signal.aborted) break;
+        // The chain died under this batch and the engine stopped: not an engine error.
+        const isAbandoned =
+          chainSignal.aborted &&
+          (err === chainSignal.reason || (err as Error | undefined)?.name === 'AbortError');
+        if (isAbandoned) continue;
         stats.engineErrors += 1;
         options.onEvent?.({
           type: 'engine:error',
@@ -252,7 +261,13 @@ export async function runScoutSession(options: ScoutSessionOptions): Promise<{ r
       }
       if (!isOpen) throw new MeshProtocolError('out-of-order', `${frame.type} before open`);
       if (frame.type === 'context') {
-        chain.applyContext(frame);
+        // A context that leaves the chain kills it: the batch in flight is abandoned at once
+        // (rejected speculation costs the scout at most the token step in progress), so the
+        // new chain's first token is not queued behind a batch nobody will verify.
+        if (!chain.applyContext(frame)) {
+          chainAbort.abort();
+          chainAbort = new AbortController();
+        }
         // A new view: resume drafting (also after an engine error or an empty draft).
         if (wasRequested) isActive = true;
         poke();
