@@ -112,7 +112,11 @@ export interface OracleMeshOptions {
    * and the scout has its own CPU.
    */
   lookahead?: number;
-  /** Speculation governor of the scout draft source; default true. */
+  /**
+   * Default true: scout sources wait for drafts within the engine governor's budget. False: every
+   * round waits up to UNGOVERNED_MAX_WAIT_MS for k drafts (benchmarks' "governor off"). Whether a
+   * round drafts is the engine's governor's decision either way.
+   */
   isGoverned?: boolean;
   /** Seconds between work announcements; default 5. */
   announceSeconds?: number;
@@ -170,7 +174,7 @@ export interface ScoutDraftSourceRequest {
   isPromptShareable?: boolean;
   /** Override the number of scouts for this session. */
   scouts?: number;
-  /** Override the governor for this session (benchmarks compare both). */
+  /** Override `isGoverned` (budgeted or fixed waits) for this session (benchmarks compare both). */
   isGoverned?: boolean;
   /** Used in rounds where no scout draft is usable. */
   fallback?: DraftSource | null;
