@@ -3,9 +3,12 @@
  * its own verify stream, and every verify round takes the longest draft that continues the
  * committed context from any of them.
  *
- * Pipelining: scouts draft ahead along their chain (up to `lookahead` tokens past the committed
- * context) while the oracle verifies, so a round often finds its drafts already waiting; those
- * are taken at once, without a round trip.
+ * Pipelining: scouts keep drafting along their chain while the oracle verifies, up to
+ * `lookahead` tokens past the committed context, and a round takes the drafts already waiting
+ * at once, without a round trip. With the mesh default (lookahead = draft length) that overlap
+ * covers what a round did not take; a longer lookahead lets a fully accepted round find the
+ * next drafts waiting. A chain that a verify result kills is abandoned by the scout at once
+ * (workers/scout/core.ts) and simply no longer matches here.
  *
  * Whether a round drafts, and how many tokens, is the engine's speculation governor's decision
  * alone (../engine/governor.ts): asked, this source always drafts. What it decides is how long to
