@@ -155,9 +155,23 @@ function delayOption(field: string, value: unknown): number {
 
 // ---- network namespaces ------------------------------------------------------------------
 
-/** Namespaces this process created and has not deleted yet (deleted on exit, even a crash). */
+/**
+ * Namespaces and child processes this process started and has not cleaned up yet: on exit (a
+ * failed test, a crash that still runs exit handlers) the children are killed and the namespaces
+ * deleted, so a run leaves nothing behind.
+ */
 const liveNamespaces = new Set<string>();
+const liveChildren = new Set<ChildProcess>();
 let isExitHookSet = false;
+
+function setExitHook(): void {
+  if (isExitHookSet) return;
+  isExitHookSet = true;
+  process.on('exit', () => {
+    for (const child of liveChildren) child.kill('SIGKILL');
+    for (const name of liveNamespaces) deleteNetns(name);
+  });
+}
 
 function deleteNetns(name: string): void {
   try {
@@ -168,6 +182,28 @@ function deleteNetns(name: string): void {
     return;
   }
   liveNamespaces.delete(name);
+}
+
+/**
+ * Deletes namespaces of earlier runs whose process is gone (one killed by a signal runs no exit
+ * handler). Names carry the creating pid, so a live run's namespaces are never touched.
+ */
+function sweepStaleNamespaces(): void {
+  let listing = '';
+  try {
+    listing = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
+  } catch {
+    return;
+  }
+  for (const line of listing.split('\n')) {
+    const m = new RegExp(`^(${NETNS_PREFIX}(\\d+)-\\S+)`).exec(line);
+    if (!m) continue;
+    try {
+      process.kill(Number(m[2]), 0);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH') deleteNetns(m[1]!);
+    }
+  }
 }
 
 /**
@@ -183,10 +219,7 @@ function createNetns(index: number, runId: string): { name: string } | { problem
     return { problem: `ip netns add failed: ${(err as Error).message.split('\n')[0]}` };
   }
   liveNamespaces.add(name);
-  if (!isExitHookSet) {
-    isExitHookSet = true;
-    process.on('exit', () => [...liveNamespaces].forEach(deleteNetns));
-  }
+  setExitHook();
   try {
     execFileSync('ip', ['-n', name, 'link', 'set', 'lo', 'up'], { stdio: 'ignore' });
   } catch (err) {
@@ -217,6 +250,9 @@ function spawnUntil<T>(
   timeoutMs: number
 ): Promise<Started<T>> {
   const child = spawn(command, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  setExitHook();
+  liveChildren.add(child);
+  child.once('exit', () => liveChildren.delete(child));
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => {
     stderr += d.toString();
@@ -331,6 +367,9 @@ async function startRelays(settings: Settings, parts: Parts): Promise<void> {
   for (let i = 0; i < settings.relays; i++) {
     const extra = i === 0 ? [] : ['--bootstrap', parts.relays[0]!.multiaddr];
     const proc = await spawnRelay(extra, settings.env);
+    setExitHook();
+    liveChildren.add(proc.proc);
+    void proc.exited.then(() => liveChildren.delete(proc.proc));
     const multiaddr = proc.ready.multiaddrs.find((a) => !a.includes('/ws'));
     const tcpPort = Number(/\/tcp\/(\d+)\//.exec(multiaddr ?? '')?.[1]);
     if (!multiaddr || !Number.isInteger(tcpPort)) {
@@ -467,6 +506,7 @@ async function startScout(
 
 async function startScouts(settings: Settings, parts: Parts, draftPath: string, notes: string[]) {
   const context = { draftPath, notes, runId: randomBytes(3).toString('hex') };
+  if (settings.useNetns && process.getuid?.() === 0) sweepStaleNamespaces();
   const started = await Promise.allSettled(
     Array.from({ length: settings.scouts }, (_, i) => startScout(settings, parts, i, context))
   );
