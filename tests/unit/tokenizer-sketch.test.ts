@@ -9,12 +9,14 @@
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTargetEngine, type TargetEngine } from '../../native-oracle/engine/index.js';
-import { engineTokenizer } from '../../native-oracle/mesh/handshake/oracle-tokenizer.js';
+import {
+  engineTokenizer,
+  type EngineTokenizer
+} from '../../native-oracle/mesh/handshake/oracle-tokenizer.js';
 import {
   checkScoutHello,
   MESH_PROTOCOL_VERSION,
-  type HelloPayload,
-  type OracleTokenizer
+  type HelloPayload
 } from '../../src/lib/protocol/mesh.js';
 import {
   compareTokenizerSketch,
@@ -35,13 +37,14 @@ import {
 import { ensureTestModels } from '../helpers/models.js';
 
 let engine: TargetEngine;
-let oracle: OracleTokenizer;
+let oracle: EngineTokenizer;
 let vocab: GgufVocab;
 
 beforeAll(async () => {
   const models = await ensureTestModels();
   engine = await createTargetEngine({ modelPath: models.targetPath, threads: 1 });
   oracle = engineTokenizer(engine)!;
+  await oracle.ready();
   vocab = readGgufVocab(new Uint8Array(await readFile(models.draftPath)));
 }, 120_000);
 

@@ -36,7 +36,6 @@ import {
   SignedHelloSchema,
   type HandshakeReply,
   type HelloPayload,
-  type OracleTokenizer,
   type SignedHello
 } from '../../../src/lib/protocol/mesh.js';
 import { createLogger } from '../../../src/lib/server/log.js';
@@ -50,7 +49,7 @@ import {
 import { directIp } from '../node-peer.js';
 import type { ScoutRegistry } from '../registry/index.js';
 import type { Handshake, HandshakeComponents, HandshakeEvents, HandshakeInit } from './index.js';
-import { engineTokenizer } from './oracle-tokenizer.js';
+import { engineTokenizer, type EngineTokenizer } from './oracle-tokenizer.js';
 
 const log = createLogger('shard:oracle:mesh');
 
@@ -58,7 +57,7 @@ export class HandshakeService extends TypedEventEmitter<HandshakeEvents> impleme
   readonly protocol = HANDSHAKE_PROTOCOL;
   private readonly registry: ScoutRegistry;
   private readonly hello: OracleHello;
-  private readonly tokenizer: OracleTokenizer | null;
+  private readonly tokenizer: EngineTokenizer | null;
   private isRunning = false;
 
   constructor(
@@ -125,7 +124,8 @@ export class HandshakeService extends TypedEventEmitter<HandshakeEvents> impleme
       }
       // 3. The scout's hello.
       const payload = await this.readHello(lp, connection, signal);
-      // 4. Refusals a scout can fix.
+      // 4. Refusals a scout can fix (the target's sketch is read on the first hello needing it).
+      if (payload.tokenizerSketch) await this.tokenizer?.ready();
       const refusal = checkScoutHello(payload, {
         tokenizerFingerprint: this.init.engine.tokenizerFingerprint,
         tokenizer: this.tokenizer

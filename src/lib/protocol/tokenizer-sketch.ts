@@ -74,32 +74,54 @@ function tokenHash(id: number, bytes: Uint8Array): bigint {
 
 const hex64 = (v: bigint) => v.toString(16).padStart(16, '0');
 
-/**
- * Computes the sketch of a `size`-token table whose text is `textOf(id)` (step 1's text: the
- * caller applies the anchor and special-token rules, see `anchoredText`). Throws RangeError for
- * a size outside 1..MAX_SKETCH_VOCAB.
- */
-export function sketchTokenizer(size: number, textOf: TokenTextFn): TokenizerSketch {
+/** Builds a sketch token by token, in id order (so a long vocabulary can be read in chunks). */
+export interface SketchBuilder {
+  /** Adds the next token; ids must come in order 0, 1, 2, … */
+  add(text: string): void;
+  /** The sketch; throws RangeError unless exactly `size` tokens were added. */
+  finish(): TokenizerSketch;
+}
+
+/** Starts a sketch of a `size`-token table. Throws RangeError for a size outside 1..2^24. */
+export function createSketchBuilder(size: number): SketchBuilder {
   if (!Number.isInteger(size) || size < 1 || size > MAX_SKETCH_VOCAB) {
     throw new RangeError(`tokenizer size ${size} is outside 1..${MAX_SKETCH_VOCAB}`);
   }
   const digest = sha256.create();
   const slices = new Array<bigint>(sliceCount(size)).fill(0n);
   let total = 0n;
-  for (let id = 0; id < size; id++) {
-    const bytes = encoder.encode(textOf(id));
-    digest.update(u32(bytes.byteLength)).update(bytes);
-    const h = tokenHash(id, bytes);
-    total ^= h;
-    for (let b = 0; b < slices.length; b++) if ((id >>> b) & 1) slices[b] ^= h;
-  }
+  let id = 0;
   return {
-    v: TOKENIZER_SKETCH_VERSION,
-    size,
-    digest: bytesToHex(digest.digest()),
-    total: hex64(total),
-    slices: slices.map(hex64)
+    add(text) {
+      const bytes = encoder.encode(text);
+      digest.update(u32(bytes.byteLength)).update(bytes);
+      const h = tokenHash(id, bytes);
+      total ^= h;
+      for (let b = 0; b < slices.length; b++) if ((id >>> b) & 1) slices[b] ^= h;
+      id++;
+    },
+    finish() {
+      if (id !== size) throw new RangeError(`sketch of ${size} tokens got ${id}`);
+      return {
+        v: TOKENIZER_SKETCH_VERSION,
+        size,
+        digest: bytesToHex(digest.digest()),
+        total: hex64(total),
+        slices: slices.map(hex64)
+      };
+    }
   };
+}
+
+/**
+ * Computes the sketch of a `size`-token table whose text is `textOf(id)` (step 1's text: the
+ * caller applies the anchor and special-token rules, see `anchoredText`). Throws RangeError for
+ * a size outside 1..MAX_SKETCH_VOCAB.
+ */
+export function sketchTokenizer(size: number, textOf: TokenTextFn): TokenizerSketch {
+  const builder = createSketchBuilder(size);
+  for (let id = 0; id < size; id++) builder.add(textOf(id));
+  return builder.finish();
 }
 
 /**
