@@ -8,8 +8,9 @@
  * measured verify passes; a plain decode step is the k = 0 sample). Plain decoding costs Tt per
  * token, so the predicted speedup is S(k) = E(k)·Tt / (D(k) + Tv(k)). The governor picks the k
  * with the largest S; with `auto` it decodes plainly while S < minSpeedup, probing one
- * speculative round every `probeEveryTokens` plain tokens so a source that got faster (or more
- * accurate) is noticed again.
+ * speculative round now and then (after `probeEveryTokens` plain tokens, and only once the
+ * plain decoding since the last one took long enough that the probe's predicted extra cost is
+ * at most `probeShare` of it) so a source that got faster (or more accurate) is noticed again.
  *
  * The floor: a prediction is only a model. The governor also measures the REALIZED throughput
  * of the source's recent speculative rounds (committed tokens over draft call + verify time,
@@ -53,6 +54,12 @@ export interface GovernorOptions {
   acceptanceDecay?: number;
   /** With drafting off, one probe round after this many plain tokens. Default 32. */
   probeEveryTokens?: number;
+  /**
+   * A probe's predicted extra cost (draft call + verify − one plain step) must be at most this
+   * share of the plain decoding time since the last speculative round. Default 0.03, the room
+   * the floor leaves: probing a slow source next to a fast target stays within it.
+   */
+  probeShare?: number;
   /** Recent timing samples kept per draft length for the fits. Default 16. */
   timingWindow?: number;
   /**
@@ -198,6 +205,8 @@ export class SpeculationGovernor {
   private readonly verifySamples: Sample[] = [];
   private readonly draftSamples: Sample[] = [];
   private plainTokensSinceRound = 0;
+  private plainMsSinceRound = 0;
+  private readonly probeShare: number;
   private plainSteps = 0;
   private speculativeRounds = 0;
   /** Decayed committed tokens and milliseconds (draft call + verify) of speculative rounds. */
@@ -213,6 +222,7 @@ export class SpeculationGovernor {
     this.priorWeight = options.priorWeight ?? 2;
     this.decay = options.acceptanceDecay ?? 0.97;
     this.probeEvery = options.probeEveryTokens ?? 32;
+    this.probeShare = options.probeShare ?? 0.03;
     this.window = options.timingWindow ?? 16;
     this.exploreEvery = options.exploreEveryRounds ?? 8;
     this.floor = options.floor ?? 0.97;
@@ -228,13 +238,25 @@ export class SpeculationGovernor {
     return s / (s + f);
   }
 
-  private verifyFit() {
-    // Batched verify on a memory-bound CPU costs little per extra token: 5 % of a step as prior.
-    return fitLine(this.verifySamples, 0.05);
-  }
+  /**
+   * Costs computed since the last sample, by list and k. decide() runs before every round, also
+   * while drafting is off, and scans every k: recomputing the fits there cost about 0.1 ms per
+   * round, a tenth of a plain step of the small test models.
+   */
+  private readonly costCache = new Map<string, number | null>();
 
-  private draftFit() {
-    return fitLine(this.draftSamples, 1);
+  private readonly fitCache = new Map<'verify' | 'draft', ReturnType<typeof fitLine>>();
+
+  private cachedCost(list: 'verify' | 'draft', k: number): number | null {
+    const key = `${list}:${k}`;
+    if (this.costCache.has(key)) return this.costCache.get(key)!;
+    const samples = list === 'verify' ? this.verifySamples : this.draftSamples;
+    if (!this.fitCache.has(list))
+      // Batched verify on a memory-bound CPU costs little per extra token: 5 % of a step.
+      this.fitCache.set(list, fitLine(samples, list === 'verify' ? 0.05 : 1));
+    const cost = costAt(samples, k, this.fitCache.get(list)!);
+    this.costCache.set(key, cost);
+    return cost;
   }
 
   /** Predicted speedup of k drafts per round, or null while timings are unknown. */
@@ -253,12 +275,12 @@ export class SpeculationGovernor {
    * cost is not linear in k on a CPU), otherwise the fitted line.
    */
   verifyMs(k: number): number | null {
-    return costAt(this.verifySamples, k, this.verifyFit());
+    return this.cachedCost('verify', k);
   }
 
   /** Draft call cost for k tokens, the same way. */
   draftMs(k: number): number | null {
-    return costAt(this.draftSamples, k, this.draftFit());
+    return this.cachedCost('draft', k);
   }
 
   /** Plain decode step time: the verify cost at k = 0. */
@@ -313,6 +335,18 @@ export class SpeculationGovernor {
         isProbe: false,
         waitMs: 0
       };
+    // Drafting off and no probe can be due yet: the decision in force stands. Only plain steps
+    // were measured since, so the scan below would cost (fits every round, about 0.08 ms on a
+    // loaded CPU: a tenth of a plain step of the small test models) without a different outcome
+    // it could act on before a probe is due anyway.
+    const last = this.last;
+    if (
+      options.mode === 'auto' &&
+      last?.k === 0 &&
+      this.plainTokensSinceRound > 0 &&
+      this.plainTokensSinceRound < this.probeEvery
+    )
+      return last;
     let bestK = maxK;
     let best: number | null = null;
     for (let k = 1; k <= maxK; k++) {
@@ -364,7 +398,7 @@ export class SpeculationGovernor {
         waitMs
       });
     }
-    if (this.plainTokensSinceRound >= this.probeEvery) {
+    if (this.isProbeDue(bestK)) {
       return this.remember({
         k: bestK,
         predictedSpeedup: best,
@@ -382,6 +416,17 @@ export class SpeculationGovernor {
       isProbe: false,
       waitMs: 0
     });
+  }
+
+  /**
+   * While drafting is off: after `probeEvery` plain tokens, and once the probe's predicted extra
+   * cost over the plain step it replaces is within `probeShare` of the plain time since the
+   * last speculative round.
+   */
+  private isProbeDue(k: number): boolean {
+    if (this.plainTokensSinceRound < this.probeEvery) return false;
+    const extraMs = (this.draftMs(k) ?? 0) + (this.verifyMs(k) ?? 0) - (this.targetStepMs() ?? 0);
+    return Math.max(0, extraMs) <= this.probeShare * this.plainMsSinceRound;
   }
 
   /** Every `exploreEvery` rounds, a k other than the best: a plain step first, then others. */
@@ -427,6 +472,7 @@ export class SpeculationGovernor {
     if (this.pendingDraft?.isEmpty) this.addRealized(1, this.pendingDraft.ms + ms);
     this.pendingDraft = null;
     this.plainTokensSinceRound++;
+    if (Number.isFinite(ms) && ms >= 0) this.plainMsSinceRound += ms;
     this.plainSteps++;
   }
 
@@ -448,6 +494,7 @@ export class SpeculationGovernor {
     this.addRealized(accepted + 1, (this.pendingDraft?.ms ?? 0) + ms);
     this.pendingDraft = null;
     this.plainTokensSinceRound = 0;
+    this.plainMsSinceRound = 0;
     this.speculativeRounds++;
   }
 
@@ -456,10 +503,13 @@ export class SpeculationGovernor {
     this.push(this.draftSamples, { k, ms });
     this.pendingDraft = { ms, isEmpty: true };
     this.plainTokensSinceRound = 0;
+    this.plainMsSinceRound = 0;
   }
 
   private push(list: Sample[], sample: Sample): void {
     if (!Number.isFinite(sample.ms) || sample.ms < 0) return;
+    this.costCache.clear();
+    this.fitCache.clear();
     list.push(sample);
     // Keep the newest `window` samples of each draft length.
     let sameK = 0;

@@ -55,7 +55,8 @@ describe('speculation governor', () => {
   });
 
   it('turns drafting off for a slow remote source, with periodic probe rounds', () => {
-    const g = createSpeculationGovernor({ probeEveryTokens: 16 });
+    // probeShare 1: probes spaced by tokens here (the time share has its own test).
+    const g = createSpeculationGovernor({ probeEveryTokens: 16, probeShare: 1 });
     feed(g, {
       rounds: 6,
       k: 8,

@@ -129,6 +129,34 @@ describe('speculation governor: realized-throughput floor', () => {
   });
 });
 
+describe('speculation governor: probe spacing', () => {
+  it('probes a slow source next to a fast target only within 3 % of the plain decoding time', () => {
+    const g = createSpeculationGovernor({ exploreEveryRounds: 0 });
+    const stepMs = 1;
+    const draftMs = 20;
+    const verifyMs = 1.2;
+    let plainMs = 0;
+    let probeExtraMs = 0;
+    let probes = 0;
+    for (let i = 0; i < 5000; i++) {
+      const round = g.decide({ maxK: K, mode: 'auto' });
+      if (round.k === 0) {
+        g.recordPlainStep(stepMs);
+        plainMs += stepMs;
+      } else {
+        if (round.isProbe) probes++;
+        g.recordDraft(round.k, draftMs);
+        g.recordVerify(round.k, verifyMs, round.k);
+        probeExtraMs += draftMs + verifyMs - stepMs;
+      }
+    }
+    expect(g.decision().isSpeculating).toBe(false);
+    expect(probes).toBeGreaterThanOrEqual(3);
+    // The measuring rounds at the start are not probes; everything after stays within the share.
+    expect(probeExtraMs).toBeLessThanOrEqual(0.03 * plainMs + 3 * (draftMs + verifyMs));
+  });
+});
+
 describe('speculation governor: wait budget for draft sources', () => {
   it('a round with nothing measured waits the long measuring budget', () => {
     const g = createSpeculationGovernor({ measureWaitMs: 750 });
