@@ -102,6 +102,34 @@ describe('remote draft source: drafts whenever asked', () => {
   });
 });
 
+describe('remote draft source: verify streams', () => {
+  it('opens them at the first draft call, never for a session the governor keeps plain', async () => {
+    const clock = { t: 0 };
+    let opened = 0;
+    const make = () =>
+      createRemoteDraftSource('scout:fake', {
+        k: K,
+        lookahead: K,
+        openLinks: async () => {
+          opened++;
+          const link = new FakeLink(clock);
+          link.held = [5];
+          return [link as unknown as ScoutLink];
+        },
+        onEnd: () => undefined,
+        now: () => clock.t
+      });
+    make().end('generation ended');
+    expect(opened).toBe(0);
+    const drafting = make();
+    const signal = new AbortController().signal;
+    await drafting.draft({ context: CONTEXT, k: K, signal, budget: budget(0) });
+    await drafting.draft({ context: CONTEXT, k: K, signal, budget: budget(0) });
+    expect(opened).toBe(1);
+    drafting.end();
+  });
+});
+
 describe('remote draft source: the wait budget', () => {
   it('a silent scout costs at most the budget', async () => {
     const clock = { t: 0 };
