@@ -335,10 +335,10 @@ export class SpeculationGovernor {
         isProbe: false,
         waitMs: 0
       };
-    // Drafting off and no probe can be due yet: the decision in force stands. Only plain steps
-    // were measured since, so the scan below would cost (fits every round, about 0.08 ms on a
-    // loaded CPU: a tenth of a plain step of the small test models) without a different outcome
-    // it could act on before a probe is due anyway.
+    // Drafting off and no probe can be due yet: the decision in force stands until
+    // `probeEvery` plain tokens have passed. Only plain step times changed since it was made,
+    // and rescanning every round cost about 0.08 ms on a loaded CPU (fits per round), a tenth
+    // of a plain step of the small test models.
     const last = this.last;
     if (
       options.mode === 'auto' &&
