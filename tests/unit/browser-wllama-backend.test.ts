@@ -80,6 +80,16 @@ describe('backendFromLog', () => {
     expect(describeBackend(backend)).toBe('WebGPU (nvidia ampere), 5/5 layers');
   });
 
+  it('trusts the device line when the layer count is missing from the log', () => {
+    const noCount = GPU_LOAD_LOG.filter((l) => !l.includes('offloaded 5/5'));
+    expect(backendFromLog(noCount, gpuPlan)).toEqual({
+      kind: 'webgpu',
+      device: 'WebGPU (nvidia ampere)',
+      gpuLayers: null,
+      reason: null
+    });
+  });
+
   it('says the GPU was not taken when a GPU load logged no device (what SwiftShader does)', () => {
     expect(backendFromLog(CPU_LOAD_LOG, gpuPlan)).toEqual({
       kind: 'cpu',

@@ -82,7 +82,8 @@ export function backendFromLog(lines: readonly string[], plan: WllamaBackendPlan
     const offloaded = OFFLOADED.exec(line);
     if (offloaded) gpuLayers = `${offloaded[1]}/${offloaded[2]}`;
   }
-  const isOnGpu = device !== null && gpuLayers !== null && !gpuLayers.startsWith('0/');
+  // The device line decides; the layer count only rules the GPU out when it is 0 of N.
+  const isOnGpu = device !== null && !gpuLayers?.startsWith('0/');
   if (isOnGpu) return { kind: 'webgpu', device, gpuLayers, reason: null };
   return {
     kind: 'cpu',
