@@ -12,6 +12,7 @@
  *   });
  *   proxy.address   // { host: '127.0.0.1', port: 40123 } (listen: default 127.0.0.1, port 0)
  *   proxy.setDelay({ oneWayDelayMs: 40 })             // chunks that arrive from now on
+ *   proxy.delay()   // { oneWayDelayMs: 40, jitterMs: 5 }
  *   proxy.stats()   // { connections, open, bytesUp, bytesDown, perConnection: [...] }
  *   await proxy.close()                               // ends every connection and the listener
  *
@@ -93,6 +94,8 @@ export interface LatencyProxy {
   readonly address: SocketAddress;
   /** Changes the delay (and jitter when given) for chunks arriving from now on. */
   setDelay(delay: { oneWayDelayMs: number; jitterMs?: number }): void;
+  /** The delay and jitter applied to chunks arriving now. */
+  delay(): { oneWayDelayMs: number; jitterMs: number };
   stats(): LatencyProxyStats;
   /** Stops listening and destroys every connection; idempotent. */
   close(): Promise<void>;
@@ -392,6 +395,7 @@ export async function startLatencyProxy(options: LatencyProxyOptions): Promise<L
       oneWayDelayMs = checkDelay('oneWayDelayMs', delay?.oneWayDelayMs);
       if (delay.jitterMs !== undefined) jitterMs = checkDelay('jitterMs', delay.jitterMs);
     },
+    delay: () => ({ oneWayDelayMs, jitterMs }),
     stats() {
       const live = [...open].map(({ stats, pipes: [up, down] }) => ({
         ...stats,

@@ -66,9 +66,12 @@ describe('mesh layout: 2 relays, 2 oracles, 3 scouts behind 15 ms proxies', () =
       const health = await getJson(`${relay.httpUrl}/health`);
       expect(health.reservations).toBeGreaterThanOrEqual(scoutIds.length);
     }
-    // Each scout's connection to each relay is one proxied TCP connection at least.
+    // Each scout's connection to each relay is one proxied TCP connection at least, delayed as
+    // asked (the unit tests show a proxy imposes its delay; a round trip on a busy machine is
+    // often over 30 ms even without it, so the rtt check below alone would not show that).
     for (const scout of layout.scouts)
       for (const proxy of scout.proxies) {
+        expect(proxy.delay()).toEqual({ oneWayDelayMs: ONE_WAY_DELAY_MS, jitterMs: 0 });
         expect(proxy.stats().connections).toBeGreaterThanOrEqual(1);
         expect(proxy.stats().bytesDown).toBeGreaterThan(0);
       }

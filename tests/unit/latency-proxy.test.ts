@@ -108,7 +108,9 @@ describe('latency proxy', () => {
     const proxy = await proxyTo({ target: echo.address, oneWayDelayMs: 20 });
     const socket = await dial(proxy.address);
     for (let i = 0; i < 3; i++) expect(await pingMs(socket)).toBeGreaterThanOrEqual(40);
+    expect(proxy.delay()).toEqual({ oneWayDelayMs: 20, jitterMs: 0 });
     proxy.setDelay({ oneWayDelayMs: 35 });
+    expect(proxy.delay()).toEqual({ oneWayDelayMs: 35, jitterMs: 0 });
     expect(await pingMs(socket)).toBeGreaterThanOrEqual(70);
     expect(proxy.stats()).toMatchObject({ connections: 1, open: 1, bytesUp: 16, bytesDown: 16 });
     expect(proxy.stats().perConnection[0]).toMatchObject({ bytesUp: 16, bytesDown: 16 });
