@@ -41,7 +41,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -62,7 +62,10 @@ import {
 export interface LayoutOptions {
   /** Relay processes; default 1 (1..4). */
   relays?: number;
-  /** Oracle processes (native-oracle/main.ts); default 1 (1..4). */
+  /**
+   * Oracle processes (native-oracle/main.ts) on the generated default pair; default 1 (0..4).
+   * 0 = relays and scouts only (e.g. a benchmark runs its own in-process oracle on a relay).
+   */
   oracles?: number;
   /** Node scout processes (workers/scout/node-scout.ts); default 1 (0..8). */
   scouts?: number;
@@ -78,6 +81,12 @@ export interface LayoutOptions {
   waitForScouts?: boolean;
   /** Bound on the whole start-up, ms; default 120 000. */
   timeoutMs?: number;
+  /**
+   * Draft model GGUF the scouts run; default the generated default pair's draft. The layout's
+   * oracles always serve the default pair, so a scout on another draft fails their golden
+   * tickets: pass this with `oracles: 0` and an oracle of your own that knows this draft.
+   */
+  draftModelPath?: string;
   /** Extra oracle CLI flags, e.g. ['--golden-ticket-rate', '0']; default none. */
   oracleArgs?: string[];
   /** Extra environment of every process (e.g. SHARD_LOG_LEVEL); default none. */
@@ -314,7 +323,15 @@ interface Settings {
   waitForScouts: boolean;
   timeoutMs: number;
   oracleArgs: string[];
+  draftModelPath: string | null;
   env: NodeJS.ProcessEnv;
+}
+
+function checkPath(field: string, value: unknown): string | null {
+  if (value === undefined) return null;
+  if (typeof value !== 'string' || !existsSync(value))
+    throw new LayoutOptionsError(`${field} must be an existing file; got ${String(value)}`);
+  return value;
 }
 
 function checkOptions(options: LayoutOptions): Settings {
@@ -327,7 +344,7 @@ function checkOptions(options: LayoutOptions): Settings {
     throw new LayoutOptionsError('oracleArgs must be an array of strings');
   return {
     relays: countOption('relays', options.relays, 1, 1, 4),
-    oracles: countOption('oracles', options.oracles, 1, 1, 4),
+    oracles: countOption('oracles', options.oracles, 1, 0, 4),
     scouts: countOption('scouts', options.scouts, 1, 0, 8),
     oneWayDelayMs: delayOption('oneWayDelayMs', options.oneWayDelayMs),
     jitterMs: delayOption('jitterMs', options.jitterMs),
@@ -336,6 +353,7 @@ function checkOptions(options: LayoutOptions): Settings {
     waitForScouts: options.waitForScouts !== false,
     timeoutMs: countOption('timeoutMs', options.timeoutMs, DEFAULT_START_TIMEOUT_MS, 1, 3_600_000),
     oracleArgs,
+    draftModelPath: checkPath('draftModelPath', options.draftModelPath),
     env: { ...process.env, ...options.env }
   };
 }
@@ -570,7 +588,7 @@ export async function startLayout(options: LayoutOptions = {}): Promise<Layout> 
   try {
     await startRelays(settings, parts);
     await startOracles(settings, parts, dirname(models.targetPath));
-    await startScouts(settings, parts, models.draftPath, notes);
+    await startScouts(settings, parts, settings.draftModelPath ?? models.draftPath, notes);
     if (settings.waitForScouts) await waitForAdmission(parts, deadline);
   } catch (err) {
     await stopParts(parts);

@@ -13,7 +13,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLayout, type Layout } from '../harness/net-layout.js';
+import { LayoutOptionsError, startLayout, type Layout } from '../harness/net-layout.js';
 import { waitFor } from './mesh-harness.js';
 
 const ONE_WAY_DELAY_MS = 15;
@@ -132,5 +132,22 @@ describe('mesh layout: 2 relays, 2 oracles, 3 scouts behind 15 ms proxies', () =
       expect(after.bytesUp).toBeGreaterThan(before.bytesUp);
       expect(after.bytesDown).toBeGreaterThan(before.bytesDown);
     }
+  });
+});
+
+describe('mesh layout options', () => {
+  it.each([
+    [{ relays: 0 }, /relays must be an integer 1..4/],
+    [{ oracles: 5 }, /oracles must be an integer 0..4/],
+    [{ scouts: 1.5 }, /scouts must be an integer 0..8/],
+    [{ oneWayDelayMs: -1 }, /oneWayDelayMs must be 0..60000 ms/],
+    [{ jitterMs: Number.POSITIVE_INFINITY }, /jitterMs must be 0..60000 ms/],
+    [{ seed: 'x' }, /seed must be an integer/],
+    [{ oracleArgs: [1] }, /oracleArgs must be an array of strings/],
+    [{ draftModelPath: '/no/such/draft.gguf' }, /draftModelPath must be an existing file/]
+  ])('rejects %j before starting anything', async (options, message) => {
+    const started = startLayout(options as never);
+    await expect(started).rejects.toThrow(message);
+    await expect(started).rejects.toBeInstanceOf(LayoutOptionsError);
   });
 });

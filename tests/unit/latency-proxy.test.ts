@@ -288,6 +288,7 @@ describe('latency proxy CLI', () => {
   it.each([
     [['--to', '1234'], /--to needs HOST:PORT or unix:PATH/],
     [['--listen', '0'], /--to HOST:PORT or unix:PATH is required/],
+    [['--listen', '0', '--listen', '0', '--to', 'h:1'], /give one --listen per --to/],
     [['--to', 'h:1', '--delay-ms', 'soon'], /--delay-ms must be a number/],
     [['--to', 'h:1', '--jitter-ms=-1'], /jitterMs must be a number of ms/]
   ])('exits 2 on %j, naming the flag', async (args, message) => {
