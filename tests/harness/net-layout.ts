@@ -17,23 +17,32 @@
  * - Relays listen on 127.0.0.1 (relay i > 0 bootstraps from relay 0, so the relays form one
  *   gossip mesh). Oracle i joins relay i mod R directly (oracle <-> relay paths are not delayed:
  *   the delay models the scouts' access networks).
- * - Each scout gets, per relay, its own proxy listening on a Unix socket in the layout's temp
- *   dir and forwarding to that relay's TCP port. The scout joins the relays ONLY through those
- *   sockets (`--relay /unix/<sock>/p2p/<relay>`) and reserves a circuit slot on each through them
- *   (`--listen /unix/<sock>/p2p/<relay>/p2p-circuit`).
+ * - Each scout gets, per relay, its own delaying proxy (in this process, so setDelay is direct)
+ *   forwarding to that relay's TCP port. The scout joins the relays ONLY through those proxies
+ *   (`--relay /ip4/127.0.0.1/tcp/<port>/p2p/<relay>`) and holds a circuit reservation on each
+ *   relay over them (one `/p2p-circuit` listen address per relay).
  * - Oracles announce their own TCP address (127.0.0.1) and circuit addresses through their relay.
  *   Scouts try the announced addresses in turn; the circuit dial reuses the scout's existing
  *   (proxied) connection to that relay, and oracles reach scouts over the same circuit (verify
- *   streams are opened on the scout's connection by peer id).
+ *   streams are opened on the scout's connection by peer id). The oracle's /v1/system/peers then
+ *   shows each scout with `relayed` connections only.
  * - With `useNetns` (root, `ip netns add` works), each scout runs in its own network namespace
  *   that has only a loopback interface: no veth and no route, so the oracle's direct TCP address
- *   and any direct WebRTC/UDP path are unreachable by construction, and a Unix socket (a file,
- *   which namespaces do not separate) is the only way out: the proxy. A veth pair was not used
- *   because without nftables/iptables (not installed on these machines) it would give the scout a
- *   route to every host socket bound to 0.0.0.0, e.g. the oracles' WebRTC (UDP) sockets.
- * - Without netns (not root, or `ip netns` missing) the layout runs on loopback and says so in
- *   `notes`: scouts can then dial an oracle's announced 127.0.0.1 address directly, so
- *   scout <-> oracle traffic may bypass the proxies (scout <-> relay traffic still does not).
+ *   and any direct WebRTC/UDP path are unreachable by construction. Inside it a small bridge
+ *   process (latency-proxy-cli.ts, no delay) listens on the namespace's 127.0.0.1 and forwards to
+ *   the delaying proxies, which listen on Unix sockets in the layout's temp dir (a socket file
+ *   is reachable across network namespaces): the proxies are the scout's only way out. (Why not
+ *   a veth pair: without nftables/iptables, not installed here, it would route the scout to every
+ *   host socket bound to 0.0.0.0, e.g. WebRTC's UDP sockets. Why the bridge: a scout dialling the
+ *   Unix socket itself crashes in libp2p 3 when its relay reservation is confirmed on a /unix/
+ *   address.)
+ * - Without netns (not root, or `ip netns` missing) the layout runs on loopback (proxies on
+ *   127.0.0.1 TCP) and says so in `notes`: scouts then dial an oracle's announced 127.0.0.1
+ *   address directly (seen here: the scout's link at the oracle is `tcp`, not `relayed`), so
+ *   scout <-> oracle traffic bypasses the proxies; scout <-> relay traffic still does not.
+ * - Clean-up: stop() ends everything; on process exit children are killed and namespaces
+ *   deleted; namespaces left by a run killed by a signal are swept at the next netns start
+ *   (names carry the creating pid: `shard-lat-<pid>-<run>-<scout>`).
  *
  * Processes run with 1 llama.cpp thread each on the generated default test models
  * (tests/helpers/models.ts), random ports and temp data dirs. Start-up waits until every oracle
