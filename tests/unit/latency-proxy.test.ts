@@ -150,7 +150,7 @@ describe('latency proxy', () => {
     cleanups.push(() => void target?.destroy());
     const proxy = await proxyTo({ target: address, oneWayDelayMs: 1, maxQueuedBytes });
     const socket = await dial(proxy.address);
-    const payload = Buffer.alloc(32 * 1024 * 1024, 7);
+    const payload = Buffer.alloc(64 * 1024 * 1024, 7);
     socket.write(payload);
     // Either the proxy pauses its reads (right), or its queue grows past any cap (the bug).
     const conn = () => proxy.stats().perConnection[0]!;
