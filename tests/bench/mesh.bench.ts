@@ -4,23 +4,42 @@
  * - verify_rtt_ms: oracle → scout → oracle round trip of one verify-stream exchange (a context
  *   update answered by a draft frame), p50/p99, over direct TCP, WebSockets and a relayed circuit.
  *   The scouts here use an instant toy engine (mock: isolates transport + protocol cost).
- * - coop_speedup_governor_on / _off: tokens/s of oracle + Node scouts ÷ oracle alone (plain
- *   decoding), with 1 and with 4 scout processes, on the generated bench pair (slow F16 target,
- *   1-layer draft), governor on (`auto` + governed waits) and off (`on` + fixed waits), measured
- *   interleaved (alone, on, off per prompt; on/off order alternating) against the same alone runs.
+ * - coop_speedup_by_rtt: on the generated SLOW pair (a ~1B Q8_0 target decoding at CPU-oracle
+ *   speed on one thread, and its 1-layer draft), for each swept round trip between scouts and
+ *   the relay (latency proxies, tests/harness/net-layout.ts): tokens/s with 1 and with 4 Node
+ *   scout processes, governor on (`auto`: the engine's one governor, governed waits) and off
+ *   (`on` + fixed waits), divided by the oracle alone (plain decoding) and by the oracle with its
+ *   own local draft model (`local_draft`, governed), all interleaved per prompt.
+ * - multi_stream_throughput_ratio: STREAMS concurrent generations each with its own scout vs the
+ *   same generations without scouts (total tokens/s; llama.cpp batches across sequences).
+ * - browser_scout_speedup: one Chromium scout (wllama, the slow pair's draft) vs the slow oracle
+ *   alone, governor on (from `npm run bench:scout` with SCOUT_BENCH_PAIR=slow; forced-on too).
+ * - *_output_identical*: every greedy variant's text equals the oracle-alone text.
  * - relay_scouts_held: how many simulated scouts (libp2p peers with a circuit reservation and a
  *   1 msg/s heartbeat on shard-work-result) one relay process holds with ≥ 95 % of heartbeats
  *   delivered to an observer, bounded in time, and the relay's RSS at that count.
  *
- * Environment: MESH_BENCH_PARTS=rtt,coop,relay (default all), MESH_BENCH_TOKENS (default 96).
+ * Every figure is reported as measured, with the load average before and after (a 2-core machine
+ * shared with other work gives noisy ratios; all ratios come from interleaved runs in this
+ * process).
+ *
+ * Environment: MESH_BENCH_PARTS=rtt,coop,browser,relay (default all), MESH_BENCH_TOKENS (default
+ * 64), MESH_BENCH_RTTS (ms, default 0,10,40,80), MESH_BENCH_SCOUTS (default 1,4),
+ * MESH_BENCH_STREAMS (default 4), MESH_BENCH_REPEATS (default 1).
  */
 import '../../src/lib/server/node-compat.js';
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import { multiaddr } from '@multiformats/multiaddr';
+import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createTargetEngine, type TargetEngine } from '../../native-oracle/engine/index.js';
+import { createDraftModelSource } from '../../native-oracle/engine/draft-model-source.js';
+import {
+  createTargetEngine,
+  type DraftSource,
+  type TargetEngine
+} from '../../native-oracle/engine/index.js';
 import {
   createMeshNode,
   createOracleMesh,
@@ -28,23 +47,18 @@ import {
   type OracleMesh
 } from '../../native-oracle/mesh/index.js';
 import { ScoutLink } from '../../native-oracle/mesh/scout-link.js';
-import { BENCH_PAIR, ensureModelPair } from '../../native-oracle/models/index.js';
+import { ensureModelPair, SLOW_PAIR } from '../../native-oracle/models/index.js';
 import { encode, WORK_RESULT_TOPIC } from '../../src/lib/protocol/mesh.js';
 import { modelsDir } from '../../src/lib/server/data-dir.js';
 import { setLogLevel } from '../../src/lib/server/log.js';
 import type { DraftEngine } from '../../workers/scout/core.js';
 import { createScoutPeer, type ScoutPeer } from '../../workers/scout/scout-peer.js';
-import {
-  getJson,
-  spawnRelay,
-  spawnTsx,
-  waitFor,
-  type SpawnedProcess
-} from '../integration/mesh-harness.js';
+import { getJson, spawnRelay, spawnTsx, waitFor } from '../integration/mesh-harness.js';
+import { startLayout, type Layout } from '../harness/net-layout.js';
 
 setLogLevel('error');
-const parts = new Set((process.env.MESH_BENCH_PARTS ?? 'rtt,coop,relay').split(','));
-const maxTokens = Number(process.env.MESH_BENCH_TOKENS ?? 96);
+const parts = new Set((process.env.MESH_BENCH_PARTS ?? 'rtt,coop,browser,relay').split(','));
+const maxTokens = Number(process.env.MESH_BENCH_TOKENS ?? 64);
 const note = (msg: string) => process.stderr.write(`[bench:mesh] ${msg}\n`);
 
 function percentile(values: number[], p: number): number {
@@ -150,145 +164,279 @@ async function measureRtt(): Promise<Record<string, { p50: number; p99: number; 
 }
 
 const PROMPTS = ['The quick brown fox said that the river', 'Once upon a time the old man'];
-/** Repetitions of each (alone, governor on, governor off) triple, run back to back. */
-const REPEATS = Number(process.env.MESH_BENCH_REPEATS ?? 2);
+/** Repetitions of each interleaved set of variants per prompt. */
+const REPEATS = Number(process.env.MESH_BENCH_REPEATS ?? 1);
+/** Round trips swept between scouts and the relay (the one-way proxy delay is half). */
+const RTTS_MS = (process.env.MESH_BENCH_RTTS ?? '0,10,40,80').split(',').map(Number);
+const SCOUT_COUNTS = (process.env.MESH_BENCH_SCOUTS ?? '1,4').split(',').map(Number);
+const STREAMS = Number(process.env.MESH_BENCH_STREAMS ?? 4);
 
-type SourceFactory = () => ReturnType<OracleMesh['scoutDraftSource']>;
+type Source = DraftSource & { end?: () => void };
 
 async function generateOnce(
   engine: TargetEngine,
   prompt: string,
   speculation: 'auto' | 'on' | 'off',
-  source: ReturnType<OracleMesh['scoutDraftSource']> | null
+  source: Source | null
 ) {
-  for await (const event of engine.generate({
-    prompt,
-    maxTokens,
-    speculation,
-    ...(source ? { draftSource: source } : {})
-  })) {
-    if (event.type === 'done') {
-      source?.end();
-      return event;
+  try {
+    for await (const event of engine.generate({
+      prompt,
+      maxTokens,
+      speculation,
+      ...(source ? { draftSource: source } : {})
+    })) {
+      if (event.type === 'done') return event;
     }
+  } finally {
+    source?.end?.();
   }
   throw new Error('generation ended without done');
 }
 
 interface Variant {
-  makeSource: SourceFactory;
+  name: string;
+  makeSource: () => Source | null;
   speculation: 'auto' | 'on';
 }
 
+interface Tally {
+  tokens: number;
+  ms: number;
+  drafted: number;
+  accepted: number;
+}
+const tally = (): Tally => ({ tokens: 0, ms: 0, drafted: 0, accepted: 0 });
+
 /**
- * Cooperative tokens/s over oracle-alone tokens/s for each variant, from interleaved runs: per
- * prompt, oracle alone, then every variant (governor on and off) back to back, the variant order
- * reversed on every other repeat, so that load from other processes on the machine hits all
- * sides alike. Also checks that every cooperative output equals the oracle-alone output.
+ * Tokens/s of each variant over oracle-alone tokens/s, from interleaved runs: per prompt, oracle
+ * alone, then every variant back to back (the order reversed on every other prompt), so that
+ * load from other processes on the machine hits all sides alike. Also checks that every
+ * variant's output equals the oracle-alone output (greedy).
  */
 async function speedups(engine: TargetEngine, variants: Variant[]) {
-  let aloneTokens = 0;
-  let aloneMs = 0;
-  const totals = variants.map(() => ({ tokens: 0, ms: 0, drafted: 0, accepted: 0 }));
+  const alone = tally();
+  const totals = variants.map(tally);
   let isIdentical = true;
+  let turn = 0;
   for (let r = 0; r < REPEATS; r++) {
     for (const prompt of PROMPTS) {
-      const alone = await generateOnce(engine, prompt, 'off', null);
-      aloneTokens += alone.stats.completionTokens;
-      aloneMs += alone.stats.durationMs;
+      const a = await generateOnce(engine, prompt, 'off', null);
+      alone.tokens += a.stats.completionTokens;
+      alone.ms += a.stats.durationMs;
       const order = variants.map((_, i) => i);
-      if (r % 2 === 1) order.reverse();
+      if (turn++ % 2 === 1) order.reverse();
       for (const i of order) {
-        const source = variants[i].makeSource();
-        const coop = await generateOnce(engine, prompt, variants[i].speculation, source);
-        if (source)
-          note(`  session ${JSON.stringify(source.stats)} engine ${coop.stats.governor.reason}`);
-        totals[i].tokens += coop.stats.completionTokens;
-        totals[i].ms += coop.stats.durationMs;
-        totals[i].drafted += coop.stats.drafted;
-        totals[i].accepted += coop.stats.accepted;
-        isIdentical &&= coop.text === alone.text;
+        const v = variants[i];
+        const source = v.makeSource();
+        if (!source) throw new Error(`${v.name}: no draft source (no scout leased?)`);
+        const coop = await generateOnce(engine, prompt, v.speculation, source);
+        const t = totals[i];
+        t.tokens += coop.stats.completionTokens;
+        t.ms += coop.stats.durationMs;
+        t.drafted += coop.stats.drafted;
+        t.accepted += coop.stats.accepted;
+        if (coop.text !== a.text) {
+          isIdentical = false;
+          note(`  ${v.name}: output differs from oracle alone`);
+        }
+        note(
+          `  ${v.name}: ${coop.stats.completionTokens} tokens in ${coop.stats.durationMs.toFixed(0)} ms, ` +
+            `${coop.stats.accepted}/${coop.stats.drafted} accepted; ${coop.stats.governor.reason}`
+        );
       }
     }
   }
-  const aloneTps = (aloneTokens * 1000) / aloneMs;
-  return {
-    aloneTps,
-    isIdentical,
-    variants: totals.map((t) => ({
-      ratio: (t.tokens * 1000) / t.ms / aloneTps,
-      acceptance: t.drafted > 0 ? t.accepted / t.drafted : 0
-    }))
-  };
+  const aloneTps = (alone.tokens * 1000) / alone.ms;
+  const out: Record<string, { tps: number; ratio: number; acceptance: number }> = {};
+  variants.forEach((v, i) => {
+    const t = totals[i];
+    const tps = (t.tokens * 1000) / t.ms;
+    out[v.name] = {
+      tps,
+      ratio: tps / aloneTps,
+      acceptance: t.drafted ? t.accepted / t.drafted : 0
+    };
+  });
+  return { aloneTps, isIdentical, variants: out };
 }
 
-async function measureCoop() {
-  const pair = await ensureModelPair({ dir: modelsDir(), config: BENCH_PAIR });
-  const engine = await createTargetEngine({ modelPath: pair.targetPath, threads: 1 });
-  const relay = await spawnRelay();
-  const lookahead = process.env.MESH_BENCH_LOOKAHEAD
-    ? Number(process.env.MESH_BENCH_LOOKAHEAD)
-    : undefined;
+const loadAverage = () => loadavg().map((x) => round(x, 2));
+
+/**
+ * The slow oracle (SLOW_PAIR: ~1B Q8_0 target on one thread) in this process, joined to a relay
+ * process of the latency layout; Node scouts (1-layer draft, one thread each) reach the relay only
+ * through latency proxies (in their own network namespaces when possible), so every oracle <->
+ * scout message pays the dialled round trip.
+ */
+async function measureCoopByRtt() {
+  const pair = await ensureModelPair({ dir: modelsDir(), config: SLOW_PAIR });
+  const maxScouts = Math.max(...SCOUT_COUNTS);
+  const layout = await startLayout({
+    relays: 1,
+    oracles: 0,
+    scouts: maxScouts,
+    oneWayDelayMs: 0,
+    useNetns: true,
+    waitForScouts: false,
+    draftModelPath: pair.draftPath
+  });
+  for (const line of layout.notes) note(`layout: ${line}`);
+  const engine = await createTargetEngine({
+    modelPath: pair.targetPath,
+    threads: 1,
+    maxConcurrent: Math.max(2, STREAMS)
+  });
+  const local = await createDraftModelSource({
+    modelPath: pair.draftPath,
+    threads: 1,
+    name: 'local-draft'
+  });
   // The scouts pass probation against the pair's draft (the one they run); the ledger goes to a
   // temp dir, never .shard/scout-trust.sqlite.
   const mesh = await createOracleMesh({
     engine,
-    relays: [relay.ready.multiaddrs[0]],
+    relays: [layout.relays[0].multiaddr],
     announceSeconds: 1,
     draftModelPath: pair.draftPath,
-    dataDir: mkdtempSync(join(tmpdir(), 'shard-bench-mesh-')),
-    ...(lookahead ? { lookahead } : {})
+    dataDir: mkdtempSync(join(tmpdir(), 'shard-bench-mesh-'))
   });
   await mesh.start();
-  const scouts: Array<SpawnedProcess<Record<string, unknown>>> = [];
-  const result: Record<string, unknown> = {};
+  const result: Record<string, unknown> = { isolation: layout.isolation };
   try {
+    await mesh.waitForScouts(maxScouts, AbortSignal.timeout(180_000));
     await generateOnce(engine, PROMPTS[0], 'off', null);
-    const on: Record<string, number> = {};
-    const off: Record<string, number> = {};
+    const byRtt: Record<string, Record<string, number>> = {};
+    const acceptance: Record<string, number> = {};
     const aloneTps: number[] = [];
     let isIdentical = true;
-    for (const count of (process.env.MESH_BENCH_SCOUTS ?? '1,4').split(',').map(Number)) {
-      while (scouts.length < count) {
-        scouts.push(
-          await spawnTsx(
-            'workers/scout/node-scout.ts',
-            ['--relay', relay.ready.multiaddrs[0], '--model', pair.draftPath, '--threads', '1'],
-            'scout:ready',
-            { env: { SHARD_DATA_DIR: mkdtempSync(join(tmpdir(), 'shard-bench-')) } }
-          )
+    for (const rtt of RTTS_MS) {
+      layout.setDelay({ oneWayDelayMs: rtt / 2 });
+      const variants: Variant[] = [
+        { name: 'local_draft', makeSource: () => local, speculation: 'auto' }
+      ];
+      for (const n of SCOUT_COUNTS) {
+        variants.push(
+          {
+            name: `scouts_${n}_governor_on`,
+            makeSource: () => mesh.scoutDraftSource({ isGoverned: true, scouts: n }),
+            speculation: 'auto'
+          },
+          {
+            name: `scouts_${n}_governor_off`,
+            makeSource: () => mesh.scoutDraftSource({ isGoverned: false, scouts: n }),
+            speculation: 'on'
+          }
         );
       }
-      await mesh.waitForScouts(count, AbortSignal.timeout(60_000));
-      const measured = await speedups(engine, [
-        { makeSource: () => mesh.scoutDraftSource({ isGoverned: true }), speculation: 'auto' },
-        { makeSource: () => mesh.scoutDraftSource({ isGoverned: false }), speculation: 'on' }
-      ]);
-      const [governed, ungoverned] = measured.variants;
-      on[`scouts_${count}`] = round(governed.ratio);
-      off[`scouts_${count}`] = round(ungoverned.ratio);
+      note(`rtt ${rtt} ms (load ${loadAverage().join(' ')})`);
+      const measured = await speedups(engine, variants);
       aloneTps.push(measured.aloneTps);
-      result[`acceptance_scouts_${count}`] = round(ungoverned.acceptance);
       isIdentical &&= measured.isIdentical;
-      note(
-        `${count} scout(s): governor on ${on[`scouts_${count}`]}x, off ${off[`scouts_${count}`]}x ` +
-          `(alone ${measured.aloneTps.toFixed(1)} tok/s), acceptance ${ungoverned.acceptance.toFixed(2)}`
-      );
+      const localRatio = measured.variants.local_draft.ratio;
+      const row: Record<string, number> = { local_draft: round(localRatio) };
+      for (const [name, v] of Object.entries(measured.variants)) {
+        if (name === 'local_draft') continue;
+        row[name] = round(v.ratio);
+        row[`${name}_vs_local_draft`] = round(v.ratio / localRatio);
+        acceptance[name] = round(Math.max(acceptance[name] ?? 0, v.acceptance));
+      }
+      byRtt[`rtt_${rtt}ms`] = row;
+      note(`rtt ${rtt} ms: ${JSON.stringify(row)}`);
     }
     result.oracle_alone_tokens_per_s = round(
       aloneTps.reduce((x, y) => x + y, 0) / aloneTps.length,
       2
     );
-    result.coop_speedup_governor_on = on;
-    result.coop_speedup_governor_off = off;
+    result.coop_speedup_by_rtt = byRtt;
+    result.coop_acceptance = acceptance;
     result.coop_output_identical_to_alone = isIdentical;
+    result.proxy_bytes = layout.proxyTotals();
+    Object.assign(result, await measureMultiStream(engine, mesh, layout));
   } finally {
-    await Promise.all(scouts.map((s) => s.stop('SIGKILL')));
     await mesh.stop();
-    await relay.stop();
+    await layout.stop();
+    await local.dispose();
     await engine.dispose();
   }
+  result.load_average_after = loadAverage();
   return result;
+}
+
+/**
+ * Capacity: STREAMS concurrent generations (different prompts) on the one oracle, each with its
+ * own scout, against the same STREAMS generations without scouts; llama.cpp batches the
+ * sequences' evaluations (plain steps and verify passes) into shared passes. Total tokens over
+ * wall time, interleaved, at the layout's lowest swept RTT.
+ */
+async function measureMultiStream(engine: TargetEngine, mesh: OracleMesh, layout: Layout) {
+  layout.setDelay({ oneWayDelayMs: Math.min(...RTTS_MS) / 2 });
+  const prompts = Array.from({ length: STREAMS }, (_, i) => `${PROMPTS[i % PROMPTS.length]} ${i}`);
+  const run = async (withScouts: boolean) => {
+    const t0 = performance.now();
+    const done = await Promise.all(
+      prompts.map((p) =>
+        withScouts
+          ? generateOnce(engine, p, 'auto', mesh.scoutDraftSource({ isGoverned: true, scouts: 1 }))
+          : generateOnce(engine, p, 'off', null)
+      )
+    );
+    const ms = performance.now() - t0;
+    const tokens = done.reduce((s, d) => s + d.stats.completionTokens, 0);
+    return { tokens, ms, texts: done.map((d) => d.text) };
+  };
+  const plain = tally();
+  const coop = tally();
+  let isIdentical = true;
+  for (let r = 0; r < Math.max(2, REPEATS); r++) {
+    const order = r % 2 === 0 ? [false, true] : [true, false];
+    const results: Record<string, Awaited<ReturnType<typeof run>>> = {};
+    for (const withScouts of order) {
+      const x = await run(withScouts);
+      results[String(withScouts)] = x;
+      const t = withScouts ? coop : plain;
+      t.tokens += x.tokens;
+      t.ms += x.ms;
+    }
+    isIdentical &&= results.true.texts.every((t, i) => t === results.false.texts[i]);
+  }
+  const plainTps = (plain.tokens * 1000) / plain.ms;
+  const coopTps = (coop.tokens * 1000) / coop.ms;
+  note(
+    `${STREAMS} streams: ${plainTps.toFixed(1)} tok/s without scouts, ${coopTps.toFixed(1)} with (load ${loadAverage().join(' ')})`
+  );
+  return {
+    multi_stream: {
+      streams: STREAMS,
+      tokens_per_s_without_scouts: round(plainTps, 2),
+      tokens_per_s_with_scouts: round(coopTps, 2),
+      output_identical: isIdentical
+    },
+    multi_stream_throughput_ratio: round(coopTps / plainTps)
+  };
+}
+
+/**
+ * One Chromium scout against the slow oracle: runs `npm run bench:scout` with the slow pair
+ * (SCOUT_BENCH_PAIR=slow) and takes its figures.
+ */
+async function measureBrowserScout(): Promise<Record<string, unknown>> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'tests/bench/scout.bench.ts'], {
+    env: { ...process.env, SCOUT_BENCH_PAIR: 'slow' },
+    stdio: ['ignore', 'pipe', 'inherit']
+  });
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  const last = out.trim().split('\n').pop() ?? '';
+  if (code !== 0 || !last.startsWith('{'))
+    return { browser_scout_error: `bench:scout exited with ${code}` };
+  const r = JSON.parse(last) as Record<string, unknown>;
+  return {
+    browser_scout_speedup: r.speedup_governed,
+    browser_scout_speedup_forced_on: r.speedup,
+    browser_scout: r
+  };
 }
 
 async function measureRelayHold(deadlineMs: number) {
@@ -430,11 +578,17 @@ const report: Record<string, unknown> = {
   cores: (await import('node:os')).cpus().length
 };
 if (parts.has('rtt')) report.verify_rtt_ms = await measureRtt();
-if (parts.has('coop')) Object.assign(report, await measureCoop());
+report.load_average_before = loadAverage();
+if (parts.has('coop')) Object.assign(report, await measureCoopByRtt());
+if (parts.has('browser')) Object.assign(report, await measureBrowserScout());
 if (parts.has('relay')) Object.assign(report, await measureRelayHold(150_000));
 report.goals = {
-  coop_speedup_min: 1.3,
-  governor_on_floor: 0.97
+  coop_speedup_rtt_up_to_10ms_governor_on: 1.5,
+  coop_speedup_rtt_40ms_governor_on: 1.2,
+  governor_on_floor_any_rtt: 0.97,
+  multi_stream_throughput_ratio: 1.3,
+  browser_scout_speedup: 1.2
 };
+report.load_average_after = loadAverage();
 process.stdout.write(JSON.stringify(report) + '\n');
 process.exit(0);

@@ -14,22 +14,37 @@
  * - tokens_per_s_alone / tokens_per_s_with_scout / speedup: the same completions with
  *   speculation off and on (ungoverned, like the e2e stack), and their ratio.
  *
+ * - tokens_per_s_governed / speedup_governed: the same completions with `speculation: auto`
+ *   (the oracle's governor decides per round whether the browser's drafts pay).
+ *
+ * SCOUT_BENCH_PAIR=slow runs the whole bench against the slow pair (SLOW_PAIR: a ~1B Q8_0
+ * target at CPU-oracle speed and its 1-layer draft, which the browser downloads and runs);
+ * `npm run bench:mesh` uses this for its `browser_scout_speedup`. Default: the test pair.
+ *
  * It measures, it asserts nothing about timings. Bounded: every wait has a deadline and the
  * whole run is aborted after BENCH_DEADLINE_MS.
  */
 import '../../src/lib/server/node-compat.js';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { ensureModelPair, SLOW_PAIR } from '../../native-oracle/models/index.js';
+import { modelsDir } from '../../src/lib/server/data-dir.js';
 import { setLogLevel } from '../../src/lib/server/log.js';
 import { startMeshStack, type MeshStack } from '../e2e/helpers/stack.js';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../helpers/chromium.js';
 
 setLogLevel('error');
 const note = (msg: string) => process.stderr.write(`[bench:scout] ${msg}\n`);
-const BENCH_DEADLINE_MS = 170_000;
+const PAIR = process.env.SCOUT_BENCH_PAIR ?? 'test';
+if (PAIR !== 'test' && PAIR !== 'slow')
+  throw new Error(`SCOUT_BENCH_PAIR must be 'test' or 'slow', not '${PAIR}'`);
+const isSlow = PAIR === 'slow';
+const BENCH_DEADLINE_MS = isSlow ? 600_000 : 170_000;
 /** Tokens per timed draft call and timed calls per thread count (a noisy 2-core machine). */
 const DRAFT_TOKENS = 64;
-const DRAFT_REPEATS = 8;
+const DRAFT_REPEATS = isSlow ? 4 : 8;
 const COMPLETION_TOKENS = 64;
 const PROMPTS = [
   'Once upon a time the old lighthouse keeper wrote in his log that',
@@ -136,9 +151,16 @@ async function timeDrafting(
 async function chat(
   stack: MeshStack,
   prompt: string,
-  speculation: 'on' | 'off',
+  speculation: 'on' | 'off' | 'auto',
   maxTokens: number
-): Promise<{ tokens: number; ms: number; drafted: number; accepted: number; source: string }> {
+): Promise<{
+  tokens: number;
+  ms: number;
+  drafted: number;
+  accepted: number;
+  source: string;
+  text: string;
+}> {
   const t0 = performance.now();
   const res = await fetch(`${stack.url}/v1/chat/completions`, {
     method: 'POST',
@@ -149,14 +171,16 @@ async function chat(
       max_tokens: maxTokens,
       temperature: 0
     }),
-    signal: AbortSignal.timeout(30_000)
+    signal: AbortSignal.timeout(isSlow ? 120_000 : 30_000)
   });
   if (!res.ok) throw new Error(`completion failed: ${res.status} ${await res.text()}`);
   const body = (await res.json()) as {
     usage: { completion_tokens: number };
+    choices: Array<{ message: { content: string | null } }>;
     shard: { drafted: number; accepted: number; draft_source: string | null };
   };
   return {
+    text: body.choices[0]?.message.content ?? '',
     tokens: body.usage.completion_tokens,
     ms: performance.now() - t0,
     drafted: body.shard.drafted,
@@ -165,9 +189,26 @@ async function chat(
   };
 }
 
+/**
+ * The slow pair, laid out as the scout page expects it: the draft served as /models/draft.gguf
+ * (symlinks in a temp folder, so the test pair's files are left alone).
+ */
+async function slowModels(): Promise<{ targetPath: string; draftPath: string }> {
+  const pair = await ensureModelPair({ dir: modelsDir(), config: SLOW_PAIR });
+  const dir = mkdtempSync(join(tmpdir(), 'shard-bench-scout-slow-'));
+  symlinkSync(pair.targetPath, join(dir, 'target.gguf'));
+  symlinkSync(pair.draftPath, join(dir, 'draft.gguf'));
+  return { targetPath: join(dir, 'target.gguf'), draftPath: join(dir, 'draft.gguf') };
+}
+
 async function main(): Promise<Record<string, unknown>> {
   const workerUrl = scoutWorkerPath();
-  const stack = await startMeshStack();
+  // Governed mesh: `auto` completions go through the oracle's one governor (the e2e default
+  // turns it off); `on` still forces drafting every round.
+  const stack = await startMeshStack({
+    ...(isSlow ? { models: await slowModels() } : {}),
+    mesh: { isGoverned: true }
+  });
   let browser: Browser | null = null;
   try {
     browser = await chromium.launch({
@@ -226,28 +267,43 @@ async function main(): Promise<Record<string, unknown>> {
     }
     note(`scout joined after ${scoutJoinedMs.toFixed(0)} ms, first accept ${firstAcceptMs} ms`);
 
-    // 3. Acceptance and throughput: the same completions alone and with the browser's drafts.
-    let alone = { tokens: 0, ms: 0 };
-    let withScout = { tokens: 0, ms: 0, drafted: 0, accepted: 0 };
-    for (const prompt of PROMPTS) {
+    // 3. Acceptance and throughput: the same completions alone, with the browser's drafts on
+    // every round, and with the governor deciding; the order alternates per prompt so load from
+    // other processes hits every variant alike.
+    const alone = { tokens: 0, ms: 0 };
+    const withScout = { tokens: 0, ms: 0, drafted: 0, accepted: 0 };
+    const governed = { tokens: 0, ms: 0, drafted: 0, accepted: 0 };
+    let isIdentical = true;
+    for (const [i, prompt] of PROMPTS.entries()) {
       const a = await chat(stack, prompt, 'off', COMPLETION_TOKENS);
-      const s = await chat(stack, prompt, 'on', COMPLETION_TOKENS);
-      if (!s.source.startsWith('scout:')) note(`completion drafted by ${s.source}, not the scout`);
-      alone = { tokens: alone.tokens + a.tokens, ms: alone.ms + a.ms };
-      withScout = {
-        tokens: withScout.tokens + s.tokens,
-        ms: withScout.ms + s.ms,
-        drafted: withScout.drafted + s.drafted,
-        accepted: withScout.accepted + s.accepted
-      };
+      const variants = [
+        { total: withScout, speculation: 'on' as const },
+        { total: governed, speculation: 'auto' as const }
+      ];
+      if (i % 2 === 1) variants.reverse();
+      for (const { total, speculation } of variants) {
+        const s = await chat(stack, prompt, speculation, COMPLETION_TOKENS);
+        if (!s.source.startsWith('scout:'))
+          note(`${speculation} completion drafted by ${s.source}, not the scout`);
+        isIdentical &&= s.text === a.text;
+        total.tokens += s.tokens;
+        total.ms += s.ms;
+        total.drafted += s.drafted;
+        total.accepted += s.accepted;
+      }
+      alone.tokens += a.tokens;
+      alone.ms += a.ms;
     }
     await ctx.close();
     const aloneTps = (alone.tokens / alone.ms) * 1000;
     const scoutTps = (withScout.tokens / withScout.ms) * 1000;
+    const governedTps = (governed.tokens / governed.ms) * 1000;
     return {
       bench: 'scout',
       browser: browser.version(),
-      draft_model: 'draft.gguf (generated test pair)',
+      draft_model: isSlow
+        ? 'slow-draft.gguf (generated slow pair, 1-layer draft of a ~1B Q8_0 target)'
+        : 'draft.gguf (generated test pair)',
       draft_tokens: DRAFT_TOKENS,
       draft_tokens_per_s: drafting,
       scout_joined_ms: Math.round(scoutJoinedMs),
@@ -260,7 +316,13 @@ async function main(): Promise<Record<string, unknown>> {
         withScout.drafted > 0 ? round(withScout.accepted / withScout.drafted, 3) : null,
       tokens_per_s_alone: round(aloneTps),
       tokens_per_s_with_scout: round(scoutTps),
-      speedup: round(scoutTps / aloneTps, 3)
+      speedup: round(scoutTps / aloneTps, 3),
+      tokens_per_s_governed: round(governedTps),
+      speedup_governed: round(governedTps / aloneTps, 3),
+      drafted_governed: governed.drafted,
+      accepted_governed: governed.accepted,
+      output_identical_to_alone: isIdentical,
+      load_average: (await import('node:os')).loadavg().map((x) => round(x, 2))
     };
   } finally {
     await browser?.close().catch(() => undefined);
