@@ -7,8 +7,8 @@
  * 1. Plain greedy decoding of BENCH_TOKENS tokens, target and draft, one llama.cpp thread each
  *    (median tok/s over BENCH_RUNS runs per prompt, the KV cache cleared between runs).
  * 2. Batched verify: one controlledEvaluate of [last, d1..dK] (K = 4, 8) as a multiple of one
- *    single-token step, ratios taken within a trial so that CPU contention from other processes
- *    affects both sides alike.
+ *    single-token step and as a fraction of K+1 single steps, ratios taken within a trial so
+ *    that CPU contention from other processes affects both sides alike.
  * 3. Greedy acceptance: along the target's greedy path from each prompt, how often the draft's
  *    argmax equals the target's; also output variety (distinct tokens / positions) and the
  *    smallest top-2 logit gap of the target (ln p1 - ln p2) with the count of near-ties < 0.01.
@@ -110,7 +110,7 @@ async function decodeSpeed(model: LlamaModel, sequence: LlamaContextSequence) {
   return { tokensPerSecond: round(median(rates), 2), runs: rates.length };
 }
 
-/** Batch of K+1 tokens ÷ one single-token step, medians over trials. */
+/** Batch of K+1 tokens ÷ one single-token step, and ÷ K+1 single steps; medians over trials. */
 async function verifyCost(model: LlamaModel, sequence: LlamaContextSequence) {
   const { tokens: path } = await decode(sequence, model.tokenize(PROMPTS[1]!), 16);
   const last = path[path.length - 1]!;
@@ -118,6 +118,9 @@ async function verifyCost(model: LlamaModel, sequence: LlamaContextSequence) {
   const rollback = () =>
     sequence.eraseContextTokenRanges([{ start: base, end: sequence.nextTokenIndex }]);
   const ratios: Record<number, number[]> = Object.fromEntries(VERIFY_KS.map((k) => [k, []]));
+  const overSequential: Record<number, number[]> = Object.fromEntries(
+    VERIFY_KS.map((k) => [k, []])
+  );
   const steps: number[] = [];
   for (let trial = 0; trial < TRIALS; trial++) {
     for (const k of VERIFY_KS) {
@@ -128,7 +131,12 @@ async function verifyCost(model: LlamaModel, sequence: LlamaContextSequence) {
       const batch = [last, ...path.slice(0, k)];
       t0 = performance.now();
       await sequence.controlledEvaluate(batch.map((t) => [t, greedy]));
-      ratios[k]!.push((performance.now() - t0) / step);
+      const batchMs = performance.now() - t0;
+      ratios[k]!.push(batchMs / step);
+      await rollback();
+      t0 = performance.now();
+      for (const t of batch) await sequence.controlledEvaluate([[t, greedy]]);
+      overSequential[k]!.push(batchMs / (performance.now() - t0));
       await rollback();
       steps.push(step);
     }
@@ -136,7 +144,10 @@ async function verifyCost(model: LlamaModel, sequence: LlamaContextSequence) {
   await clear(sequence);
   return {
     stepMs: round(median(steps), 2),
-    batchOverStep: Object.fromEntries(VERIFY_KS.map((k) => [k, round(median(ratios[k]!), 2)]))
+    batchOverStep: Object.fromEntries(VERIFY_KS.map((k) => [k, round(median(ratios[k]!), 2)])),
+    batchOverSequential: Object.fromEntries(
+      VERIFY_KS.map((k) => [k, round(median(overSequential[k]!), 2)])
+    )
   };
 }
 
