@@ -10,7 +10,16 @@
  */
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { writeGguf, type GgufTensor, type GgufValue, type TensorTypeName } from './gguf-writer.js';
+import {
+  dequantize,
+  isQuantized,
+  quantizeQ4_0,
+  quantizeQ8_0,
+  writeGguf,
+  type GgufTensor,
+  type GgufValue,
+  type TensorTypeName
+} from './gguf-writer.js';
 import { ReferenceModel, top2, type ReferenceDims } from './reference.js';
 import { CHAT_TEMPLATE, SPACE_MARK, buildVocabulary, type Vocabulary } from './vocab.js';
 
@@ -427,6 +436,10 @@ export function estimateAcceptance(
       const plan = plans.get(name);
       if (!plan) throw new Error(`no tensor ${name}`);
       w = plan.make();
+      // A quantized pair is measured on the values llama.cpp will read, not the F32 draws.
+      const type = storedType(config, plan);
+      if (isQuantized(type))
+        w = dequantize(type, type === 'Q8_0' ? quantizeQ8_0(w) : quantizeQ4_0(w));
       cache.set(name, w);
     }
     return w;

@@ -21,6 +21,7 @@ import {
 import {
   DEFAULT_PAIR,
   ensureModelPair,
+  estimateAcceptance,
   SLOW_PAIR,
   sha256File,
   type PairConfig
@@ -375,6 +376,14 @@ describe('quantized model generation', () => {
     await expect(
       ensureModelPair({ dir, config: { ...small, name: 'unit-bad', nFf: 80, tensorType: 'Q8_0' } })
     ).rejects.toThrow(/blk\.0\.ffn_down\.weight: Q8_0 .*got 80/);
+  });
+
+  it('estimates acceptance on the quantized values, not the F32 draws', () => {
+    const measured = { ...small, measureTokens: 6 };
+    const f32 = estimateAcceptance(measured);
+    const q4 = estimateAcceptance({ ...measured, tensorType: 'Q4_0' });
+    expect(q4.positions).toBe(f32.positions);
+    expect(q4.gaps).not.toEqual(f32.gaps);
   });
 
   it('describes a 0.5-1B-parameter Q8_0 slow pair whose rows are whole blocks', () => {
