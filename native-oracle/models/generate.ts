@@ -130,12 +130,12 @@ export function benchPair(type: TensorTypeName): PairConfig {
  * - Generation (both files, sha256 included): 47 s at load ~1-3, 74-86 s at load ~6-11; peak
  *   RSS 216 MB (one tensor at a time: the largest F32 tensor is 46 MB). A valid cache costs one
  *   sha256 pass over 1.1 GB (1-4 s).
- * - Decoding at load ~0.5-1: target 21.9-23.9 tok/s (3 runs), draft 306-346 tok/s, 14-15x the
+ * - Decoding at load ~0.5-1: target 21.9-23.9 tok/s (4 runs), draft 306-346 tok/s, 14-15x the
  *   target. At load 6-11 (other jobs' tests, this bench at nice 10) the target fell to 7.7 tok/s.
  *   A 12-layer (589M) first try ran at 39 tok/s, hence 20 layers. Q4_0: target 36-38 tok/s,
  *   draft 460-494 tok/s.
  * - Batched verify at load ~0.5-1 (one controlledEvaluate of [last, d1..dK], medians of 7
- *   trials): K=4 costs 6.5-6.6 single steps, 1.06-1.15x FIVE sequential steps; K=8 costs
+ *   trials): K=4 costs 6.2-6.6 single steps, 1.06-1.21x FIVE sequential steps; K=8 costs
  *   6.9-7.1 steps, 0.67-0.69x nine sequential steps. So with Q8_0 on this CPU a small batch is
  *   no cheaper per token than decoding one by one (BF16's 9-token batch costs ~2.5 steps here):
  *   speculation on this pair at 1 thread gains much less than the acceptance rate suggests, or

@@ -16,7 +16,7 @@
  *    regenerated into a temporary directory, which is removed afterwards).
  *
  * Env: BENCH_THREADS (default 1), BENCH_TOKENS (default 64), BENCH_RUNS (default 3),
- * BENCH_TRIALS verify trials (default 7), ACCEPT_TOKENS per prompt (default 48), SLOW_ALPHAS,
+ * BENCH_TRIALS verify trials (default 7), ACCEPT_TOKENS per prompt (default 64), SLOW_ALPHAS,
  * SLOW_TYPE Q8_0 (default) or Q4_0 (the same model in Q4_0 with a Q8_0 output head).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -37,7 +37,7 @@ const THREADS = positiveInt('BENCH_THREADS', 1);
 const TOKENS = positiveInt('BENCH_TOKENS', 64);
 const RUNS = positiveInt('BENCH_RUNS', 3);
 const TRIALS = positiveInt('BENCH_TRIALS', 7);
-const ACCEPT_TOKENS = positiveInt('ACCEPT_TOKENS', 48);
+const ACCEPT_TOKENS = positiveInt('ACCEPT_TOKENS', 64);
 const ALPHAS = (process.env.SLOW_ALPHAS ?? '')
   .split(',')
   .filter((s) => s.trim() !== '')
