@@ -140,7 +140,9 @@ export function benchPair(type: TensorTypeName): PairConfig {
  *   no cheaper per token than decoding one by one (BF16's 9-token batch costs ~2.5 steps here):
  *   speculation on this pair at 1 thread gains much less than the acceptance rate suggests, or
  *   loses at K=4. Judge it end to end. Q4_0 batches better: K=4 3.0-3.2 steps (0.61x
- *   sequential), K=8 4.7-4.8 steps (0.52x).
+ *   sequential), K=8 4.7-4.8 steps (0.52x). Sweep at load ~1.1 (VERIFY_KS=1,2,3,4,6,8,12,16, 5
+ *   trials), batch / (K+1) sequential steps: Q8_0 1.16, 1.14, 1.00, 1.13, 0.97, 0.67, 0.56,
+ *   0.48; Q4_0 0.96, 0.83, 0.49, 0.61, 0.65, 0.49, 0.48, 0.33. Q8_0 batching pays only from K=8.
  * - Greedy acceptance (llama.cpp, draft argmax vs target argmax along the target's greedy path,
  *   4 prompts x 64 tokens): alpha 0.02 → 0.90, 0.04 → 0.85, 0.05 → 0.81 (the default), 0.06 →
  *   0.73, 0.08 → 0.61 (over 4 x 48: 0.03 → 0.83, 0.04 → 0.83, 0.05 → 0.81). At 0.05 the target's

@@ -17,7 +17,8 @@
  *
  * Env: BENCH_THREADS (default 1), BENCH_TOKENS (default 64), BENCH_RUNS (default 3),
  * BENCH_TRIALS verify trials (default 7), ACCEPT_TOKENS per prompt (default 64), SLOW_ALPHAS,
- * SLOW_TYPE Q8_0 (default) or Q4_0 (the same model in Q4_0 with a Q8_0 output head).
+ * SLOW_TYPE Q8_0 (default) or Q4_0 (the same model in Q4_0 with a Q8_0 output head), VERIFY_KS
+ * draft lengths to time (default 4,8).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
@@ -49,7 +50,12 @@ const ALPHAS = (process.env.SLOW_ALPHAS ?? '')
 const SLOW_TYPE = (process.env.SLOW_TYPE ?? 'Q8_0').toUpperCase();
 if (SLOW_TYPE !== 'Q8_0' && SLOW_TYPE !== 'Q4_0') throw new Error('SLOW_TYPE must be Q8_0 or Q4_0');
 const PAIR = slowPair(SLOW_TYPE);
-const VERIFY_KS = [4, 8];
+const VERIFY_KS = (process.env.VERIFY_KS ?? '4,8').split(',').map((s) => {
+  const k = Number(s);
+  if (!Number.isSafeInteger(k) || k < 1 || k > 32)
+    throw new Error(`VERIFY_KS: ${s} is not in 1..32`);
+  return k;
+});
 const PROMPTS = [
   'the quick brown fox began to run across the field',
   'we want to build a network where every answer has a receipt',
@@ -112,7 +118,11 @@ async function decodeSpeed(model: LlamaModel, sequence: LlamaContextSequence) {
 
 /** Batch of K+1 tokens ÷ one single-token step, and ÷ K+1 single steps; medians over trials. */
 async function verifyCost(model: LlamaModel, sequence: LlamaContextSequence) {
-  const { tokens: path } = await decode(sequence, model.tokenize(PROMPTS[1]!), 16);
+  const { tokens: path } = await decode(
+    sequence,
+    model.tokenize(PROMPTS[1]!),
+    Math.max(16, ...VERIFY_KS)
+  );
   const last = path[path.length - 1]!;
   const base = sequence.nextTokenIndex;
   const rollback = () =>
