@@ -36,6 +36,12 @@ export function assertTokensInVocabulary(
   }
 }
 
+/**
+ * Alternative drafts kept per proposal. Each one verified costs a spare sequence's KV cache and
+ * its share of the batch; two covers the common case of a few scouts that disagree.
+ */
+export const MAX_ALTERNATIVES = 2;
+
 /** A sparse distribution as a draft source may send it: [integer id, probability in 0..1] pairs. */
 function isValidSparseDistribution(dist: unknown): boolean {
   if (!Array.isArray(dist)) return false;
@@ -73,7 +79,60 @@ function validateProposal(
     Array.isArray(allProbs) && allProbs.length >= tokens.length
       ? allProbs.slice(0, tokens.length)
       : undefined;
-  return { tokens, probs: probs && probs.every(isValidSparseDistribution) ? probs : undefined };
+  const kept = {
+    tokens,
+    probs: probs && probs.every(isValidSparseDistribution) ? probs : undefined
+  };
+  const alternatives = validateAlternatives(
+    proposal as DraftProposal,
+    k,
+    vocabularySize,
+    sourceName
+  );
+  if (alternatives.length === 0) return kept;
+  // An empty main draft with alternatives: the first alternative becomes the main draft.
+  if (tokens.length === 0) return { tokens: alternatives[0], alternatives: alternatives.slice(1) };
+  return { ...kept, alternatives };
+}
+
+const isPrefixOf = (a: readonly number[], b: readonly number[]) =>
+  a.length <= b.length && a.every((t, i) => t === b[i]);
+
+/**
+ * The usable alternatives of a proposal: arrays of in-vocabulary ids cut to `k`, neither empty,
+ * nor a prefix of the main draft (verifying it could never beat the main path), nor a
+ * duplicate; at most MAX_ALTERNATIVES. An invalid alternative is dropped alone.
+ */
+function validateAlternatives(
+  proposal: DraftProposal,
+  k: number,
+  vocabularySize: number,
+  sourceName: string
+): number[][] {
+  const all: unknown = proposal.alternatives;
+  if (all === undefined) return [];
+  if (!Array.isArray(all)) {
+    log.warn('draft alternatives ignored: not an array', { source: sourceName });
+    return [];
+  }
+  const main = proposal.tokens.slice(0, k);
+  const kept: number[][] = [];
+  for (const entry of all as unknown[]) {
+    if (kept.length >= MAX_ALTERNATIVES) break;
+    if (!Array.isArray(entry)) continue;
+    const alternative = entry.slice(0, k) as number[];
+    try {
+      assertTokensInVocabulary(alternative, vocabularySize, `draft alternative from ${sourceName}`);
+    } catch (err) {
+      log.warn('draft alternative rejected: invalid tokens', { source: sourceName, error: err });
+      continue;
+    }
+    if (alternative.length === 0 || isPrefixOf(alternative, main)) continue;
+    if (kept.some((other) => isPrefixOf(alternative, other) && other.length === alternative.length))
+      continue;
+    kept.push(alternative);
+  }
+  return kept;
 }
 
 /**

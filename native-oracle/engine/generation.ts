@@ -28,6 +28,7 @@ import type { PromptRenderer } from './prompt-renderer.js';
 import { isPlainGreedy } from './sampling.js';
 import { sharedPrefix } from './shared-prefix.js';
 import type { Lease } from './slot-pool.js';
+import type { BranchPool } from './branch-verify.js';
 import { decodeSpeculative, type SpeculationPlan } from './speculative-decoding.js';
 
 const log = createLogger('shard:oracle:engine');
@@ -50,6 +51,8 @@ export interface EngineParts {
   defaultDraftSource: DraftSource | null;
   vocabularySize: number;
   modelId: string;
+  /** Spare sequences for alternative drafts (./branch-verify.ts); null = none. */
+  branches?: BranchPool | null;
 }
 
 /** The request's abort signal and the engine's (dispose) as one. */
@@ -208,7 +211,8 @@ function planSpeculation(
     draftLength: Math.min(options.draftLength ?? DEFAULT_DRAFT_LENGTH, MAX_DRAFT_LENGTH),
     isForcedOn: options.speculation === 'on',
     signal,
-    vocabularySize: parts.vocabularySize
+    vocabularySize: parts.vocabularySize,
+    branches: parts.branches ?? null
   };
 }
 

@@ -140,6 +140,14 @@ export interface DraftProposal {
    * read them. Validated and kept for sources and tools that report them.
    */
   probs?: Array<Array<[number, number]>>;
+  /**
+   * Other drafts for the same first position (e.g. from other scouts), verified beside `tokens`
+   * in the same batched pass on spare sequences; the round commits the path the target accepts
+   * furthest (ties go to `tokens`). Greedy rounds only: a sampling round ignores them. Validated
+   * like `tokens` (in-vocabulary, at most k long); duplicates and prefixes of `tokens` are
+   * dropped and at most MAX_ALTERNATIVES (./draft-validation.ts) kept.
+   */
+  alternatives?: number[][];
 }
 
 /**
@@ -205,8 +213,12 @@ export interface DraftSource {
    * generation ends; a throwing or invalid answer counts as no draft for that round.
    */
   draft(req: DraftRequest): Promise<DraftProposal | null>;
-  /** Called after each round with the verify outcome, so sources can keep their own state. */
-  onVerified?(result: { accepted: number; drafted: number }): void;
+  /**
+   * Called after each round with the verify outcome, so sources can keep their own state.
+   * `branch` says whose path was committed: 0 (or absent) the proposal's `tokens`, i its
+   * `alternatives[i - 1]`; `drafted` and `accepted` are that path's.
+   */
+  onVerified?(result: { accepted: number; drafted: number; branch?: number }): void;
 }
 
 /** How the speculation governor decided for this request. */

@@ -6,6 +6,7 @@
  */
 import type { Token } from 'node-llama-cpp';
 import { createLogger } from '../../src/lib/server/log.js';
+import { runBranchRound, type BranchPool } from './branch-verify.js';
 import type { DecodeRun } from './decode-run.js';
 import { requestDraft } from './draft-validation.js';
 import type { SpeculationGovernor } from './governor.js';
@@ -32,6 +33,14 @@ export interface SpeculationPlan {
   /** Aborted when the generation ends, so a pending draft call stops. */
   signal: AbortSignal;
   vocabularySize: number;
+  /** Spare sequences for verifying alternative drafts (./branch-verify.ts); null = none. */
+  branches?: BranchPool | null;
+}
+
+/** A round's drafts: the main draft and the alternatives to verify beside it. */
+interface RoundDrafts {
+  drafts: number[];
+  alternatives: number[][];
 }
 
 type TokensEvent = Extract<GenerationEvent, { type: 'tokens' }>;
@@ -51,19 +60,15 @@ export async function* decodeSpeculative(
     const { k, budget } = plan ? chooseDraftLength(run, plan) : { k: 0, budget: undefined };
 
     // 2. Ask the draft source (failures fall back to a plain step; drafts are untrusted).
-    const drafts = plan && k > 0 ? await draftRound(run, plan, k, budget) : [];
+    const proposed =
+      plan && k > 0 ? await draftRound(run, plan, k, budget) : { drafts: [], alternatives: [] };
 
     // 3. Verify, accept and trim the KV cache: one round, at least one token committed.
-    const round = await runSpeculativeRound({
-      sequence: run.sequence,
-      state: run.state,
-      drafts,
-      choice: run.choice
-    });
+    const round = await verifyRound(run, plan, proposed);
     run.throwIfAborted();
 
     // 4. Bookkeeping: counters, governor timings, source feedback.
-    recordRound(run, plan, drafts.length, round);
+    recordRound(run, plan, round);
 
     // 5. Stream the output, stopping at end of generation, the token budget or a stop string.
     const { fresh, logprobs, isEndOfGeneration } = appendOutput(run, round);
@@ -98,12 +103,51 @@ function chooseDraftLength(
   return { k: round.k, budget: round.k > 0 ? plan.governor.budget(round) : undefined };
 }
 
+/** A round's verify result with the path it committed (0 = the main draft) and its length. */
+type VerifiedRound = RoundResult & { branch: number; drafted: number };
+
+/**
+ * Verifies the main draft alone, or beside its alternatives when this is a greedy round and the
+ * engine's branch sequences are free (another generation's round may hold them: then the
+ * alternatives are dropped for this round).
+ */
+async function verifyRound(
+  run: DecodeRun,
+  plan: SpeculationPlan | null,
+  { drafts, alternatives }: RoundDrafts
+): Promise<VerifiedRound> {
+  // A round that prefills the prompt would evaluate it once per branch: main draft only.
+  const isPlainRound =
+    alternatives.length === 0 || run.state.committed.length - run.state.nPast > 1;
+  const lease = isPlainRound ? null : (plan?.branches?.tryTake() ?? null);
+  if (!lease) {
+    const round = await runSpeculativeRound({
+      sequence: run.sequence,
+      state: run.state,
+      drafts,
+      choice: run.choice
+    });
+    return { ...round, branch: 0, drafted: drafts.length };
+  }
+  try {
+    return await runBranchRound({
+      sequence: run.sequence,
+      state: run.state,
+      drafts,
+      alternatives,
+      branches: lease
+    });
+  } finally {
+    lease.release();
+  }
+}
+
 async function draftRound(
   run: DecodeRun,
   plan: SpeculationPlan,
   k: number,
   budget: DraftBudget | undefined
-): Promise<number[]> {
+): Promise<RoundDrafts> {
   const started = performance.now();
   const proposal = await requestDraft({
     source: plan.source,
@@ -119,7 +163,11 @@ async function draftRound(
   const drafts = proposal?.tokens.slice(0, k) ?? [];
   if (drafts.length > 0) plan.governor.recordDraft(k, ms);
   else plan.governor.recordEmptyDraft(ms, k);
-  return drafts;
+  // Alternatives are verified in greedy rounds only: a sampling or log-probability round
+  // chooses each token from the raw logits with the position's uniform (./sampling.ts), which
+  // the branch round does not do, so it keeps the single-draft path.
+  const alternatives = run.choice === null ? (proposal?.alternatives ?? []) : [];
+  return { drafts, alternatives };
 }
 
 /**
@@ -140,12 +188,8 @@ function draftSampling(run: DecodeRun, k: number) {
   };
 }
 
-function recordRound(
-  run: DecodeRun,
-  plan: SpeculationPlan | null,
-  drafted: number,
-  round: RoundResult
-): void {
+function recordRound(run: DecodeRun, plan: SpeculationPlan | null, round: VerifiedRound): void {
+  const { drafted } = round;
   run.counters.rounds++;
   // The round that prefills the prompt is no sample of a verify step's cost.
   if (plan && round.pendingCount === 1) {
@@ -157,7 +201,11 @@ function recordRound(
   run.counters.accepted += round.accepted;
   run.counters.speculativeRounds++;
   try {
-    plan?.source.onVerified?.({ accepted: round.accepted, drafted });
+    plan?.source.onVerified?.({
+      accepted: round.accepted,
+      drafted,
+      ...(round.branch > 0 ? { branch: round.branch } : {})
+    });
   } catch (err) {
     log.warn('draft source onVerified threw', { source: plan?.source.name, error: err });
   }

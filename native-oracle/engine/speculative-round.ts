@@ -132,7 +132,10 @@ export async function runSpeculativeRound(round: RoundInput): Promise<RoundResul
 }
 
 /** The round invariant; O(context) per round, negligible next to one evaluation. */
-function assertCacheHoldsCommittedButLast(sequence: VerifySequence, state: DecodeState): void {
+export function assertCacheHoldsCommittedButLast(
+  sequence: VerifySequence,
+  state: DecodeState
+): void {
   const expected = state.committed.length - 1;
   invariant(
     state.nPast === expected && sequence.nextTokenIndex === expected,
@@ -149,7 +152,8 @@ function assertCacheHoldsCommittedButLast(sequence: VerifySequence, state: Decod
 
 type VerifyOutputs = Awaited<ReturnType<VerifySequence['controlledEvaluate']>>;
 
-function acceptGreedyRound(drafts: readonly number[], outputs: VerifyOutputs): RoundOutcome {
+/** Greedy acceptance of one verify pass's outputs (shared with ./branch-verify.ts). */
+export function acceptGreedyRound(drafts: readonly number[], outputs: VerifyOutputs): RoundOutcome {
   const choices = outputs.map((r) => r?.next.token);
   if (choices.some((c) => c === undefined || c === null))
     throw new Error('llama.cpp returned no token for a verified position');

@@ -18,6 +18,8 @@ import {
   type Token
 } from 'node-llama-cpp';
 import { tokenizerFingerprint } from '../../src/lib/protocol/mesh.js';
+import { createLogger } from '../../src/lib/server/log.js';
+import { BranchPool, canCopySequenceState, copyLlamaSequenceState } from './branch-verify.js';
 import { GovernorCache, GrammarCache } from './caches.js';
 import { assertTokensInVocabulary } from './draft-validation.js';
 import { EngineDisposedError, EngineBusyError, InvalidGenerateOptionsError } from './errors.js';
@@ -39,10 +41,18 @@ import { loadModel } from './load-model.js';
 import { PromptRenderer } from './prompt-renderer.js';
 import { SlotPool } from './slot-pool.js';
 
+const log = createLogger('shard:oracle:engine');
+
 /** Tokens per sequence when the options name none (then capped at the model's trained size). */
 const DEFAULT_CONTEXT_SIZE = 4096;
 /** Concurrent generations when the options name none: two fit small machines' memory. */
 const DEFAULT_MAX_CONCURRENT = 2;
+/**
+ * Spare sequences for verifying alternative drafts (./branch-verify.ts), beside the
+ * `maxConcurrent` generation sequences and never handed to a generation. One: each costs a
+ * sequence's KV cache, and one alternative per round already covers two disagreeing scouts.
+ */
+const BRANCH_SEQUENCES = 1;
 /** How long dispose() waits for running generations to notice the abort. */
 const DISPOSE_WAIT_MS = 5000;
 
@@ -64,7 +74,7 @@ export async function createTargetEngine(options: TargetEngineOptions): Promise<
     threads: options.threads,
     contextSize: options.contextSize ?? DEFAULT_CONTEXT_SIZE,
     isCappedAtTrainedContext: true,
-    sequences: maxConcurrent,
+    sequences: maxConcurrent + BRANCH_SEQUENCES,
     batchSize: options.batchSize,
     gpu: options.gpu
   });
@@ -98,6 +108,13 @@ class LlamaTargetEngine implements TargetEngine {
     this.embeddingLength = model.embeddingVectorSize;
     this.embeddings = new EmbeddingRunner(model, options.threads, context.contextSize);
     this.pool = new SlotPool(Array.from({ length: maxConcurrent }, () => context.getSequence()));
+    const spares = Array.from({ length: BRANCH_SEQUENCES }, () => context.getSequence());
+    const canBranch = spares.every(canCopySequenceState);
+    if (!canBranch)
+      log.warn(
+        'this node-llama-cpp cannot copy a sequence state; alternative drafts are not verified, ' +
+          'each round verifies its main draft only'
+      );
     this.parts = {
       model,
       renderer: new PromptRenderer(model, resolveChatWrapper(model)),
@@ -105,7 +122,8 @@ class LlamaTargetEngine implements TargetEngine {
       grammars: new GrammarCache(llama),
       defaultDraftSource: options.defaultDraftSource ?? null,
       vocabularySize: this.vocabularySize,
-      modelId: this.modelId
+      modelId: this.modelId,
+      branches: canBranch ? new BranchPool(spares, copyLlamaSequenceState) : null
     };
   }
 
