@@ -11,7 +11,8 @@ import {
   ensureModelPair,
   slowPair,
   estimateAcceptance,
-  type PairConfig
+  type PairConfig,
+  type SlowPairType
 } from './index.js';
 import type { TensorTypeName } from './gguf-writer.js';
 
@@ -31,8 +32,9 @@ Options:
                    about 20 tok/s on one thread; slow-draft.gguf = its first layer, ~75 MB);
                    takes about a minute the first time; used by npm run bench:models
   --slow-only      skip the default pair; write the slow pair
-  --slow-type <t>  weight type of the slow pair: Q8_0 (default) or Q4_0 (output head Q8_0;
-                   files slow-q4_0-*; SLOW_TYPE=Q4_0 npm run bench:models)
+  --slow-type <t>  weight type of the slow pair: Q8_0 (default), Q4_0 (output head Q8_0;
+                   files slow-q4_0-*) or BF16 (files slow-bf16-*, ~1.9 GB);
+                   SLOW_TYPE=<t> npm run bench:models
   --dir <path>     write into <path> instead of the models dir
   --alpha <x>      residual scale of the target's extra layers (default ${DEFAULT_PAIR.alpha});
                    lower = higher acceptance
@@ -49,7 +51,7 @@ function parseArgs(argv: string[]) {
     benchType: 'BF16' as TensorTypeName,
     slow: false,
     slowOnly: false,
-    slowType: 'Q8_0' as 'Q8_0' | 'Q4_0',
+    slowType: 'Q8_0' as SlowPairType,
     dir: '',
     alpha: NaN,
     seed: NaN,
@@ -79,7 +81,8 @@ function parseArgs(argv: string[]) {
         break;
       case '--slow-type': {
         const type = next().toUpperCase();
-        if (type !== 'Q8_0' && type !== 'Q4_0') throw new Error('--slow-type must be Q8_0 or Q4_0');
+        if (type !== 'Q8_0' && type !== 'Q4_0' && type !== 'BF16')
+          throw new Error('--slow-type must be Q8_0, Q4_0 or BF16');
         opts.slowType = type;
         break;
       }

@@ -36,7 +36,13 @@ export {
   generatePair,
   configHash
 } from './generate.js';
-export type { AcceptanceEstimate, ModelFileInfo, PairConfig, PairManifest } from './generate.js';
+export type {
+  AcceptanceEstimate,
+  ModelFileInfo,
+  PairConfig,
+  PairManifest,
+  SlowPairType
+} from './generate.js';
 export { buildVocabulary, CHAT_TEMPLATE, SPECIAL_TOKENS } from './vocab.js';
 
 export interface ModelPair {

@@ -25,7 +25,8 @@
  *
  * Environment: MESH_BENCH_PARTS=rtt,coop,browser,relay (default all), MESH_BENCH_TOKENS (default
  * 64), MESH_BENCH_RTTS (ms, default 0,10,40,80), MESH_BENCH_SCOUTS (default 1,4),
- * MESH_BENCH_STREAMS (default 4), MESH_BENCH_REPEATS (default 1).
+ * MESH_BENCH_STREAMS (default 4), MESH_BENCH_REPEATS (default 1), MESH_BENCH_SLOW_TYPE (the slow
+ * pair's weights: Q8_0 default, Q4_0 or BF16; Q8_0 batches poorly on CPUs, see SLOW_PAIR).
  */
 import '../../src/lib/server/node-compat.js';
 import { generateKeyPair } from '@libp2p/crypto/keys';
@@ -47,7 +48,7 @@ import {
   type OracleMesh
 } from '../../native-oracle/mesh/index.js';
 import { ScoutLink } from '../../native-oracle/mesh/scout-link.js';
-import { ensureModelPair, SLOW_PAIR } from '../../native-oracle/models/index.js';
+import { ensureModelPair, slowPair, type SlowPairType } from '../../native-oracle/models/index.js';
 import { encode, WORK_RESULT_TOPIC } from '../../src/lib/protocol/mesh.js';
 import { modelsDir } from '../../src/lib/server/data-dir.js';
 import { setLogLevel } from '../../src/lib/server/log.js';
@@ -170,6 +171,10 @@ const REPEATS = Number(process.env.MESH_BENCH_REPEATS ?? 1);
 const RTTS_MS = (process.env.MESH_BENCH_RTTS ?? '0,10,40,80').split(',').map(Number);
 const SCOUT_COUNTS = (process.env.MESH_BENCH_SCOUTS ?? '1,4').split(',').map(Number);
 const STREAMS = Number(process.env.MESH_BENCH_STREAMS ?? 4);
+/** Weight type of the slow pair: Q8_0 (default), Q4_0 or BF16 (see native-oracle/models). */
+const SLOW_TYPE = (process.env.MESH_BENCH_SLOW_TYPE ?? 'Q8_0').toUpperCase() as SlowPairType;
+if (!['Q8_0', 'Q4_0', 'BF16'].includes(SLOW_TYPE))
+  throw new Error(`MESH_BENCH_SLOW_TYPE must be Q8_0, Q4_0 or BF16, not ${SLOW_TYPE}`);
 
 type Source = DraftSource & { end?: () => void };
 
@@ -270,7 +275,7 @@ const loadAverage = () => loadavg().map((x) => round(x, 2));
  * scout message pays the dialled round trip.
  */
 async function measureCoopByRtt() {
-  const pair = await ensureModelPair({ dir: modelsDir(), config: SLOW_PAIR });
+  const pair = await ensureModelPair({ dir: modelsDir(), config: slowPair(SLOW_TYPE) });
   const maxScouts = Math.max(...SCOUT_COUNTS);
   const layout = await startLayout({
     relays: 1,
@@ -302,7 +307,10 @@ async function measureCoopByRtt() {
     dataDir: mkdtempSync(join(tmpdir(), 'shard-bench-mesh-'))
   });
   await mesh.start();
-  const result: Record<string, unknown> = { isolation: layout.isolation };
+  const result: Record<string, unknown> = {
+    slow_pair: `${SLOW_TYPE} (${pair.targetPath.split('/').pop()})`,
+    isolation: layout.isolation
+  };
   try {
     await mesh.waitForScouts(maxScouts, AbortSignal.timeout(180_000));
     await generateOnce(engine, PROMPTS[0], 'off', null);
@@ -422,7 +430,7 @@ async function measureMultiStream(engine: TargetEngine, mesh: OracleMesh, layout
  */
 async function measureBrowserScout(): Promise<Record<string, unknown>> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'tests/bench/scout.bench.ts'], {
-    env: { ...process.env, SCOUT_BENCH_PAIR: 'slow' },
+    env: { ...process.env, SCOUT_BENCH_PAIR: 'slow', SCOUT_BENCH_SLOW_TYPE: SLOW_TYPE },
     stdio: ['ignore', 'pipe', 'inherit']
   });
   let out = '';

@@ -48,7 +48,8 @@ const ALPHAS = (process.env.SLOW_ALPHAS ?? '')
     return a;
   });
 const SLOW_TYPE = (process.env.SLOW_TYPE ?? 'Q8_0').toUpperCase();
-if (SLOW_TYPE !== 'Q8_0' && SLOW_TYPE !== 'Q4_0') throw new Error('SLOW_TYPE must be Q8_0 or Q4_0');
+if (SLOW_TYPE !== 'Q8_0' && SLOW_TYPE !== 'Q4_0' && SLOW_TYPE !== 'BF16')
+  throw new Error('SLOW_TYPE must be Q8_0, Q4_0 or BF16');
 const PAIR = slowPair(SLOW_TYPE);
 const VERIFY_KS = (process.env.VERIFY_KS ?? '4,8').split(',').map((s) => {
   const k = Number(s);

@@ -20,6 +20,7 @@
  * SCOUT_BENCH_PAIR=slow runs the whole bench against the slow pair (SLOW_PAIR: a ~1B Q8_0
  * target at CPU-oracle speed and its 1-layer draft, which the browser downloads and runs);
  * `npm run bench:mesh` uses this for its `browser_scout_speedup`. Default: the test pair.
+ * SCOUT_BENCH_SLOW_TYPE picks the slow pair's weights (Q8_0 default, Q4_0, BF16).
  *
  * It measures, it asserts nothing about timings. Bounded: every wait has a deadline and the
  * whole run is aborted after BENCH_DEADLINE_MS.
@@ -29,7 +30,7 @@ import { mkdtempSync, readdirSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { ensureModelPair, SLOW_PAIR } from '../../native-oracle/models/index.js';
+import { ensureModelPair, slowPair, type SlowPairType } from '../../native-oracle/models/index.js';
 import { modelsDir } from '../../src/lib/server/data-dir.js';
 import { setLogLevel } from '../../src/lib/server/log.js';
 import { startMeshStack, type MeshStack } from '../e2e/helpers/stack.js';
@@ -194,7 +195,10 @@ async function chat(
  * (symlinks in a temp folder, so the test pair's files are left alone).
  */
 async function slowModels(): Promise<{ targetPath: string; draftPath: string }> {
-  const pair = await ensureModelPair({ dir: modelsDir(), config: SLOW_PAIR });
+  const type = (process.env.SCOUT_BENCH_SLOW_TYPE ?? 'Q8_0').toUpperCase() as SlowPairType;
+  if (!['Q8_0', 'Q4_0', 'BF16'].includes(type))
+    throw new Error(`SCOUT_BENCH_SLOW_TYPE must be Q8_0, Q4_0 or BF16, not ${type}`);
+  const pair = await ensureModelPair({ dir: modelsDir(), config: slowPair(type) });
   const dir = mkdtempSync(join(tmpdir(), 'shard-bench-scout-slow-'));
   symlinkSync(pair.targetPath, join(dir, 'target.gguf'));
   symlinkSync(pair.draftPath, join(dir, 'draft.gguf'));

@@ -62,7 +62,7 @@ describe('npm run models', () => {
     });
     await expect(cli(['--slow-only', '--slow-type', 'q2_k'])).rejects.toMatchObject({
       code: 1,
-      stderr: expect.stringMatching(/--slow-type must be Q8_0 or Q4_0/)
+      stderr: expect.stringMatching(/--slow-type must be Q8_0, Q4_0 or BF16/)
     });
   });
 });
