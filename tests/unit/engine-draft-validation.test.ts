@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   assertTokensInVocabulary,
+  MAX_ALTERNATIVES,
   requestDraft
 } from '../../native-oracle/engine/draft-validation.js';
 import {
@@ -56,6 +57,66 @@ describe('draft validation', () => {
         { tokens: [1, 2], probs: undefined }
       ]
     ];
+    for (const [label, answer, expected] of cases) {
+      expect(await ask(async () => answer as DraftProposal), label).toEqual(expected);
+    }
+  });
+
+  it('table: alternatives are validated like the main draft, each on its own', async () => {
+    const cases: Array<[string, unknown, DraftProposal | null]> = [
+      [
+        'kept and cut to k',
+        { tokens: [1, 2], alternatives: [[3, 4, 5, 6]] },
+        { tokens: [1, 2], probs: undefined, alternatives: [[3, 4, 5]] }
+      ],
+      [
+        'one outside the vocabulary dropped alone',
+        { tokens: [1, 2], alternatives: [[3, VOCAB], [4]] },
+        { tokens: [1, 2], probs: undefined, alternatives: [[4]] }
+      ],
+      [
+        'a prefix of the main draft (or equal to it) dropped',
+        {
+          tokens: [1, 2, 3],
+          alternatives: [
+            [1, 2],
+            [1, 2, 3],
+            [1, 5]
+          ]
+        },
+        { tokens: [1, 2, 3], probs: undefined, alternatives: [[1, 5]] }
+      ],
+      [
+        'duplicates and empty ones dropped',
+        { tokens: [1], alternatives: [[2, 3], [], [2, 3], [4]] },
+        { tokens: [1], probs: undefined, alternatives: [[2, 3], [4]] }
+      ],
+      [
+        'at most MAX_ALTERNATIVES',
+        { tokens: [1], alternatives: [[2], [3], [4], [5]] },
+        {
+          tokens: [1],
+          probs: undefined,
+          alternatives: [[2], [3], [4], [5]].slice(0, MAX_ALTERNATIVES)
+        }
+      ],
+      [
+        'an empty main draft takes the first alternative',
+        { tokens: [], alternatives: [[2, 3], [4]] },
+        { tokens: [2, 3], alternatives: [[4]] }
+      ],
+      [
+        'not an array: ignored',
+        { tokens: [1], alternatives: 'x' },
+        { tokens: [1], probs: undefined }
+      ],
+      [
+        'entries that are not arrays skipped',
+        { tokens: [1], alternatives: [7, [2]] },
+        { tokens: [1], probs: undefined, alternatives: [[2]] }
+      ]
+    ];
+    expect(MAX_ALTERNATIVES).toBe(2);
     for (const [label, answer, expected] of cases) {
       expect(await ask(async () => answer as DraftProposal), label).toEqual(expected);
     }
