@@ -1,7 +1,9 @@
 /**
  * Remote scouts as a `DraftSource`: one generation session leases one or more scouts, each over
  * its own verify stream, and every verify round takes the longest draft that continues the
- * committed context from any of them.
+ * committed context from any of them, plus up to MAX_ALTERNATIVES drafts from other scouts that
+ * diverge from it: the engine verifies those beside it in the same batched pass (greedy rounds)
+ * and commits the path it accepts furthest; the scout whose path won is credited.
  *
  * Pipelining: scouts keep drafting along their chain while the oracle verifies, up to
  * `lookahead` tokens past the committed context, and a round takes the drafts already waiting
@@ -19,6 +21,7 @@
  * of this: the engine verifies every draft.
  */
 import { expectedTokensPerRound } from '../engine/acceptance.js';
+import { MAX_ALTERNATIVES } from '../engine/draft-validation.js';
 import type { DraftBudget, DraftProposal, DraftRequest, DraftSource } from '../engine/index.js';
 import { createLogger } from '../../src/lib/server/log.js';
 import { DRAFT_SESSION_IDLE_MS, UNGOVERNED_MAX_WAIT_MS } from './constants.js';
@@ -98,8 +101,10 @@ export function createRemoteDraftSource(
   let lastFromFallback = false;
   let pendingResult: { position: number; drafted: number; accepted: number } | null = null;
   let watchedSignal: AbortSignal | null = null;
-  // Whose chain the last round's drafts came from, and accepted tokens per scout (credits).
+  // Whose chains the last round's main draft and alternatives came from, and accepted tokens
+  // per scout (credits).
   let lastScoutId: string | null = null;
+  let lastAlternativeScoutIds: string[] = [];
   const work = new Map<string, ScoutSessionWork>();
 
   const end = (reason = 'session ended') => {
@@ -121,19 +126,35 @@ export function createRemoteDraftSource(
 
   const live = () => (links ?? []).filter((l) => !l.isClosed);
 
+  /**
+   * The longest chain continuing `context` (the main draft) and up to MAX_ALTERNATIVES chains
+   * of other scouts that diverge from it (longest first; a chain that is a prefix of the main
+   * draft or of a kept alternative adds nothing to verify).
+   */
   const best = (context: readonly number[], k: number) => {
-    let tokens: number[] = [];
     let isLive = false;
-    let scoutId: string | null = null;
+    const chains: Array<{ tokens: number[]; scoutId: string }> = [];
     for (const link of live()) {
       const found = link.lookup(context, k);
       isLive ||= found.isLive;
-      if (found.tokens.length > tokens.length) {
-        tokens = found.tokens;
-        scoutId = link.scoutId;
-      }
+      if (found.tokens.length > 0) chains.push({ tokens: found.tokens, scoutId: link.scoutId });
     }
-    return { tokens, isLive, scoutId };
+    // Stable: among equally long chains the first live link's stays first, as before.
+    chains.sort((a, b) => b.tokens.length - a.tokens.length);
+    const [main, ...others] = chains;
+    const alternatives: typeof chains = [];
+    for (const chain of others) {
+      if (alternatives.length >= MAX_ALTERNATIVES) break;
+      if ([main, ...alternatives].some((kept) => isPrefix(chain.tokens, kept.tokens))) continue;
+      alternatives.push(chain);
+    }
+    return {
+      tokens: main?.tokens ?? [],
+      isLive,
+      scoutId: main?.scoutId ?? null,
+      alternatives: alternatives.map((c) => c.tokens),
+      alternativeScoutIds: alternatives.map((c) => c.scoutId)
+    };
   };
 
   /**
@@ -249,8 +270,11 @@ export function createRemoteDraftSource(
       const found = await collect(context, k, isGoverned ? req.budget : undefined, signal);
       if (found.tokens.length === 0) return fallbackDraft(req);
       lastScoutId = found.scoutId;
+      lastAlternativeScoutIds = found.alternativeScoutIds;
       stats.scoutRounds += 1;
-      return { tokens: found.tokens };
+      return found.alternatives.length > 0
+        ? { tokens: found.tokens, alternatives: found.alternatives }
+        : { tokens: found.tokens };
     },
     onVerified(result) {
       if (lastFromFallback) {
@@ -260,13 +284,17 @@ export function createRemoteDraftSource(
       if (result.drafted === 0) return;
       stats.drafted += result.drafted;
       stats.accepted += result.accepted;
-      if (lastScoutId !== null && result.accepted > 0) {
-        const w = work.get(lastScoutId);
+      // The committed path's scout: the main draft's, or the winning alternative's.
+      const scoutId = result.branch
+        ? (lastAlternativeScoutIds[result.branch - 1] ?? null)
+        : lastScoutId;
+      if (scoutId !== null && result.accepted > 0) {
+        const w = work.get(scoutId);
         if (w) {
           w.accepted += result.accepted;
           w.lastRound = stats.rounds;
         } else
-          work.set(lastScoutId, {
+          work.set(scoutId, {
             accepted: result.accepted,
             firstRound: stats.rounds,
             lastRound: stats.rounds
@@ -280,4 +308,9 @@ export function createRemoteDraftSource(
     }
   };
   return source;
+}
+
+/** True when `a` is a prefix of `b` (or equal to it). */
+function isPrefix(a: readonly number[], b: readonly number[]): boolean {
+  return a.length <= b.length && a.every((t, i) => t === b[i]);
 }
