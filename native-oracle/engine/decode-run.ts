@@ -15,6 +15,10 @@ export interface RoundCounters {
   accepted: number;
   /** Rounds that verified at least one draft; > 0 makes the mode `speculative`. */
   speculativeRounds: number;
+  /** Rounds that verified alternative drafts beside the main one (./branch-verify.ts). */
+  branchRounds?: number;
+  /** Of those, rounds that committed an alternative's path. */
+  branchWins?: number;
 }
 
 /** The generated tokens and their streamed text. */

@@ -111,7 +111,10 @@ export async function* runGeneration(
       acceptanceRate: run.counters.drafted > 0 ? run.counters.accepted / run.counters.drafted : 0,
       governor: governorDecision(options, plan),
       durationMs: performance.now() - started,
-      cachedPromptTokens
+      cachedPromptTokens,
+      ...(run.counters.branchRounds
+        ? { branchRounds: run.counters.branchRounds, branchWins: run.counters.branchWins ?? 0 }
+        : {})
     };
     log.debug('generation done', {
       model: parts.modelId,

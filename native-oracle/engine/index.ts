@@ -250,6 +250,13 @@ export interface GenerationStats {
   durationMs: number;
   /** Prompt tokens whose KV cache was reused from an earlier generation on the same sequence. */
   cachedPromptTokens?: number;
+  /**
+   * Rounds that verified alternative drafts beside the main draft in the same batched pass
+   * (DraftProposal.alternatives); absent when none did.
+   */
+  branchRounds?: number;
+  /** Of `branchRounds`, the rounds that committed an alternative's path instead of the main one. */
+  branchWins?: number;
 }
 
 export type FinishReason = 'stop' | 'length';

@@ -104,7 +104,7 @@ function chooseDraftLength(
 }
 
 /** A round's verify result with the path it committed (0 = the main draft) and its length. */
-type VerifiedRound = RoundResult & { branch: number; drafted: number };
+type VerifiedRound = RoundResult & { branch: number; drafted: number; isBranchRound: boolean };
 
 /**
  * Verifies the main draft alone, or beside its alternatives when this is a greedy round and the
@@ -127,16 +127,17 @@ async function verifyRound(
       drafts,
       choice: run.choice
     });
-    return { ...round, branch: 0, drafted: drafts.length };
+    return { ...round, branch: 0, drafted: drafts.length, isBranchRound: false };
   }
   try {
-    return await runBranchRound({
+    const round = await runBranchRound({
       sequence: run.sequence,
       state: run.state,
       drafts,
       alternatives,
       branches: lease
     });
+    return { ...round, isBranchRound: true };
   } finally {
     lease.release();
   }
@@ -200,6 +201,10 @@ function recordRound(run: DecodeRun, plan: SpeculationPlan | null, round: Verifi
   run.counters.drafted += drafted;
   run.counters.accepted += round.accepted;
   run.counters.speculativeRounds++;
+  if (round.isBranchRound) {
+    run.counters.branchRounds = (run.counters.branchRounds ?? 0) + 1;
+    if (round.branch > 0) run.counters.branchWins = (run.counters.branchWins ?? 0) + 1;
+  }
   try {
     plan?.source.onVerified?.({
       accepted: round.accepted,

@@ -202,6 +202,9 @@ describe('engine with alternative drafts', () => {
         `in ${mainOnly.stats.rounds} with the main draft alone`
     );
     expect(wins).toBeGreaterThan(0);
+    expect(branched.stats.branchWins).toBe(wins);
+    expect(branched.stats.branchRounds).toBeGreaterThanOrEqual(wins);
+    expect(mainOnly.stats.branchRounds).toBeUndefined();
     expect(mainFeedback.some((f) => f.branch !== undefined)).toBe(false);
     expect(branched.stats.accepted).toBeGreaterThan(mainOnly.stats.accepted);
     expect(branched.stats.rounds).toBeLessThan(mainOnly.stats.rounds);

@@ -203,15 +203,23 @@ describe('branch round', () => {
   });
 });
 
-/** A source whose main draft is wrong at its second position and whose alternative is right. */
-function splitSource(feedback: Array<{ accepted: number; drafted: number; branch?: number }>) {
+/**
+ * A source with one right and one wrong draft (wrong at its second position): the wrong one is
+ * the main draft and the right one the alternative, or the other way round with `isMainRight`.
+ */
+function splitSource(
+  feedback: Array<{ accepted: number; drafted: number; branch?: number }>,
+  isMainRight = false
+) {
   const source: DraftSource = {
     name: 'split',
     async draft({ context, k }) {
       const right = plainGreedy(context, k);
       const wrong = [...right];
       if (k > 1) wrong[1] = (wrong[1] + 1) % VOCAB;
-      return { tokens: wrong, alternatives: [right] };
+      return isMainRight
+        ? { tokens: right, alternatives: [wrong] }
+        : { tokens: wrong, alternatives: [right] };
     },
     onVerified: (result) => feedback.push(result)
   };
@@ -228,7 +236,11 @@ const noGovernor = {
 } as unknown as SpeculationGovernor;
 
 /** Decodes `maxTokens` from `prompt` on fake sequences; returns the output and what happened. */
-async function decode(options: { isSampling: boolean; pool: BranchPool | null }) {
+async function decode(options: {
+  isSampling: boolean;
+  pool: BranchPool | null;
+  isMainRight?: boolean;
+}) {
   const prompt = [2, 5, 8];
   const main = new FakeSequence();
   main.cache = prompt.slice(0, -1);
@@ -260,7 +272,7 @@ async function decode(options: { isSampling: boolean; pool: BranchPool | null })
     throwIfAborted() {}
   } as unknown as DecodeRun;
   const plan = {
-    source: splitSource(feedback),
+    source: splitSource(feedback, options.isMainRight),
     governor: noGovernor,
     draftLength: 3,
     isForcedOn: true,
@@ -288,6 +300,18 @@ describe('decoding with alternatives', () => {
     expect(withBranches.counters.rounds).toBeLessThan(without.counters.rounds);
     expect(withBranches.counters.accepted).toBeGreaterThan(without.counters.accepted);
     expect(branch.evaluations).toBe(withBranches.counters.rounds);
+    expect(withBranches.counters.branchRounds).toBe(withBranches.counters.rounds);
+    expect(withBranches.counters.branchWins).toBe(withBranches.counters.rounds);
+    expect(without.counters.branchRounds).toBeUndefined();
+  });
+
+  it('a right main draft beside a wrong alternative: branch rounds, no branch wins', async () => {
+    const pool = new BranchPool([new FakeSequence().v], fakeCopy);
+    const result = await decode({ isSampling: false, pool, isMainRight: true });
+    expect(result.output).toEqual(plainGreedy(result.prompt, 12));
+    expect(result.counters.branchRounds).toBe(result.counters.rounds);
+    expect(result.counters.branchWins ?? 0).toBe(0);
+    expect(result.feedback.some((f) => f.branch !== undefined)).toBe(false);
   });
 
   it('sampling rounds drop the alternatives and verify the main draft alone', async () => {
