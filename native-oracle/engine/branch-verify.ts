@@ -96,6 +96,14 @@ export function canCopySequenceState(sequence: LlamaContextSequence): boolean {
 
 /** CopySequenceState on node-llama-cpp's sequences (llama_memory_seq_cp underneath). */
 export const copyLlamaSequenceState: CopySequenceState = async (to, from, upToTokenIndex) => {
+  // Nothing to copy (a one-token prompt): node-llama-cpp reports a copy of an empty sequence as
+  // failed, so the target is emptied instead, which is the same state.
+  if (upToTokenIndex === 0) {
+    if (to.nextTokenIndex > 0)
+      await to.eraseContextTokenRanges([{ start: 0, end: to.nextTokenIndex }]);
+    invariant(to.nextTokenIndex === 0, 'emptying a branch sequence left tokens in it');
+    return;
+  }
   const copy = (to as unknown as InternalSequence)._copyStateFromOtherSequence;
   invariant(typeof copy === 'function', 'node-llama-cpp offers no sequence state copy');
   const isCopied = await copy.call(to, from, upToTokenIndex);

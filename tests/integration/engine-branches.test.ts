@@ -171,6 +171,36 @@ describe('branch round on raw llama.cpp sequences', () => {
   });
 });
 
+describe('branch round with nothing cached yet', () => {
+  it('a one-token context: the branch starts empty and the round still commits the plain greedy path', async () => {
+    const context = await rawTarget.createContext({ contextSize: 256, sequences: 2, threads: 1 });
+    try {
+      const [main, spare] = [context.getSequence(), context.getSequence()];
+      const first = rawTarget.tokenize(PROMPT, false)[0];
+      const greedy = { generateNext: { token: true, options: { temperature: 0 } } } as const;
+      // The plain greedy token after `first`, then the branch leaves something in the spare.
+      const plain = await main.controlledEvaluate([[first, greedy]]);
+      const expected = plain[0]!.next.token!;
+      await main.eraseContextTokenRanges([{ start: 0, end: main.nextTokenIndex }]);
+      await spare.controlledEvaluate([first, first]);
+      const state = { committed: [first as number], nPast: 0 };
+      const lease = new BranchPool([spare as VerifySequence], copyLlamaSequenceState).tryTake()!;
+      const round = await runBranchRound({
+        sequence: main as VerifySequence,
+        state,
+        drafts: [expected === 5 ? 6 : 5],
+        alternatives: [[expected]],
+        branches: lease
+      });
+      expect(round.branch).toBe(1);
+      expect(state.committed.slice(1, 2)).toEqual([expected]);
+      expect(main.contextTokens).toEqual(state.committed.slice(0, -1));
+    } finally {
+      await context.dispose();
+    }
+  });
+});
+
 describe('engine with alternative drafts', () => {
   it('a wrong main draft and a right alternative: plain output, the alternative wins, more accepted', async () => {
     const plain = await run({ prompt: PROMPT, maxTokens: MAX_TOKENS, speculation: 'off' });
