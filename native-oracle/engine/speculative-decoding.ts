@@ -2,7 +2,9 @@
  * The speculative decoding loop: each iteration is one verify round (./speculative-round.ts)
  * around which this loop decides the draft length, asks the draft source, feeds the governor
  * and streams the committed tokens. Without a draft source (or while the governor says drafting
- * does not pay) a round has no drafts and is a plain decode step.
+ * does not pay) a round has no drafts and is a plain decode step. A greedy round whose proposal
+ * carries alternatives verifies them beside the main draft in the same batch when the engine's
+ * branch sequence is free (./branch-verify.ts), and commits the path the target accepted furthest.
  */
 import type { Token } from 'node-llama-cpp';
 import { createLogger } from '../../src/lib/server/log.js';

@@ -2,6 +2,8 @@
  * The oracle's target engine (contract: ./index.ts): llama.cpp via node-llama-cpp, generating
  * plainly or speculatively. This file holds the engine object; its parts sit beside it:
  * - ./slot-pool.ts: the llama.cpp sequences, one per concurrent generation, KV cache kept;
+ * - ./branch-verify.ts: one more, spare sequence on which a greedy round verifies an alternative
+ *   draft beside the main one in the same batch (so the context holds maxConcurrent + 1);
  * - ./prompt-renderer.ts and ./caches.ts: prompts, per-source governors, compiled grammars;
  * - ./generation.ts: one generation, running ./speculative-decoding.ts (verify rounds from
  *   ./speculative-round.ts) or ./constrained-decoding.ts (JSON schema);
