@@ -171,6 +171,10 @@ const REPEATS = Number(process.env.MESH_BENCH_REPEATS ?? 1);
 const RTTS_MS = (process.env.MESH_BENCH_RTTS ?? '0,10,40,80').split(',').map(Number);
 const SCOUT_COUNTS = (process.env.MESH_BENCH_SCOUTS ?? '1,4').split(',').map(Number);
 const STREAMS = Number(process.env.MESH_BENCH_STREAMS ?? 4);
+/** Only these variants (names as in the report, e.g. scouts_1_governor_on); default all. */
+const VARIANTS = process.env.MESH_BENCH_VARIANTS
+  ? new Set(process.env.MESH_BENCH_VARIANTS.split(','))
+  : null;
 /** Weight type of the slow pair: Q8_0 (default), Q4_0 or BF16 (see native-oracle/models). */
 const SLOW_TYPE = (process.env.MESH_BENCH_SLOW_TYPE ?? 'Q8_0').toUpperCase() as SlowPairType;
 if (!['Q8_0', 'Q4_0', 'BF16'].includes(SLOW_TYPE))
@@ -182,21 +186,56 @@ async function generateOnce(
   engine: TargetEngine,
   prompt: string,
   speculation: 'auto' | 'on' | 'off',
-  source: Source | null
+  source: Source | null,
+  options: { logprobs?: boolean } = {}
 ) {
+  const tokens: number[] = [];
+  const gaps: number[] = [];
   try {
     for await (const event of engine.generate({
       prompt,
       maxTokens,
       speculation,
+      ...(options.logprobs ? { logprobs: true, topLogprobs: 2 } : {}),
       ...(source ? { draftSource: source } : {})
     })) {
-      if (event.type === 'done') return event;
+      if (event.type === 'tokens') {
+        tokens.push(...event.tokens);
+        for (const lp of event.logprobs ?? [])
+          gaps.push(lp.top.length > 1 ? lp.top[0].logprob - lp.top[1].logprob : Infinity);
+      }
+      if (event.type === 'done') return { ...event, tokens, gaps };
     }
   } finally {
     source?.end?.();
   }
   throw new Error('generation ended without done');
+}
+
+/** Greedy divergences from oracle alone: where, and the target's top-2 log-prob gap there. */
+const divergences: Array<{ variant: string; position: number; top2_gap: number }> = [];
+
+/**
+ * Records where `tokens` first leaves the oracle-alone tokens, with the alone run's top-2
+ * log-probability gap at that position (regenerated with log-probabilities): batched and
+ * single-token evaluations differ slightly in llama.cpp, so greedy output may legitimately
+ * differ at near-ties (FIELD-NOTES); a large gap would mean a bug.
+ */
+async function recordDivergence(
+  engine: TargetEngine,
+  prompt: string,
+  variant: string,
+  alone: readonly number[],
+  tokens: readonly number[]
+) {
+  let i = 0;
+  while (i < alone.length && alone[i] === tokens[i]) i++;
+  const reference = await generateOnce(engine, prompt, 'off', null, { logprobs: true });
+  const gap = reference.gaps[i] ?? NaN;
+  divergences.push({ variant, position: i, top2_gap: round(gap, 4) });
+  note(
+    `  ${variant}: output differs from oracle alone at token ${i} (top-2 gap ${gap.toFixed(4)})`
+  );
 }
 
 interface Variant {
@@ -243,11 +282,14 @@ async function speedups(engine: TargetEngine, variants: Variant[]) {
         t.accepted += coop.stats.accepted;
         if (coop.text !== a.text) {
           isIdentical = false;
-          note(`  ${v.name}: output differs from oracle alone`);
+          await recordDivergence(engine, prompt, v.name, a.tokens, coop.tokens);
         }
         note(
-          `  ${v.name}: ${coop.stats.completionTokens} tokens in ${coop.stats.durationMs.toFixed(0)} ms, ` +
-            `${coop.stats.accepted}/${coop.stats.drafted} accepted; ${coop.stats.governor.reason}`
+          `  ${v.name}: ${coop.stats.completionTokens} tokens in ${coop.stats.durationMs.toFixed(0)} ms ` +
+            `(alone ${a.stats.durationMs.toFixed(0)} ms), ${coop.stats.rounds} rounds, ` +
+            `${coop.stats.accepted}/${coop.stats.drafted} accepted` +
+            (coop.stats.branchRounds ? `, ${coop.stats.branchRounds} branch rounds` : '') +
+            `; ${coop.stats.governor.reason}`
         );
       }
     }
@@ -338,12 +380,17 @@ async function measureCoopByRtt() {
         );
       }
       note(`rtt ${rtt} ms (load ${loadAverage().join(' ')})`);
-      const measured = await speedups(engine, variants);
+      const measured = await speedups(
+        engine,
+        variants.filter((v) => !VARIANTS || VARIANTS.has(v.name) || v.name === 'local_draft')
+      );
       aloneTps.push(measured.aloneTps);
       isIdentical &&= measured.isIdentical;
       const localRatio = measured.variants.local_draft.ratio;
       const row: Record<string, number> = { local_draft: round(localRatio) };
-      for (const [name, v] of Object.entries(measured.variants)) {
+      for (const [name, v] of Object.entries(measured.variants) as Array<
+        [string, { ratio: number; acceptance: number }]
+      >) {
         if (name === 'local_draft') continue;
         row[name] = round(v.ratio);
         row[`${name}_vs_local_draft`] = round(v.ratio / localRatio);
@@ -359,8 +406,9 @@ async function measureCoopByRtt() {
     result.coop_speedup_by_rtt = byRtt;
     result.coop_acceptance = acceptance;
     result.coop_output_identical_to_alone = isIdentical;
+    result.coop_divergences = divergences;
     result.proxy_bytes = layout.proxyTotals();
-    Object.assign(result, await measureMultiStream(engine, mesh, layout));
+    if (STREAMS > 0) Object.assign(result, await measureMultiStream(engine, mesh, layout));
   } finally {
     await mesh.stop();
     await layout.stop();
