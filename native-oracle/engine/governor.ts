@@ -21,7 +21,7 @@
  * It is the only owner of "draft or not, and how many": draft sources never skip a round on
  * their own. A source that waits for drafts (remote scouts) gets a wait budget with each round
  * (`DraftBudget`): the longest draft call with which the round still breaks even, or a long
- * `measureWaitMs` while nothing is measured yet.
+ * `measureWaitMs` while nothing is measured yet and in probe rounds (a probe measures).
  *
  * Pure logic (no timers, no llama.cpp): the engine feeds it measured milliseconds.
  */
@@ -399,12 +399,17 @@ export class SpeculationGovernor {
       });
     }
     if (this.isProbeDue(bestK)) {
+      // A probe measures, so it gets the measuring budget: while drafting was off the source
+      // saw no context, and a remote scout needs a round trip and a draft step to start a chain
+      // at the new end. With the break-even budget (zero while drafting does not pay) a probe
+      // would find nothing and acceptance would never be re-measured. Sources wait only as long
+      // as a fresh chain is measured to take, and isProbeDue bounds how often this happens.
       return this.remember({
         k: bestK,
         predictedSpeedup: best,
         reason: `probe round at k=${bestK}; predicted speedup ${best.toFixed(2)}, realized ${realizedText} (${details})`,
         isProbe: true,
-        waitMs
+        waitMs: this.measureWaitMs
       });
     }
     return this.remember({

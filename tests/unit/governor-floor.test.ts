@@ -182,6 +182,34 @@ describe('speculation governor: wait budget for draft sources', () => {
     expect(g.budget(round)).toMatchObject({ targetStepMs: STEP_MS, acceptance: g.acceptance() });
   });
 
+  it('a probe gets the measuring budget, not the break-even one (zero while drafting does not pay)', () => {
+    // Rejected drafts: predicted speedup < 1, so the break-even wait is 0. A remote scout has
+    // seen no context while drafting was off and needs a round trip to start a chain at the new
+    // end; with a zero budget every probe would come back empty and acceptance would never be
+    // measured again.
+    const g = createSpeculationGovernor({
+      exploreEveryRounds: 0,
+      probeEveryTokens: 8,
+      measureWaitMs: 600
+    });
+    for (let i = 0; i < 4; i++) {
+      g.recordPlainStep(STEP_MS);
+      speculate(g, { draftMs: 30, verifyMs: 12, accepted: 0 });
+    }
+    let probe = null;
+    for (let i = 0; i < 400 && !probe; i++) {
+      const round = g.decide({ maxK: K, mode: 'auto' });
+      if (round.k === 0) {
+        expect(round.waitMs).toBe(0);
+        g.recordPlainStep(STEP_MS);
+      } else probe = round;
+    }
+    expect(probe).not.toBeNull();
+    expect(probe!.isProbe).toBe(true);
+    expect(probe!.predictedSpeedup).toBeLessThan(1);
+    expect(probe!.waitMs).toBe(600);
+  });
+
   it('the budget never exceeds the measuring cap nor goes below 0', () => {
     fc.assert(
       fc.property(
