@@ -203,7 +203,7 @@ export function createRemoteDraftSource(
       }
       const remaining = until - now();
       if (remaining <= 0) break;
-      await Promise.race(live().map((l) => l.waitForChange(remaining, signal)));
+      await waitForAnyLink(live(), remaining, signal);
       const next = best(context, k);
       if (next.tokens.length === n && now() >= until) break;
       found = next;
@@ -308,6 +308,27 @@ export function createRemoteDraftSource(
     }
   };
   return source;
+}
+
+/**
+ * Resolves when any link changes, `ms` pass or `signal` aborts. The links that did not fire are
+ * released at once (their timers and abort listeners removed) instead of lingering until their
+ * own timeouts: with several scouts, lingering waits piled listeners onto the generation's signal.
+ */
+async function waitForAnyLink(
+  links: readonly ScoutLink[],
+  ms: number,
+  signal: AbortSignal
+): Promise<void> {
+  const race = new AbortController();
+  const stop = () => race.abort();
+  signal.addEventListener('abort', stop, { once: true });
+  try {
+    await Promise.race(links.map((l) => l.waitForChange(ms, race.signal)));
+  } finally {
+    signal.removeEventListener('abort', stop);
+    race.abort();
+  }
 }
 
 /** True when `a` is a prefix of `b` (or equal to it). */

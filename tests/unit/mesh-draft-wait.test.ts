@@ -4,6 +4,7 @@
  * its scouts drafted. How long it waits for drafts that have not arrived is bounded by the
  * governor's budget (`DraftRequest.budget`), or by UNGOVERNED_MAX_WAIT_MS without one.
  */
+import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import type { DraftBudget } from '../../native-oracle/engine/index.js';
 import { UNGOVERNED_MAX_WAIT_MS } from '../../native-oracle/mesh/constants.js';
@@ -228,5 +229,66 @@ describe('remote draft source: the wait budget', () => {
     expect(await s.draft(budget(50))).toBeNull();
     expect(clock.t).toBe(UNGOVERNED_MAX_WAIT_MS);
     s.end();
+  });
+});
+
+describe('remote draft source: waiting on several scouts', () => {
+  /**
+   * A link that waits like ScoutLink.waitForChange (a timer plus an abort listener on the signal
+   * it is given, both removed when it resolves) and, when `drafts` is set, answers at once.
+   */
+  class TimedLink {
+    isClosed = false;
+    draftMsPerToken = null;
+    chainStartMs = null;
+    held: number[] = [];
+    constructor(
+      readonly scoutId: string,
+      private readonly drafts: number[] | null
+    ) {}
+    lookup(_context: readonly number[], k: number) {
+      return { tokens: this.held.slice(0, k), isLive: true };
+    }
+    sync() {}
+    request() {}
+    close() {
+      this.isClosed = true;
+    }
+    waitForChange(ms: number, signal?: AbortSignal) {
+      return new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', done);
+          resolve();
+        };
+        const timer = setTimeout(done, this.drafts ? 1 : ms);
+        signal?.addEventListener('abort', done, { once: true });
+        if (this.drafts) this.held = this.drafts;
+      });
+    }
+  }
+
+  it('the scouts that did not answer leave no listeners on the generation signal', async () => {
+    const links = [
+      new TimedLink('quiet-1', null),
+      new TimedLink('quiet-2', null),
+      new TimedLink('quiet-3', null),
+      new TimedLink('answers', [4, 5, 6, 7])
+    ];
+    const source = createRemoteDraftSource('scout:four', {
+      k: K,
+      lookahead: K,
+      openLinks: async () => links as unknown as ScoutLink[],
+      onEnd: () => undefined,
+      isGoverned: false
+    });
+    const generation = new AbortController();
+    const before = getEventListeners(generation.signal, 'abort').length;
+    const proposal = await source.draft({ context: CONTEXT, k: K, signal: generation.signal });
+    expect(proposal?.tokens).toEqual([4, 5, 6, 7]);
+    // Only the source's own "generation ended" listener remains; the quiet links' waits (up to
+    // UNGOVERNED_MAX_WAIT_MS) were released when the answering link fired.
+    expect(getEventListeners(generation.signal, 'abort').length).toBe(before + 1);
+    generation.abort();
   });
 });
