@@ -163,6 +163,9 @@ export function finalHeaders(stats: GenerationStats): Record<string, string> {
   };
 }
 
+const finiteOrNull = (x: number | null | undefined): number | null =>
+  typeof x === 'number' && Number.isFinite(x) ? x : null;
+
 /** The `shard` object added to responses; snake_case like the rest of the OpenAI body. */
 export function shardStats(stats: GenerationStats) {
   return {
@@ -173,12 +176,16 @@ export function shardStats(stats: GenerationStats) {
     acceptance_rate: stats.acceptanceRate,
     rounds: stats.rounds,
     duration_ms: stats.durationMs,
+    // Rounds that verified other scouts' diverging drafts beside the main one, and how many of
+    // them an alternative won (present only when such a round ran).
+    ...(stats.branchRounds !== undefined
+      ? { branch_rounds: stats.branchRounds, branch_wins: stats.branchWins ?? 0 }
+      : {}),
     governor: {
       is_speculating: stats.governor.isSpeculating,
       // JSON has no Infinity or NaN.
-      predicted_speedup: Number.isFinite(stats.governor.predictedSpeedup)
-        ? stats.governor.predictedSpeedup
-        : null,
+      predicted_speedup: finiteOrNull(stats.governor.predictedSpeedup),
+      realized_speedup: finiteOrNull(stats.governor.realizedSpeedup),
       reason: stats.governor.reason
     }
   };

@@ -207,9 +207,27 @@ export const shardStatsSchema = z
     acceptance_rate: z.number(),
     rounds: z.number().int(),
     duration_ms: z.number(),
+    branch_rounds: z
+      .number()
+      .int()
+      .optional()
+      .describe(
+        "Rounds that verified other scouts' diverging drafts beside the main one in the same batched pass (present only when one ran)."
+      ),
+    branch_wins: z
+      .number()
+      .int()
+      .optional()
+      .describe('Of branch_rounds, those where an alternative draft was committed.'),
     governor: z.object({
       is_speculating: z.boolean(),
       predicted_speedup: z.number().nullable(),
+      realized_speedup: z
+        .number()
+        .nullable()
+        .describe(
+          "Measured speed of the source's recent speculative rounds over plain decoding; null before any (the governor keeps drafting off below its floor, 0.97)."
+        ),
       reason: z.string()
     }),
     receipt: ChatReceiptRefSchema.nullable()

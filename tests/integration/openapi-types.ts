@@ -2368,9 +2368,15 @@ export interface components {
       acceptance_rate: number;
       rounds: number;
       duration_ms: number;
+      /** @description Rounds that verified other scouts' diverging drafts beside the main one in the same batched pass (present only when one ran). */
+      branch_rounds?: number;
+      /** @description Of branch_rounds, those where an alternative draft was committed. */
+      branch_wins?: number;
       governor: {
         is_speculating: boolean;
         predicted_speedup: number | null;
+        /** @description Measured speed of the source's recent speculative rounds over plain decoding; null before any (the governor keeps drafting off below its floor, 0.97). */
+        realized_speedup: number | null;
         reason: string;
       };
       /** @description Chat only: where the signed receipt of this answer is (also header `x-shard-receipt` on whole replies); null when it could not be written. */
