@@ -340,7 +340,11 @@ export interface TargetEngineOptions {
   threads: number;
   /** Tokens per sequence (prompt + output + drafts). Default 4096, capped at the model's. */
   contextSize?: number;
-  /** Generations that may run at once, one llama.cpp sequence each. Default 2. */
+  /**
+   * Generations that may run at once, one llama.cpp sequence each. Default 2. The context holds
+   * one more sequence (with its own KV cache), used by one round at a time to verify another
+   * scout's diverging draft beside the main one (./branch-verify.ts).
+   */
   maxConcurrent?: number;
   /** Reported model id. Default the file name without `.gguf`. */
   modelId?: string;
