@@ -60,6 +60,20 @@ import { MeshTrust } from './trust/mesh-trust.js';
 
 const log = createLogger('shard:oracle:mesh');
 
+/**
+ * The draft source name of a session's scouts: the engine keeps one speculation governor per
+ * source name, so the same set of scouts must get the same name whatever order the registry
+ * leased them in (the order follows their measured ranking, which moves); otherwise a set of
+ * several scouts would start from an unmeasured governor, with its long measuring round, in
+ * most sessions.
+ */
+export function scoutSourceName(peerIds: readonly string[]): string {
+  return `scout:${peerIds
+    .map((id) => id.slice(-8))
+    .sort()
+    .join('+')}`;
+}
+
 export class OracleMeshService implements OracleMesh {
   private readonly registry: ScoutRegistry;
   private readonly handshake: Handshake;
@@ -239,28 +253,25 @@ export class OracleMeshService implements OracleMesh {
     if (leased.length === 0) return null;
     const sessionId = randomBytes(8).toString('hex');
     let isReleased = false;
-    return createRemoteDraftSource(
-      `scout:${leased.map((s) => s.peerId.toString().slice(-8)).join('+')}`,
-      {
-        k: this.k,
-        lookahead: this.lookahead,
-        isGoverned: request.isGoverned ?? this.options.isGoverned ?? true,
-        fallback: request.fallback ?? null,
-        openLinks: (signal) => this.openLinks(leased, sessionId, signal),
-        onEnd: (links, stats, work) => {
-          if (isReleased) return;
-          isReleased = true;
-          this.registry.release(leased, links, stats);
-          for (const [scout, w] of work)
-            creditScout(this.options.credit, scout, 'accepted_draft_tokens', w.accepted, {
-              source: 'mesh',
-              ref: `${sessionId}:${scout}`,
-              rounds: `${w.firstRound}-${w.lastRound}`
-            });
-          this.trust.onRealSessionEnd(links.map((l) => l.scoutId));
-        }
+    return createRemoteDraftSource(scoutSourceName(leased.map((s) => s.peerId.toString())), {
+      k: this.k,
+      lookahead: this.lookahead,
+      isGoverned: request.isGoverned ?? this.options.isGoverned ?? true,
+      fallback: request.fallback ?? null,
+      openLinks: (signal) => this.openLinks(leased, sessionId, signal),
+      onEnd: (links, stats, work) => {
+        if (isReleased) return;
+        isReleased = true;
+        this.registry.release(leased, links, stats);
+        for (const [scout, w] of work)
+          creditScout(this.options.credit, scout, 'accepted_draft_tokens', w.accepted, {
+            source: 'mesh',
+            ref: `${sessionId}:${scout}`,
+            rounds: `${w.firstRound}-${w.lastRound}`
+          });
+        this.trust.onRealSessionEnd(links.map((l) => l.scoutId));
       }
-    );
+    });
   }
 
   waitForScouts(n: number, signal?: AbortSignal, floor?: ScoutFloor): Promise<void> {
