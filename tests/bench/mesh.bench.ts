@@ -478,7 +478,13 @@ async function measureMultiStream(engine: TargetEngine, mesh: OracleMesh, layout
  */
 async function measureBrowserScout(): Promise<Record<string, unknown>> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'tests/bench/scout.bench.ts'], {
-    env: { ...process.env, SCOUT_BENCH_PAIR: 'slow', SCOUT_BENCH_SLOW_TYPE: SLOW_TYPE },
+    // A BF16 oracle's browser scout downloads the Q8_0 draft: the same model, faster in WASM.
+    env: {
+      ...process.env,
+      SCOUT_BENCH_PAIR: 'slow',
+      SCOUT_BENCH_SLOW_TYPE: SLOW_TYPE,
+      SCOUT_BENCH_SLOW_DRAFT_TYPE: SLOW_TYPE === 'BF16' ? 'Q8_0' : SLOW_TYPE
+    },
     stdio: ['ignore', 'pipe', 'inherit']
   });
   let out = '';

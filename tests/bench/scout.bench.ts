@@ -20,13 +20,15 @@
  * SCOUT_BENCH_PAIR=slow runs the whole bench against the slow pair (SLOW_PAIR: a ~1B Q8_0
  * target at CPU-oracle speed and its 1-layer draft, which the browser downloads and runs);
  * `npm run bench:mesh` uses this for its `browser_scout_speedup`. Default: the test pair.
- * SCOUT_BENCH_SLOW_TYPE picks the slow pair's weights (Q8_0 default, Q4_0, BF16).
+ * SCOUT_BENCH_SLOW_TYPE picks the slow pair's weights (Q8_0 default, Q4_0, BF16) and
+ * SCOUT_BENCH_SLOW_DRAFT_TYPE those of the draft the browser downloads (default the same: a
+ * BF16 target with a Q8_0 draft is the same model with a draft WASM runs faster).
  *
  * It measures, it asserts nothing about timings. Bounded: every wait has a deadline and the
  * whole run is aborted after BENCH_DEADLINE_MS.
  */
 import '../../src/lib/server/node-compat.js';
-import { mkdtempSync, readdirSync, symlinkSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -118,10 +120,18 @@ async function timeDrafting(
             }
           ])) as {
             engine: string;
-            candidates: { kind: string; tokensPerSecond: number | null; detail: string | null }[];
+            candidates: {
+              kind: string;
+              tokensPerSecond: number | null;
+              detail: string | null;
+              reason?: string | null;
+            }[];
             isCrossOriginIsolated: boolean;
           };
-          if (prepared.engine !== 'wllama') throw new Error(`picked ${prepared.engine}`);
+          if (prepared.engine !== 'wllama')
+            throw new Error(
+              `picked ${prepared.engine}: ${JSON.stringify(prepared.candidates.map((c) => [c.kind, c.reason ?? c.detail]))}`
+            );
           const wllama = prepared.candidates.find((c) => c.kind === 'wllama');
           run.engineRate = wllama?.tokensPerSecond ?? null;
           run.detail = wllama?.detail ?? null;
@@ -192,16 +202,29 @@ async function chat(
 
 /**
  * The slow pair, laid out as the scout page expects it: the draft served as /models/draft.gguf
- * (symlinks in a temp folder, so the test pair's files are left alone).
+ * (from a temp folder, so the test pair's files are left alone).
  */
+function slowType(name: string, fallback: string): SlowPairType {
+  const type = (process.env[name] ?? fallback).toUpperCase();
+  if (type !== 'Q8_0' && type !== 'Q4_0' && type !== 'BF16')
+    throw new Error(`${name} must be Q8_0, Q4_0 or BF16, not ${type}`);
+  return type;
+}
+
+/** The slow pair's weights for the oracle, and for the draft the browser runs (default same). */
+const SLOW_TARGET_TYPE = slowType('SCOUT_BENCH_SLOW_TYPE', 'Q8_0');
+const SLOW_DRAFT_TYPE = slowType('SCOUT_BENCH_SLOW_DRAFT_TYPE', SLOW_TARGET_TYPE);
+
 async function slowModels(): Promise<{ targetPath: string; draftPath: string }> {
-  const type = (process.env.SCOUT_BENCH_SLOW_TYPE ?? 'Q8_0').toUpperCase() as SlowPairType;
-  if (!['Q8_0', 'Q4_0', 'BF16'].includes(type))
-    throw new Error(`SCOUT_BENCH_SLOW_TYPE must be Q8_0, Q4_0 or BF16, not ${type}`);
-  const pair = await ensureModelPair({ dir: modelsDir(), config: slowPair(type) });
+  const target = await ensureModelPair({ dir: modelsDir(), config: slowPair(SLOW_TARGET_TYPE) });
+  const draft =
+    SLOW_DRAFT_TYPE === SLOW_TARGET_TYPE
+      ? target
+      : await ensureModelPair({ dir: modelsDir(), config: slowPair(SLOW_DRAFT_TYPE) });
   const dir = mkdtempSync(join(tmpdir(), 'shard-bench-scout-slow-'));
-  symlinkSync(pair.targetPath, join(dir, 'target.gguf'));
-  symlinkSync(pair.draftPath, join(dir, 'draft.gguf'));
+  symlinkSync(target.targetPath, join(dir, 'target.gguf'));
+  // A copy: the oracle serves no symlinks out of its models folder.
+  copyFileSync(draft.draftPath, join(dir, 'draft.gguf'));
   return { targetPath: join(dir, 'target.gguf'), draftPath: join(dir, 'draft.gguf') };
 }
 
@@ -306,7 +329,7 @@ async function main(): Promise<Record<string, unknown>> {
       bench: 'scout',
       browser: browser.version(),
       draft_model: isSlow
-        ? 'slow-draft.gguf (generated slow pair, 1-layer draft of a ~1B Q8_0 target)'
+        ? `the slow pair's 1-layer draft in ${SLOW_DRAFT_TYPE}, target in ${SLOW_TARGET_TYPE} (~1B, generated)`
         : 'draft.gguf (generated test pair)',
       draft_tokens: DRAFT_TOKENS,
       draft_tokens_per_s: drafting,
