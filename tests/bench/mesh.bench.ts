@@ -58,8 +58,22 @@ import { getJson, spawnRelay, spawnTsx, waitFor } from '../integration/mesh-harn
 import { startLayout, type Layout } from '../harness/net-layout.js';
 
 setLogLevel('error');
-const parts = new Set((process.env.MESH_BENCH_PARTS ?? 'rtt,coop,browser,relay').split(','));
-const maxTokens = Number(process.env.MESH_BENCH_TOKENS ?? 64);
+/** Integers from an environment variable (comma-separated), each in [min, max]; named on error. */
+function envIntegers(name: string, fallback: string, min: number, max: number): number[] {
+  const raw = process.env[name] ?? fallback;
+  return raw.split(',').map((part) => {
+    const n = Number(part.trim());
+    if (!Number.isInteger(n) || n < min || n > max)
+      throw new Error(`${name}: '${part}' is not an integer in ${min}..${max} (got '${raw}')`);
+    return n;
+  });
+}
+const PART_NAMES = ['rtt', 'coop', 'browser', 'relay'];
+const parts = new Set((process.env.MESH_BENCH_PARTS ?? PART_NAMES.join(',')).split(','));
+for (const p of parts)
+  if (!PART_NAMES.includes(p))
+    throw new Error(`MESH_BENCH_PARTS: unknown part '${p}' (parts: ${PART_NAMES.join(', ')})`);
+const maxTokens = envIntegers('MESH_BENCH_TOKENS', '64', 1, 4096)[0];
 const note = (msg: string) => process.stderr.write(`[bench:mesh] ${msg}\n`);
 
 function percentile(values: number[], p: number): number {
@@ -166,11 +180,11 @@ async function measureRtt(): Promise<Record<string, { p50: number; p99: number; 
 
 const PROMPTS = ['The quick brown fox said that the river', 'Once upon a time the old man'];
 /** Repetitions of each interleaved set of variants per prompt. */
-const REPEATS = Number(process.env.MESH_BENCH_REPEATS ?? 1);
+const REPEATS = envIntegers('MESH_BENCH_REPEATS', '1', 1, 100)[0];
 /** Round trips swept between scouts and the relay (the one-way proxy delay is half). */
-const RTTS_MS = (process.env.MESH_BENCH_RTTS ?? '0,10,40,80').split(',').map(Number);
-const SCOUT_COUNTS = (process.env.MESH_BENCH_SCOUTS ?? '1,4').split(',').map(Number);
-const STREAMS = Number(process.env.MESH_BENCH_STREAMS ?? 4);
+const RTTS_MS = envIntegers('MESH_BENCH_RTTS', '0,10,40,80', 0, 2000);
+const SCOUT_COUNTS = envIntegers('MESH_BENCH_SCOUTS', '1,4', 1, 8);
+const STREAMS = envIntegers('MESH_BENCH_STREAMS', '4', 0, 16)[0];
 /** Only these variants (names as in the report, e.g. scouts_1_governor_on); default all. */
 const VARIANTS = process.env.MESH_BENCH_VARIANTS
   ? new Set(process.env.MESH_BENCH_VARIANTS.split(','))
